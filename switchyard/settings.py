@@ -1,0 +1,194 @@
+"""One settings object for everything static: models, prices, latency profiles, thresholds, TTLs, paths.
+
+Values come from (highest first) environment variables prefixed ``SWITCHYARD_`` (nested with ``__``,
+e.g. ``SWITCHYARD_TIERS__EXPERT__MODEL=o3``), an optional ``switchyard.toml``/JSON file named by
+``SWITCHYARD_CONFIG``, then the defaults below. Per-request data (user, tenant, overrides) is *not*
+here: it is runtime context, see ``graph/context.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Tier = Literal["fast", "standard", "expert"]
+Complexity = Literal["low", "medium", "high"]
+TIERS: tuple[Tier, ...] = ("fast", "standard", "expert")
+TIER_FOR_COMPLEXITY: dict[str, Tier] = {"low": "fast", "medium": "standard", "high": "expert"}
+COMPLEXITY_FOR_TIER: dict[str, Complexity] = {v: k for k, v in TIER_FOR_COMPLEXITY.items()}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TierModel(BaseModel):
+    """The model behind one agent tier, with what it costs and how fast it answers.
+
+    Prices are USD per 1M tokens, list prices from the provider's public pricing page
+    (openai.com/api/pricing, read 2025-06; o1 unchanged since its 2024-12 launch).
+    Latency profiles are typical public-API figures (time to first token, decode speed)
+    and drive the offline model's simulated latency in benchmarks.
+    """
+
+    model: str
+    provider: Literal["openai"] = "openai"
+    input_per_m: float = Field(ge=0, description="USD per 1M input tokens")
+    output_per_m: float = Field(ge=0, description="USD per 1M output (incl. reasoning) tokens")
+    ttft_ms: float = Field(ge=0, description="time to first token")
+    tokens_per_s: float = Field(gt=0, description="decode speed")
+    max_tokens: int = Field(gt=0)
+    temperature: float = 0.2
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    # Hidden reasoning tokens the offline model bills per call when reasoning_effort is set
+    # (reasoning models bill them as output tokens).
+    simulated_reasoning_tokens: int = 0
+    max_concurrency: int = Field(100, gt=0, description="in-flight calls cap for this tier")
+    requests_per_second: float = Field(50.0, gt=0, description="rate limit modelled on API limits")
+    timeout_s: float = 60.0
+    max_retries: int = 2
+
+
+def _default_tiers() -> dict[str, TierModel]:
+    return {
+        # gpt-4o-mini: $0.15 / $0.60 per 1M tokens (OpenAI pricing, 2024-07).
+        "fast": TierModel(
+            model="gpt-4o-mini", input_per_m=0.15, output_per_m=0.60,
+            ttft_ms=350, tokens_per_s=110, max_tokens=400,
+            max_concurrency=800, requests_per_second=500,
+        ),
+        # gpt-4.1: $2.00 / $8.00 per 1M tokens (OpenAI pricing, 2025-04).
+        "standard": TierModel(
+            model="gpt-4.1", input_per_m=2.00, output_per_m=8.00,
+            ttft_ms=600, tokens_per_s=70, max_tokens=800,
+            max_concurrency=400, requests_per_second=200,
+        ),
+        # o1: $15.00 / $60.00 per 1M tokens (OpenAI pricing, 2024-12); a reasoning model.
+        "expert": TierModel(
+            model="o1", input_per_m=15.00, output_per_m=60.00,
+            ttft_ms=1500, tokens_per_s=45, max_tokens=2000,
+            reasoning_effort="medium", simulated_reasoning_tokens=1200,
+            max_concurrency=200, requests_per_second=60, timeout_s=120,
+        ),
+    }
+
+
+class ClassifierSettings(BaseModel):
+    mode: Literal["local", "llm", "cascade"] = "local"
+    # Cascade: below this local confidence, ask the LLM classifier.
+    cascade_threshold: float = 0.55
+    # The LLM classifier uses the fast tier's model unless overridden.
+    llm_model: str | None = None
+    # Asymmetric routing costs: cost[true][routed]. Under-routing hurts answers, so it is
+    # weighted far above over-routing, which only costs money.
+    error_costs: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "low": {"low": 0.0, "medium": 1.0, "high": 2.0},
+            "medium": {"low": 4.0, "medium": 0.0, "high": 1.0},
+            "high": {"low": 20.0, "medium": 6.0, "high": 0.0},
+        }
+    )
+    # Turns of conversation history the classifier looks at for follow-ups.
+    history_turns: int = 3
+
+
+class CacheSettings(BaseModel):
+    enabled: bool = True
+    # TTL per complexity in seconds; None = never cached. Absolute expiry, never sliding.
+    ttl_s: dict[str, float | None] = Field(
+        default_factory=lambda: {"low": 600.0, "medium": 60.0, "high": None}
+    )
+    # Per-intent TTL overrides (seconds, or null to never cache that intent).
+    intent_ttl_s: dict[str, float | None] = Field(default_factory=dict)
+    similarity_threshold: float = 0.86
+    max_entries: int = 200_000
+    max_bytes: int = 512 * 1024 * 1024
+    # Inputs longer than this are never cached (nor looked up).
+    max_cacheable_chars: int = 2_000
+    # Wait this long for an identical in-flight request before computing ourselves.
+    single_flight_timeout_s: float = 120.0
+
+
+class RetrievalSettings(BaseModel):
+    k: int = 4
+    chunk_size: int = 900
+    chunk_overlap: int = 120
+    min_score: float = 0.25
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHYARD_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Field(default_factory=lambda: Path(os.environ.get("SWITCHYARD_HOME", ".switchyard")))
+    tiers: dict[str, TierModel] = Field(default_factory=_default_tiers)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+
+    # Real models: set OPENAI_API_KEY (and optionally OPENAI_BASE_URL) to use ChatOpenAI.
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    # Force the offline model even with a key (tests, benchmarks).
+    offline: bool = False
+    # Offline model simulates each tier's latency profile (benchmarks turn this on).
+    simulate_latency: bool = False
+
+    # Requests longer than this are rejected with a clear error before any model call.
+    max_input_chars: int = 20_000
+    max_tool_iterations: int = 4
+    demo_user_id: str = "u-0001"
+    default_tenant: str = "default"
+
+    # Bundled data.
+    product_path: Path = REPO_ROOT / "knowledge" / "product.json"
+    articles_dir: Path = REPO_ROOT / "knowledge" / "articles"
+    routing_data_dir: Path = REPO_ROOT / "data" / "routing"
+
+    @property
+    def use_offline_model(self) -> bool:
+        return self.offline or not self.openai_api_key
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "customers.sqlite"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def classifier_path(self) -> Path:
+        return self.home / "classifier"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.home / "threads.sqlite"
+
+    def tier(self, name: str) -> TierModel:
+        return self.tiers[name]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
+    config_file = os.environ.get("SWITCHYARD_CONFIG")
+    if config_file:
+        data = json.loads(Path(config_file).read_text())
+        return Settings(**data)
+    return Settings()
+
+
+@lru_cache(maxsize=1)
+def load_product() -> dict:
+    """The product fact sheet shared by articles, database seed and pricing tools."""
+    return json.loads(get_settings().product_path.read_text())

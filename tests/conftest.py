@@ -1,0 +1,22 @@
+"""Shared test setup: every test session gets its own SWITCHYARD_HOME and runs offline."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="switchyard-test-"))
+os.environ["SWITCHYARD_HOME"] = str(_HOME)
+os.environ["SWITCHYARD_OFFLINE"] = "true"
+os.environ.pop("OPENAI_API_KEY", None)
+os.environ["LANGSMITH_TRACING"] = "false"
+os.environ["LANGCHAIN_TRACING_V2"] = "false"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def switchyard_home() -> Path:
+    return _HOME
