@@ -1,0 +1,75 @@
+"""Standard agent (mid model, RAG + basic tools): retrieve -> tool loop -> answer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.runtime import Runtime
+
+from agents.common import (
+    AgentInput,
+    AgentOutput,
+    AgentState,
+    call_model,
+    elapsed_ms,
+    is_truncated,
+    model_name,
+    retrieve_passages,
+    sources_of,
+    tool_failed,
+    tools_called,
+)
+from agents.prompts import STANDARD_SYSTEM, render_passages
+from graph.context import Context
+from switchyard.settings import get_settings
+from tools import BASIC_TOOLS
+
+TIER = "standard"
+
+
+async def retrieve(state: AgentState) -> dict[str, Any]:
+    start = time.perf_counter()
+    passages = await retrieve_passages(state["request"])
+    system = STANDARD_SYSTEM + "\n\n" + render_passages(passages)
+    return {"passages": passages, "sources": sources_of(passages),
+            "work": [SystemMessage(system), HumanMessage(state["request"])],
+            "timings": {"standard.retrieve": elapsed_ms(start)}}
+
+
+async def agent(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    rounds = state.get("tool_rounds", 0)
+    # On the last allowed round the model must answer: no tools bound.
+    tools = BASIC_TOOLS if rounds < get_settings().max_tool_iterations else None
+    message, usage, ms = await call_model(TIER, f"agent_{rounds}", state["work"], runtime, tools=tools)
+    return {"work": [message], "tool_rounds": rounds + 1, "tools_used": tools_called(message),
+            "usage": [usage], "timings": {f"standard.agent_{rounds}": ms}}
+
+
+def after_agent(state: AgentState) -> str:
+    last = state["work"][-1]
+    return "tools" if isinstance(last, AIMessage) and last.tool_calls else "answer"
+
+
+def answer(state: AgentState) -> dict[str, Any]:
+    """The model's last turn (no tool calls) is the answer; record how it went."""
+    last = state["work"][-1]
+    assert isinstance(last, AIMessage)
+    return {"answer": str(last.content), "agent": TIER, "model": model_name(last, TIER),
+            "outcome": {"tool_failed": tool_failed(state["work"]), "truncated": is_truncated(last)}}
+
+
+builder = StateGraph(AgentState, input_schema=AgentInput, output_schema=AgentOutput)
+builder.add_node("retrieve", retrieve)
+builder.add_node("agent", agent)
+builder.add_node("tools", ToolNode(BASIC_TOOLS, handle_tool_errors=True, messages_key="work"))
+builder.add_node("answer", answer)
+builder.add_edge(START, "retrieve")
+builder.add_edge("retrieve", "agent")
+builder.add_conditional_edges("agent", after_agent, ["tools", "answer"])
+builder.add_edge("tools", "agent")
+builder.add_edge("answer", END)
+standard_agent = builder.compile(name="standard")

@@ -1,0 +1,216 @@
+"""The parent graph's nodes. Agents live in ``agents/``; this is the routing around them."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from graph.context import Context
+from graph.state import RESET, State
+from switchyard.settings import TIER_FOR_COMPLEXITY, TIERS, get_settings
+
+Route = Literal["fast", "standard", "expert"]
+# Single-flight tickets held between cache_lookup and cache_store, by flight id in the state.
+_FLIGHTS: dict[str, Any] = {}
+STRATEGIC_INTENTS = frozenset({
+    "migration_planning", "usage_analysis_strategy", "architecture_review",
+    "cost_optimization_strategy", "workflow_redesign", "compliance_review",
+    "enterprise_rollout_design",
+})
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 2)
+
+
+def _text(message: Any) -> str:
+    content = message.content
+    if isinstance(content, list):  # multimodal content blocks: keep the text parts
+        content = " ".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+    return str(content)
+
+
+def user_hash(user_id: str) -> str:
+    """Stable pseudonym for a user id, for cache partitions and trace metadata."""
+    return hashlib.sha256(user_id.encode()).hexdigest()[:16]
+
+
+async def intake(state: State) -> Command[Literal["classify", "respond"]]:
+    """Validate the request before anything costs money; reset per-turn accounting."""
+    start = time.perf_counter()
+    settings = get_settings()
+    humans = [m for m in state.get("messages", []) if isinstance(m, HumanMessage)]
+    update: dict[str, Any] = {
+        "started_at": time.time(), "usage": [RESET], "tools_used": [RESET],
+        "timings": {RESET: True}, "error": None, "cache": {}, "classification": {},
+        "answer": "", "agent": "", "model": "", "sources": [], "outcome": {},
+    }
+    request = _text(humans[-1]).strip() if humans else ""
+    error = None
+    if not humans:
+        error = "No user message: send at least one human message."
+    elif not request:
+        error = "Your message is empty. Please type a question for Quillstack support."
+    elif len(request) > settings.max_input_chars:
+        error = (f"Your message is {len(request):,} characters; the limit is "
+                 f"{settings.max_input_chars:,}. Please shorten it or split it into questions.")
+    update["timings"] = {RESET: True, "intake": _ms(start)}
+    if error:
+        return Command(goto="respond", update={**update, "error": error, "request": request[:200]})
+    history = [_text(m).strip() for m in humans[:-1]][-settings.classifier.history_turns:]
+    return Command(goto="classify", update={**update, "request": request, "history": history})
+
+
+async def classify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Local classifier on the request's embedding (computed once, shared with the cache)."""
+    from switchyard.classifier import get_classifier
+    from switchyard.embeddings import get_embedder
+
+    start = time.perf_counter()
+    embedding = await get_embedder().aembed_one(state["request"])
+    result = await get_classifier().aclassify(
+        state["request"], embedding=embedding, history=state.get("history") or []
+    )
+    classification = result.model_dump()
+    route = classification["recommended_agent"]
+    ctx = runtime.context or Context()
+    if ctx.force_tier in TIERS:
+        classification["forced_tier"] = ctx.force_tier
+        route = ctx.force_tier
+    update: dict[str, Any] = {"classification": classification, "route": route,
+                              "timings": {"classify": _ms(start)}}
+    if classification.get("cost_usd"):
+        update["usage"] = [{
+            "step": "classify", "tier": "classifier", "model": classification.get("classifier", ""),
+            "input_tokens": classification.get("tokens", 0), "output_tokens": 0,
+            "reasoning_tokens": 0, "cost_usd": classification["cost_usd"], "simulated_ms": 0.0,
+        }]
+    return update
+
+
+def _partition(state: State, ctx: Context):
+    from agents.prompts import PROMPT_VERSION
+    from knowledge.ingest import kb_version
+    from switchyard.cache import Partition
+    from tools import TOOLSET_VERSION
+
+    cls = state["classification"]
+    return Partition.for_request(
+        tenant=ctx.tenant, user_id=ctx.user_id, personal=bool(cls.get("requires_auth")),
+        tier=state["route"], prompt_version=PROMPT_VERSION, toolset_version=TOOLSET_VERSION,
+        kb_version=kb_version(),
+    )
+
+
+async def cache_lookup(state: State, runtime: Runtime[Context]) -> Command[Route | Literal["respond"]]:
+    """Serve a safe repeat for free, or send the request on to its tier."""
+    from switchyard.cache import cache_policy, get_cache
+    from switchyard.embeddings import get_embedder
+
+    start = time.perf_counter()
+    settings = get_settings()
+    ctx = runtime.context or Context()
+    cls = state["classification"]
+    route = state["route"]
+    policy = cache_policy(complexity=TIER_TO_COMPLEXITY[route], intent=cls.get("intent", ""),
+                          in_scope=cls.get("in_scope", True), text=state["request"],
+                          settings=settings.cache)
+    if not (settings.cache.enabled and ctx.use_cache and policy.cacheable):
+        reason = policy.reason if policy.reason else "cache disabled for this request"
+        if not (settings.cache.enabled and ctx.use_cache):
+            reason = "cache disabled for this request"
+        verdict = {"hit": False, "similarity": None, "match": "none", "partition": None,
+                   "entry_age_s": None, "reason": reason, "cacheable": False}
+        return Command(goto=route, update={"cache": verdict, "timings": {"cache_lookup": _ms(start)}})
+
+    cache = get_cache()
+    partition = _partition(state, ctx)
+    embedding = await get_embedder().aembed_one(state["request"])
+    result = await cache.alookup(state["request"], embedding, partition)
+    flight_id = None
+    if not result.hit:
+        ticket = await cache.acquire_flight(state["request"], partition)
+        if not ticket.leader:
+            # An identical request was in flight: its answer is cached now (or it failed).
+            result = await cache.alookup(state["request"], embedding, partition)
+            if not result.hit:
+                ticket = await cache.acquire_flight(state["request"], partition)
+        if not result.hit:
+            flight_id = uuid.uuid4().hex
+            _FLIGHTS[flight_id] = ticket
+    verdict = result.model_dump(exclude={"answer"})
+    verdict.update(cacheable=True, ttl_s=policy.ttl_s, flight_id=flight_id)
+    update: dict[str, Any] = {"cache": verdict, "timings": {"cache_lookup": _ms(start)}}
+    if result.hit and result.answer is not None:
+        cached = result.answer
+        update.update(answer=cached.answer, agent=cached.agent, model=cached.model,
+                      sources=cached.sources, tools_used=[])
+        return Command(goto="respond", update=update)
+    return Command(goto=route, update=update)
+
+
+TIER_TO_COMPLEXITY = {tier: c for c, tier in TIER_FOR_COMPLEXITY.items()}
+
+
+async def cache_store(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Store the answer when policy and outcome allow; always release the single-flight ticket."""
+    from switchyard.cache import CachedAnswer, get_cache, is_storable
+
+    start = time.perf_counter()
+    verdict = dict(state.get("cache") or {})
+    flight = _FLIGHTS.pop(verdict.get("flight_id") or "", None)
+    cache = get_cache() if verdict.get("cacheable") else None
+    stored, why = False, verdict.get("reason", "not cacheable")
+    try:
+        if cache is not None:
+            outcome = state.get("outcome") or {}
+            cls = state["classification"]
+            ok, why = is_storable(
+                state.get("answer", ""), errored=bool(state.get("error")),
+                truncated=outcome.get("truncated", False), refused=outcome.get("refused", False),
+                tool_failed=outcome.get("tool_failed", False),
+                strategic=cls.get("intent") in STRATEGIC_INTENTS or state["route"] == "expert",
+            )
+            if ok:
+                from switchyard.embeddings import get_embedder
+
+                now = time.time()
+                ttl = float(verdict.get("ttl_s") or 0)
+                answer = CachedAnswer(
+                    answer=state["answer"], agent=state["agent"], model=state["model"],
+                    sources=state.get("sources") or [], tools_used=state.get("tools_used") or [],
+                    intent=cls.get("intent", ""), complexity=TIER_TO_COMPLEXITY[state["route"]],
+                    created_at=now, expires_at=now + ttl, original_text=state["request"],
+                )
+                embedding = await get_embedder().aembed_one(state["request"])
+                stored = await cache.astore(state["request"], embedding,
+                                            _partition(state, runtime.context or Context()), answer)
+                why = "stored" if stored else "store refused by cache"
+    finally:
+        if cache is not None and flight is not None:
+            cache.release_flight(flight, stored)
+    verdict.update(stored=stored, store_reason=why, flight_id=None)
+    return {"cache": verdict, "timings": {"cache_store": _ms(start)}}
+
+
+def respond(state: State) -> dict[str, Any]:
+    """Close the turn: the answer (or a clear error), totals for cost, tokens and latency."""
+    from switchyard.accounting import totals
+
+    usage = state.get("usage") or []
+    total = totals(usage)
+    answer = state.get("error") or state.get("answer") or ""
+    return {
+        "answer": answer,
+        "messages": [AIMessage(content=answer, name=state.get("agent") or "switchyard")],
+        # A cache hit has no agent calls: its cost is the classifier's (zero for the local one).
+        "cost_usd": total["cost_usd"],
+        "tokens": {"input": total["input_tokens"], "output": total["output_tokens"]},
+        "latency_ms": round((time.time() - state.get("started_at", time.time())) * 1000.0, 2),
+    }

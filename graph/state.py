@@ -1,0 +1,55 @@
+"""Graph state: a narrow input (the conversation) and a full state that tells the request's story.
+
+Per-turn lists (usage, tools, timings) use reducers that the ``intake`` node resets at the start of
+each turn, so a thread kept by a checkpointer does not carry one turn's costs into the next.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+RESET = "__reset__"
+
+
+def add_per_turn(left: list | None, right: list | None) -> list:
+    """Append, unless the update starts with ``RESET`` (then it replaces)."""
+    if right and right[0] == RESET:
+        return list(right[1:])
+    return (left or []) + (right or [])
+
+
+def merge_per_turn(left: dict | None, right: dict | None) -> dict:
+    """Merge dicts, unless the update holds ``RESET`` (then it replaces)."""
+    if right and RESET in right:
+        return {k: v for k, v in right.items() if k != RESET}
+    return {**(left or {}), **(right or {})}
+
+
+class InputState(TypedDict):
+    """What a caller sends: the conversation (the last human message is the request)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class State(InputState, total=False):
+    request: str                      # the request text, validated
+    history: list[str]                # earlier user turns in this thread (for follow-ups)
+    started_at: float                 # wall clock at intake (epoch seconds)
+    classification: dict[str, Any]    # complexity, intent, confidence, scores, tools_needed, ...
+    cache: dict[str, Any]             # verdict: hit, similarity, match, partition, entry_age_s, reason
+    route: str                        # tier chosen by the router (fast|standard|expert)
+    agent: str                        # tier that produced the answer ("cache" parts noted in `cache`)
+    model: str                        # model that produced the answer
+    answer: str
+    tools_used: Annotated[list[str], add_per_turn]
+    sources: list[dict[str, Any]]     # {source, title, url, score}
+    usage: Annotated[list[dict[str, Any]], add_per_turn]   # one record per model call
+    timings: Annotated[dict[str, float], merge_per_turn]   # ms per node / agent step
+    outcome: dict[str, bool]          # errored / truncated / refused / tool_failed / strategic
+    error: str | None                 # a user-facing error (bad input, provider failure)
+    cost_usd: float
+    tokens: dict[str, int]
+    latency_ms: float

@@ -1,0 +1,127 @@
+"""``switchyard ask``, ``switchyard setup`` and ``switchyard demo``: the main job, from a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+DEMO_REQUESTS: list[tuple[str, str | None]] = [
+    ("I forgot my password", None),
+    ("What's my account balance?", None),
+    ("Help me debug this system error: webhook deliveries fail with 401", None),
+    ("I want to migrate 10K users from our old system to yours. What's the best approach?", None),
+    ("how do i reset my password", None),
+    ("I forgot my password", None),
+    ("What's my account balance?", "u-0002"),
+    ("write me a poem about autumn", None),
+]
+
+
+def _read_text(text: str) -> str:
+    if text == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise typer.BadParameter(
+                f"stdin is not valid UTF-8 (bad byte at offset {exc.start}); re-send it as UTF-8."
+            ) from exc
+    return text
+
+
+def _fail(message: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"error": message}))
+    else:
+        Console(stderr=True).print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=2)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def ask(
+        text: Annotated[str, typer.Argument(help="The request; '-' reads it from stdin.")],
+        user: Annotated[str | None, typer.Option("--user", help="Signed-in user id (default: demo user).")] = None,
+        tenant: Annotated[str | None, typer.Option(help="Tenant (cache partition).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="Skip the semantic cache.")] = False,
+    ) -> None:
+        """Route one request through the graph and print the answer with its routing record."""
+        from switchyard.runner import InputError, check_text, ensure_ready, run
+
+        try:
+            text = check_text(_read_text(text))
+        except (InputError, typer.BadParameter) as exc:
+            _fail(str(exc), as_json)
+        try:
+            ensure_ready()
+            record = run(text, user_id=user, tenant=tenant, use_cache=not no_cache)
+        except InputError as exc:
+            _fail(str(exc), as_json)
+        except Exception as exc:  # a provider/infra failure: say what, no traceback
+            _fail(f"{type(exc).__name__}: {exc}", as_json)
+        if record.get("error"):
+            if as_json:
+                typer.echo(json.dumps(record, default=str))
+                raise typer.Exit(code=2)
+            _fail(record["error"], as_json)
+        if as_json:
+            typer.echo(json.dumps(record, default=str))
+            return
+        console = Console()
+        console.print(record["answer"])
+        cache = record["cache"]
+        sim = f"{record['similarity']:.3f}" if record["similarity"] is not None else "-"
+        console.print(
+            f"\n[dim]agent[/] [bold]{record['agent']}[/]  [dim]complexity[/] {record['complexity']}"
+            f"  [dim]intent[/] {record['intent']}  [dim]cache[/] "
+            f"{'HIT' if record['cache_hit'] else 'miss'} (sim {sim}; {cache.get('reason', '')})"
+            f"  [dim]cost[/] ${record['cost_usd']:.6f}  [dim]latency[/] {record['latency_ms']:.0f} ms"
+            f"  [dim]model[/] {record['model']}  [dim]tools[/] {', '.join(record['tools_used']) or '-'}"
+        )
+
+    @app.command()
+    def setup() -> None:
+        """Seed the customer database, build the knowledge index and fit the classifier (idempotent)."""
+        from switchyard.runner import ensure_ready
+
+        console = Console()
+        with console.status("Preparing database, knowledge index and classifier..."):
+            report = ensure_ready(quiet=False)
+        ing = report["ingest"]
+        console.print(f"database: {report['db']}")
+        console.print(f"knowledge: {ing.articles} articles, {ing.chunks} chunks, kb_version {ing.kb_version}")
+        console.print(f"cache: {report['cache_invalidated']} stale public entries dropped")
+
+    @app.command()
+    def demo(
+        as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    ) -> None:
+        """Route a handful of requests across the tiers (including repeats served by the cache)."""
+        from switchyard.runner import ensure_ready, run
+
+        console = Console()
+        with console.status("Preparing database, knowledge index and classifier..."):
+            ensure_ready()
+        table = Table(title="switchyard: routed requests (offline model unless OPENAI_API_KEY is set)")
+        for col in ("request", "user", "agent", "complexity", "cache", "cost $", "latency ms", "tools"):
+            table.add_column(col, overflow="fold")
+        for text, user in DEMO_REQUESTS:
+            record = run(text, user_id=user)
+            if as_json:
+                typer.echo(json.dumps(record, default=str))
+                continue
+            sim = record["similarity"]
+            cache = ("HIT" if record["cache_hit"] else "miss") + (f" {sim:.2f}" if sim is not None else "")
+            table.add_row(text, user or "demo", record["agent"], record["complexity"], cache,
+                          f"{record['cost_usd']:.6f}", f"{record['latency_ms']:.0f}",
+                          ", ".join(record["tools_used"]) or "-")
+        if not as_json:
+            console.print(table)
+            console.print("[dim]Costs are projections at the configured list prices; answers come "
+                          "from the offline stand-in model when no API key is set.[/]")
