@@ -111,6 +111,14 @@ class CacheSettings(BaseModel):
     max_cacheable_chars: int = 2_000
     # Wait this long for an identical in-flight request before computing ourselves.
     single_flight_timeout_s: float = 120.0
+    # Backend behind the SemanticCache interface ("faiss" = embedded FAISS + SQLite).
+    backend: Literal["faiss"] = "faiss"
+    # Nearest neighbours checked by the false-hit guard before giving up on a lookup.
+    lookup_top_k: int = 4
+    # Intent names containing any of these fragments are strategic: never cached.
+    strategic_intents: list[str] = Field(
+        default_factory=lambda: ["strateg", "recommend", "advice", "advis", "roadmap", "architecture"]
+    )
 
 
 class RetrievalSettings(BaseModel):

@@ -1,0 +1,241 @@
+"""The cache interface the graph talks to; backends (embedded FAISS now, a shared one later) plug in.
+
+The graph only ever sees :class:`SemanticCache`, :class:`Partition`, :class:`CachedAnswer`,
+:class:`CacheVerdict` and :class:`FlightTicket`. A Redis/RedisVL backend would subclass
+:class:`SemanticCache`, implement ``lookup``/``store``/``stats``/``clear``/``invalidate_public``
+(partition = key prefix + tag filter applied *before* the KNN query, guard unchanged) and get
+async wrappers and in-process single-flight for free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from switchyard.cache.guard import normalize_text
+from switchyard.cache.singleflight import FlightTicket, SingleFlight
+
+TIERS = ("fast", "standard", "expert")
+_SCOPE_RE = re.compile(r"^(public|user:[0-9a-f]{16})$")
+
+
+def user_scope(user_id: str) -> str:
+    """Partition scope for one user: a hash, so raw ids never reach disk, stats or traces."""
+    return "user:" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Hard partition, applied BEFORE any similarity search: entries never cross partitions."""
+
+    tenant: str
+    scope: str  # "public" or "user:<sha256(user_id)[:16]>", never the raw id
+    tier: str  # fast|standard|expert
+    versions: str  # f"p{prompt_version}-t{toolset_version}-kb{kb_version}"
+
+    def __post_init__(self) -> None:
+        if not _SCOPE_RE.match(self.scope):
+            raise ValueError(f"invalid cache scope {self.scope!r} (use Partition.for_request)")
+        if self.tier not in TIERS:
+            raise ValueError(f"invalid tier {self.tier!r}")
+        if not self.tenant or "|" in self.tenant or "|" in self.versions:
+            raise ValueError("tenant/versions must be non-empty and must not contain '|'")
+
+    @classmethod
+    def for_request(
+        cls,
+        *,
+        tenant: str,
+        user_id: str | None,
+        personal: bool,
+        tier: str,
+        prompt_version: str | int,
+        toolset_version: str | int,
+        kb_version: str | int,
+    ) -> Partition:
+        if personal:
+            if not user_id:
+                # A personal answer without a user has nowhere safe to live: refuse loudly.
+                raise ValueError("personal cache partition needs a user_id")
+            scope = user_scope(user_id)
+        else:
+            scope = "public"
+        return cls(
+            tenant=tenant,
+            scope=scope,
+            tier=tier,
+            versions=f"p{prompt_version}-t{toolset_version}-kb{kb_version}",
+        )
+
+    @property
+    def label(self) -> str:
+        """Readable, unique, safe to log: contains the hashed scope only."""
+        return f"{self.tenant}|{self.scope}|{self.tier}|{self.versions}"
+
+    @property
+    def kb_version(self) -> str:
+        _, sep, kb = self.versions.rpartition("-kb")
+        if sep:
+            return kb
+        return self.versions[2:] if self.versions.startswith("kb") else ""
+
+    @property
+    def is_public(self) -> bool:
+        return self.scope == "public"
+
+    @classmethod
+    def from_label(cls, label: str) -> Partition:
+        tenant, scope, tier, versions = label.split("|", 3)
+        return cls(tenant=tenant, scope=scope, tier=tier, versions=versions)
+
+
+class CachedAnswer(BaseModel):
+    answer: str
+    agent: str
+    model: str
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    tools_used: list[str] = Field(default_factory=list)
+    intent: str
+    complexity: str
+    created_at: float
+    expires_at: float  # absolute; a hit never extends it
+    original_text: str
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        answer: str,
+        agent: str,
+        model: str,
+        intent: str,
+        complexity: str,
+        original_text: str,
+        ttl_s: float,
+        sources: list[dict[str, Any]] | None = None,
+        tools_used: list[str] | None = None,
+        now: float | None = None,
+    ) -> CachedAnswer:
+        created = time.time() if now is None else now
+        return cls(
+            answer=answer,
+            agent=agent,
+            model=model,
+            sources=sources or [],
+            tools_used=tools_used or [],
+            intent=intent,
+            complexity=complexity,
+            created_at=created,
+            expires_at=created + ttl_s,
+            original_text=original_text,
+        )
+
+
+class CacheVerdict(BaseModel):
+    hit: bool
+    similarity: float | None = None
+    partition: str  # Partition.label (hashed scope), "" when no lookup happened
+    entry_age_s: float | None = None
+    match: Literal["exact", "semantic", "none"] = "none"
+    reason: str = "miss"
+    answer: CachedAnswer | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """Flat, trace-friendly view (no answer text)."""
+        return {
+            "cache_hit": self.hit,
+            "cache_match": self.match,
+            "cache_similarity": None if self.similarity is None else round(self.similarity, 4),
+            "cache_partition": self.partition,
+            "cache_entry_age_s": None if self.entry_age_s is None else round(self.entry_age_s, 3),
+            "cache_reason": self.reason,
+        }
+
+    @classmethod
+    def skipped(cls, reason: str, partition: Partition | None = None) -> CacheVerdict:
+        return cls(hit=False, partition=partition.label if partition else "", reason=reason)
+
+
+def flight_key(text: str, partition: Partition) -> str:
+    return f"{partition.label}\x1f{normalize_text(text)}"
+
+
+class SemanticCache(ABC):
+    """Backend-independent cache API. Subclasses implement the synchronous core."""
+
+    def __init__(self, *, single_flight_timeout_s: float = 120.0) -> None:
+        self._flights = SingleFlight()
+        self.single_flight_timeout_s = single_flight_timeout_s
+
+    # -- core (backend) ----------------------------------------------------------------------
+    @abstractmethod
+    def lookup(
+        self,
+        text: str,
+        embedding: np.ndarray,
+        partition: Partition,
+        *,
+        now: float | None = None,
+        threshold: float | None = None,
+    ) -> CacheVerdict: ...
+
+    @abstractmethod
+    def store(
+        self, text: str, embedding: np.ndarray, partition: Partition, answer: CachedAnswer
+    ) -> bool: ...
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def clear(
+        self, *, user_id: str | None = None, intent: str | None = None, tenant: str | None = None
+    ) -> int: ...
+
+    @abstractmethod
+    def invalidate_public(self, kb_version: str, *, tenant: str | None = None) -> int: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (flush counters, close files)."""
+
+    # -- async wrappers: sync I/O (SQLite, FAISS) stays off the event loop -------------------
+    async def alookup(
+        self,
+        text: str,
+        embedding: np.ndarray,
+        partition: Partition,
+        *,
+        now: float | None = None,
+        threshold: float | None = None,
+    ) -> CacheVerdict:
+        return await asyncio.to_thread(
+            self.lookup, text, embedding, partition, now=now, threshold=threshold
+        )
+
+    async def astore(
+        self, text: str, embedding: np.ndarray, partition: Partition, answer: CachedAnswer
+    ) -> bool:
+        return await asyncio.to_thread(self.store, text, embedding, partition, answer)
+
+    # -- single-flight -----------------------------------------------------------------------
+    async def acquire_flight(self, text: str, partition: Partition) -> FlightTicket:
+        """Leader computes; followers wait (bounded) for it, then should look up again.
+
+        In-process only: two processes may still both compute the same answer, which wastes a
+        call but is never wrong.
+        """
+        return await self._flights.acquire(
+            flight_key(text, partition), self.single_flight_timeout_s
+        )
+
+    def release_flight(self, ticket: FlightTicket, stored: bool) -> None:
+        """Always call (also on errors). Wakes followers; no-op for follower tickets."""
+        self._flights.release(ticket, stored)

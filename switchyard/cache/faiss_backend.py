@@ -1,0 +1,585 @@
+"""Embedded backend: SQLite (WAL) holds entries and vectors, FAISS searches them per partition.
+
+* **Partitions first.** Every partition (tenant, user scope, tier, versions) has its own
+  ``IndexIDMap2(IndexFlatIP)``; a lookup only ever touches the index of its own partition, so it
+  costs O(partition size) and can never return another partition's entry.
+* **Exact, then semantic.** A dict per partition maps normalised text to the entry id; the FAISS
+  search runs only on an exact miss. Semantic candidates (top-k) must clear the threshold *and*
+  the false-hit guard (numbers, entities, negation...).
+* **Persistence.** SQLite is the source of truth (vectors as float32 blobs); indexes are rebuilt
+  in memory on open (~0.5 s for 100k entries). Several processes may share the file: writes run
+  in ``BEGIN IMMEDIATE`` transactions, and ``PRAGMA data_version`` tells a process cheaply when
+  another one committed, so it loads new rows and drops deleted ones before its next lookup.
+* **Bounds.** Totals (entries, bytes) are kept by triggers, so bounds are enforced without
+  scanning. Eviction removes the entries that expire soonest first: with absolute TTLs that is
+  the entry with the least useful life left, it needs no write on the read path (LRU would turn
+  every hit into a write shared by all processes), and it is an index range scan.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import sqlite3
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from switchyard.cache.base import CachedAnswer, CacheVerdict, Partition, SemanticCache, user_scope
+from switchyard.cache.guard import guard_conflict, normalize_text
+from switchyard.settings import CacheSettings
+
+EVICTION_POLICY = "soonest-expiry-first (absolute TTL), after purging expired entries"
+_ENTRY_OVERHEAD = 160  # bytes of row/index bookkeeping counted per entry on top of payload
+_COUNTERS = (
+    "hits_exact",
+    "hits_semantic",
+    "misses",
+    "guard_rejections",
+    "stores",
+    "store_refusals",
+    "evictions",
+    "expired_purged",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    partition TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    versions TEXT NOT NULL,
+    kb_version TEXT NOT NULL,
+    norm_text TEXT NOT NULL,
+    text TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    complexity TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    nbytes INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    answer TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_entries_part_norm ON entries(partition, norm_text);
+CREATE INDEX IF NOT EXISTS ix_entries_expires ON entries(expires_at, id);
+CREATE INDEX IF NOT EXISTS ix_entries_scope ON entries(scope);
+CREATE INDEX IF NOT EXISTS ix_entries_intent ON entries(intent);
+CREATE TABLE IF NOT EXISTS totals (k INTEGER PRIMARY KEY CHECK (k = 0), n INTEGER NOT NULL, bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO totals VALUES (0, 0, 0);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS entries_ai AFTER INSERT ON entries BEGIN
+    UPDATE totals SET n = n + 1, bytes = bytes + NEW.nbytes WHERE k = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS entries_ad AFTER DELETE ON entries BEGIN
+    UPDATE totals SET n = n - 1, bytes = bytes - OLD.nbytes WHERE k = 0;
+END;
+"""
+
+
+@dataclass(slots=True)
+class _Meta:
+    partition: str
+    norm_text: str
+    text: str
+    expires_at: float
+    created_at: float
+
+
+class _PartitionIndex:
+    __slots__ = ("index", "exact", "ids")
+
+    def __init__(self, dim: int) -> None:
+        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.exact: dict[str, int] = {}
+        self.ids: set[int] = set()
+
+    def add(self, ids: np.ndarray, vecs: np.ndarray, norms: list[str]) -> None:
+        self.index.add_with_ids(vecs, ids)
+        for i, n in zip(ids.tolist(), norms, strict=True):
+            self.ids.add(i)
+            self.exact[n] = i
+
+    def remove(self, ids: list[int], norms: list[str]) -> None:
+        self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+        for i, n in zip(ids, norms, strict=True):
+            self.ids.discard(i)
+            if self.exact.get(n) == i:
+                del self.exact[n]
+
+
+class FaissSemanticCache(SemanticCache):
+    """Embedded cache: SQLite file under ``settings.cache_dir`` (or ``:memory:``) + FAISS."""
+
+    def __init__(
+        self,
+        path: Path | str | None,
+        settings: CacheSettings | None = None,
+        *,
+        dim: int = 384,
+    ) -> None:
+        self.settings = settings or CacheSettings()
+        super().__init__(single_flight_timeout_s=self.settings.single_flight_timeout_s)
+        self.dim = dim
+        self.path = None if path is None or str(path) == ":memory:" else Path(path)
+        self._lock = threading.RLock()
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            str(self.path) if self.path else ":memory:",
+            timeout=30.0,
+            isolation_level=None,  # explicit transactions only
+            check_same_thread=False,  # guarded by self._lock
+        )
+        if self.path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._parts: dict[str, _PartitionIndex] = {}
+        self._meta: dict[int, _Meta] = {}
+        self._max_id = 0
+        self._data_version = -1
+        self._deltas: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self._last_flush = time.monotonic()
+        self._last_purge = 0.0
+        self._closed = False
+        with self._lock:
+            self._purge_expired(time.time())
+            self._sync(force=True)
+        # Flush hit/miss counters at interpreter exit without keeping the cache alive.
+        ref = weakref.ref(self)
+        atexit.register(lambda: (c := ref()) is not None and c.close())
+
+    # -- loading / cross-process sync ---------------------------------------------------------
+    def _load_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        by_part: dict[str, list[tuple[int, str, str, float, float, bytes]]] = {}
+        for row in rows:
+            by_part.setdefault(row[1], []).append(row)
+            self._max_id = max(self._max_id, row[0])
+        for label, items in by_part.items():
+            fresh = [r for r in items if r[0] not in self._meta]
+            if not fresh:
+                continue
+            pidx = self._parts.get(label)
+            if pidx is None:
+                pidx = self._parts[label] = _PartitionIndex(self.dim)
+            ids = np.fromiter((r[0] for r in fresh), dtype=np.int64, count=len(fresh))
+            vecs = np.frombuffer(b"".join(r[6] for r in fresh), dtype=np.float32).reshape(
+                -1, self.dim
+            )
+            pidx.add(ids, vecs, [r[2] for r in fresh])
+            for r in fresh:
+                self._meta[r[0]] = _Meta(label, r[2], r[3], r[5], r[4])
+
+    def _sync(self, force: bool = False) -> None:
+        """Catch up with commits made by other processes (cheap when nothing changed)."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version and not force:
+            return
+        self._data_version = version
+        rows = self._db.execute(
+            "SELECT id, partition, norm_text, text, created_at, expires_at, vector FROM entries WHERE id > ?",
+            (self._max_id,),
+        ).fetchall()
+        self._load_rows(rows)
+        n = self._db.execute("SELECT n FROM totals").fetchone()[0]
+        if n != len(self._meta):
+            # Someone else deleted rows (clear, eviction, purge): drop them here too.
+            alive = {r[0] for r in self._db.execute("SELECT id FROM entries")}
+            self._forget([i for i in self._meta if i not in alive])
+
+    def _forget(self, ids: list[int]) -> None:
+        by_part: dict[str, list[int]] = {}
+        for i in ids:
+            meta = self._meta.get(i)
+            if meta is not None:
+                by_part.setdefault(meta.partition, []).append(i)
+        for label, pids in by_part.items():
+            pidx = self._parts[label]
+            pidx.remove(pids, [self._meta[i].norm_text for i in pids])
+            if not pidx.ids:
+                del self._parts[label]
+        for i in ids:
+            self._meta.pop(i, None)
+
+    # -- writes -------------------------------------------------------------------------------
+    def _delete_where(self, where: str, params: tuple[Any, ...]) -> list[int]:
+        ids = [r[0] for r in self._db.execute(f"SELECT id FROM entries WHERE {where}", params)]
+        if ids:
+            self._db.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in ids])
+        return ids
+
+    def _write(self, fn: Any) -> Any:
+        """Run ``fn`` inside BEGIN IMMEDIATE (one writer across processes), then re-sync."""
+        with self._lock:
+            self._sync()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn()
+                self._flush_counters_locked()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return result
+
+    def _purge_expired(self, now: float) -> int:
+        def purge() -> list[int]:
+            return self._delete_where("expires_at <= ?", (now,))
+
+        ids = self._write(purge)
+        self._forget(ids)
+        self._deltas["expired_purged"] += len(ids)
+        self._last_purge = time.monotonic()
+        return len(ids)
+
+    def _entry_bytes(self, text: str, norm: str, payload: str) -> int:
+        return (
+            len(text.encode())
+            + len(norm.encode())
+            + len(payload.encode())
+            + 4 * self.dim
+            + _ENTRY_OVERHEAD
+        )
+
+    def _refusal(
+        self, text: str, embedding: np.ndarray, answer: CachedAnswer, now: float
+    ) -> str | None:
+        # Defence in depth: the graph checks the policy too, but the store is the last gate.
+        if answer.complexity == "high":
+            return "high complexity never cached"
+        if answer.expires_at <= now:
+            return "already expired"
+        if len(text) > self.settings.max_cacheable_chars:
+            return "input too long"
+        if embedding.shape[-1] != self.dim:
+            return f"embedding has {embedding.shape[-1]} dims, expected {self.dim}"
+        return None
+
+    def store(
+        self, text: str, embedding: np.ndarray, partition: Partition, answer: CachedAnswer
+    ) -> bool:
+        return self.store_many([(text, embedding, partition, answer)]) == 1
+
+    def store_many(
+        self,
+        items: list[tuple[str, np.ndarray, Partition, CachedAnswer]],
+        *,
+        now: float | None = None,
+    ) -> int:
+        """Store several entries in one transaction (bulk loads, benchmarks). Returns # stored."""
+        now = time.time() if now is None else now
+        rows = []
+        for text, embedding, partition, answer in items:
+            vec = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(-1))
+            reason = self._refusal(text, vec, answer, now)
+            if reason is not None:
+                self._deltas["store_refusals"] += 1
+                continue
+            norm = normalize_text(text)
+            payload = answer.model_dump_json()
+            nbytes = self._entry_bytes(text, norm, payload)
+            if nbytes > self.settings.max_bytes:
+                self._deltas["store_refusals"] += 1
+                continue
+            rows.append(
+                (
+                    partition.label,
+                    partition.tenant,
+                    partition.scope,
+                    partition.tier,
+                    partition.versions,
+                    partition.kb_version,
+                    norm,
+                    text,
+                    answer.intent,
+                    answer.complexity,
+                    answer.created_at,
+                    answer.expires_at,
+                    nbytes,
+                    vec.tobytes(),
+                    payload,
+                )
+            )
+        if not rows:
+            return 0
+
+        def write() -> list[int]:
+            dead = self._delete_where("expires_at <= ?", (now,))
+            self._deltas["expired_purged"] += len(dead)
+            for row in rows:  # a newer answer to the same question replaces the old one
+                dead += self._delete_where("partition = ? AND norm_text = ?", (row[0], row[6]))
+            self._db.executemany(
+                "INSERT INTO entries (partition, tenant, scope, tier, versions, kb_version, norm_text,"
+                " text, intent, complexity, created_at, expires_at, nbytes, vector, answer)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            dead += self._evict_locked()
+            return dead
+
+        with self._lock:
+            dead = self._write(write)
+            self._forget(dead)
+            self._last_purge = time.monotonic()
+            self._sync(force=True)  # picks up our own inserts (data_version ignores own commits)
+            self._deltas["stores"] += len(rows)
+        return len(rows)
+
+    def _evict_locked(self) -> list[int]:
+        n, nbytes = self._db.execute("SELECT n, bytes FROM totals").fetchone()
+        evicted: list[int] = []
+        max_n, max_b = self.settings.max_entries, self.settings.max_bytes
+        while n > max_n or nbytes > max_b:
+            excess = max(n - max_n, 1)
+            batch = self._db.execute(
+                "SELECT id, nbytes FROM entries ORDER BY expires_at, id LIMIT ?",
+                (max(excess, 32) if nbytes > max_b else excess,),
+            ).fetchall()
+            if not batch:
+                break
+            take = []
+            for eid, size in batch:
+                if n <= max_n and nbytes <= max_b:
+                    break
+                take.append(eid)
+                n -= 1
+                nbytes -= size
+            self._db.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in take])
+            evicted += take
+        self._deltas["evictions"] += len(evicted)
+        return evicted
+
+    # -- reads --------------------------------------------------------------------------------
+    def _fetch(self, eid: int) -> CachedAnswer | None:
+        row = self._db.execute("SELECT answer FROM entries WHERE id = ?", (eid,)).fetchone()
+        if row is None:  # deleted by another process since our last sync
+            self._forget([eid])
+            return None
+        return CachedAnswer.model_validate_json(row[0])
+
+    def lookup(
+        self,
+        text: str,
+        embedding: np.ndarray,
+        partition: Partition,
+        *,
+        now: float | None = None,
+        threshold: float | None = None,
+    ) -> CacheVerdict:
+        now = time.time() if now is None else now
+        threshold = self.settings.similarity_threshold if threshold is None else threshold
+        label = partition.label
+        with self._lock:
+            self._sync()
+            verdict = self._lookup_locked(text, embedding, label, now, threshold)
+            if verdict.hit:
+                self._deltas["hits_exact" if verdict.match == "exact" else "hits_semantic"] += 1
+            else:
+                self._deltas["misses"] += 1
+                if verdict.reason.startswith("guard:"):
+                    self._deltas["guard_rejections"] += 1
+            if time.monotonic() - self._last_flush > 10.0:
+                self._flush_counters_safely()
+        return verdict
+
+    def _lookup_locked(
+        self, text: str, embedding: np.ndarray, label: str, now: float, threshold: float
+    ) -> CacheVerdict:
+        pidx = self._parts.get(label)
+        if pidx is None or not pidx.ids:
+            return CacheVerdict(hit=False, partition=label, reason="miss: partition empty")
+        saw_expired = False
+        eid = pidx.exact.get(normalize_text(text))
+        if eid is not None:
+            meta = self._meta[eid]
+            if meta.expires_at > now:
+                ans = self._fetch(eid)
+                if ans is not None:
+                    return CacheVerdict(
+                        hit=True,
+                        similarity=1.0,
+                        partition=label,
+                        entry_age_s=max(0.0, now - meta.created_at),
+                        match="exact",
+                        reason="exact match",
+                        answer=ans,
+                    )
+            else:
+                saw_expired = True
+        q = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(1, -1))
+        k = min(self.settings.lookup_top_k, len(pidx.ids))
+        sims, ids = pidx.index.search(q, k)
+        best: float | None = None
+        reason = "miss"
+        for sim, eid in zip(sims[0].tolist(), ids[0].tolist(), strict=True):
+            if eid < 0:
+                continue
+            meta = self._meta.get(eid)
+            if meta is None:
+                continue
+            if meta.expires_at <= now:  # expired: skipped now, deleted on the next store
+                saw_expired = True
+                continue
+            if best is None:
+                best = sim
+            if sim < threshold:
+                if reason == "miss":
+                    reason = f"below threshold {threshold:.2f}"
+                break
+            conflict = guard_conflict(text, meta.text)
+            if conflict is not None:
+                if not reason.startswith("guard:"):
+                    reason = f"guard: {conflict}"
+                continue
+            ans = self._fetch(eid)
+            if ans is None:
+                continue
+            return CacheVerdict(
+                hit=True,
+                similarity=sim,
+                partition=label,
+                entry_age_s=max(0.0, now - meta.created_at),
+                match="semantic",
+                reason=f"semantic match >= {threshold:.2f}",
+                answer=ans,
+            )
+        if saw_expired:
+            if reason == "miss":
+                reason = "miss: entry expired"
+            if time.monotonic() - self._last_purge > 30.0:
+                self._purge_expired(time.time())  # wall clock, not an injected ``now``
+        return CacheVerdict(hit=False, similarity=best, partition=label, reason=reason)
+
+    # -- counters / stats / maintenance ---------------------------------------------------------
+    def _flush_counters_locked(self) -> None:
+        deltas = [(k, v) for k, v in self._deltas.items() if v]
+        if deltas:
+            self._db.executemany(
+                "INSERT INTO counters(name, value) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                deltas,
+            )
+            self._deltas = dict.fromkeys(_COUNTERS, 0)
+        self._last_flush = time.monotonic()
+
+    def _flush_counters_safely(self) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._flush_counters_locked()
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError:  # busy for 30 s: keep the deltas for next time
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            self._sync()
+            self._flush_counters_safely()
+            db = self._db
+            n, nbytes = db.execute("SELECT n, bytes FROM totals").fetchone()
+            oldest, newest, soonest, latest = db.execute(
+                "SELECT MIN(created_at), MAX(created_at), MIN(expires_at), MAX(expires_at) FROM entries"
+            ).fetchone()
+            parts = db.execute(
+                "SELECT scope = 'public', COUNT(DISTINCT partition), COUNT(*) FROM entries GROUP BY 1"
+            ).fetchall()
+            counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+            now = time.time()
+            expired = db.execute(
+                "SELECT COUNT(*) FROM entries WHERE expires_at <= ?", (now,)
+            ).fetchone()[0]
+        by_scope = {
+            ("public" if is_pub else "user"): {"partitions": p, "entries": c}
+            for is_pub, p, c in parts
+        }
+        hits = counters.get("hits_exact", 0) + counters.get("hits_semantic", 0)
+        lookups = hits + counters.get("misses", 0)
+        return {
+            "backend": "faiss+sqlite",
+            "path": str(self.path) if self.path else ":memory:",
+            "entries": n,
+            "bytes": nbytes,
+            "expired_pending_purge": expired,
+            "partitions": sum(v["partitions"] for v in by_scope.values()),
+            "public": by_scope.get("public", {"partitions": 0, "entries": 0}),
+            "user": by_scope.get("user", {"partitions": 0, "entries": 0}),
+            "oldest_created_at": oldest,
+            "newest_created_at": newest,
+            "soonest_expiry": soonest,
+            "latest_expiry": latest,
+            "counters": {k: counters.get(k, 0) for k in _COUNTERS},
+            "hit_rate": (hits / lookups) if lookups else None,
+            "limits": {
+                "max_entries": self.settings.max_entries,
+                "max_bytes": self.settings.max_bytes,
+                "similarity_threshold": self.settings.similarity_threshold,
+                "eviction": EVICTION_POLICY,
+            },
+        }
+
+    def clear(
+        self, *, user_id: str | None = None, intent: str | None = None, tenant: str | None = None
+    ) -> int:
+        where, params = [], []
+        if user_id is not None:
+            where.append("scope = ?")
+            params.append(user_scope(user_id))
+        if intent is not None:
+            where.append("intent = ?")
+            params.append(intent)
+        if tenant is not None:
+            where.append("tenant = ?")
+            params.append(tenant)
+        clause = " AND ".join(where) or "1 = 1"
+        with self._lock:
+            ids = self._write(lambda: self._delete_where(clause, tuple(params)))
+            self._forget(ids)
+        return len(ids)
+
+    def invalidate_public(self, kb_version: str, *, tenant: str | None = None) -> int:
+        """Knowledge base re-ingested: public answers built on an older KB are now suspect.
+
+        User partitions are left alone on purpose: they carry the kb version in their partition
+        key too, so after the graph moves to the new version they are simply never looked up
+        again and age out with their (short) TTL.
+        """
+        clause = "scope = 'public' AND kb_version != ?"
+        params: tuple[Any, ...] = (str(kb_version),)
+        if tenant is not None:
+            clause += " AND tenant = ?"
+            params += (tenant,)
+        with self._lock:
+            ids = self._write(lambda: self._delete_where(clause, params))
+            self._forget(ids)
+        return len(ids)
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._sync()
+            return len(self._meta)
+
+    def partition_sizes(self) -> dict[str, int]:
+        with self._lock:
+            return {label: len(p.ids) for label, p in self._parts.items()}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._flush_counters_safely()
+                self._db.close()
+            except sqlite3.Error:  # pragma: no cover - best effort at exit
+                pass
+
+
+def dumps_stats(stats: dict[str, Any]) -> str:
+    return json.dumps(stats, indent=2, sort_keys=False)

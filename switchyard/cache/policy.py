@@ -1,0 +1,109 @@
+"""What may be cached, for how long, and which answers may be stored.
+
+The graph calls :func:`cache_policy` before the lookup (a skipped lookup costs nothing) and
+:func:`is_storable` after the agent answered. ``probe``/``calibrate`` use the same functions, so
+they measure exactly what the graph does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from switchyard.settings import CacheSettings, Settings, get_settings
+
+# Intent names (or fragments) that denote strategic recommendations: never cached, because the
+# advice depends on the customer's situation at the time and goes stale silently.
+_STRATEGIC_TEXT = re.compile(
+    r"\b(?:recommend\w*|advis\w*|should (?:we|i)|best (?:approach|strategy|way forward|option)|"
+    r"strateg\w*|roadmap|pros and cons|trade-?offs?|worth (?:it|upgrading|switching))\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    cacheable: bool
+    ttl_s: float | None
+    reason: str
+    # Out-of-scope deflections do not depend on the user: they may live in the public partition.
+    force_public: bool = False
+
+
+def _cache_settings(settings: Settings | CacheSettings | None) -> CacheSettings:
+    if settings is None:
+        return get_settings().cache
+    if isinstance(settings, CacheSettings):
+        return settings
+    return settings.cache
+
+
+def is_strategic(intent: str | None, text: str, settings: CacheSettings) -> bool:
+    name = (intent or "").casefold()
+    if any(frag in name for frag in settings.strategic_intents):
+        return True
+    return bool(_STRATEGIC_TEXT.search(text))
+
+
+def cache_policy(
+    *,
+    complexity: str,
+    intent: str | None,
+    in_scope: bool,
+    text: str,
+    settings: Settings | CacheSettings | None = None,
+) -> CachePolicy:
+    """Decide whether this request may use the cache, and the TTL of what it would store."""
+    cs = _cache_settings(settings)
+    if not cs.enabled:
+        return CachePolicy(False, None, "skipped: cache disabled")
+    if not text.strip():
+        return CachePolicy(False, None, "skipped: empty input")
+    if len(text) > cs.max_cacheable_chars:
+        return CachePolicy(False, None, "skipped: input too long")
+    if not in_scope:
+        # A deflection ("I can only help with Quillstack") is the same for everyone.
+        ttl = cs.ttl_s.get("low")
+        if ttl is None or ttl <= 0:
+            return CachePolicy(False, None, "skipped: out-of-scope caching disabled")
+        return CachePolicy(True, float(ttl), "cacheable: out-of-scope deflection (public)", True)
+    if complexity == "high":
+        return CachePolicy(False, None, "skipped: high complexity never cached")
+    if complexity not in cs.ttl_s:
+        return CachePolicy(False, None, f"skipped: unknown complexity {complexity!r}")
+    if is_strategic(intent, text, cs):
+        return CachePolicy(False, None, "skipped: strategic recommendation never cached")
+    if intent is not None and intent in cs.intent_ttl_s:
+        ttl = cs.intent_ttl_s[intent]
+        if ttl is None or ttl <= 0:
+            return CachePolicy(False, None, f"skipped: intent {intent} never cached")
+        return CachePolicy(True, float(ttl), f"cacheable: intent {intent} ttl {ttl:g}s")
+    ttl = cs.ttl_s.get(complexity)
+    if ttl is None or ttl <= 0:
+        return CachePolicy(False, None, f"skipped: {complexity} complexity never cached")
+    return CachePolicy(True, float(ttl), f"cacheable: {complexity} complexity ttl {ttl:g}s")
+
+
+def is_storable(
+    answer_text: str,
+    *,
+    errored: bool,
+    truncated: bool,
+    refused: bool,
+    tool_failed: bool,
+    strategic: bool,
+) -> tuple[bool, str]:
+    """Only complete, successful, non-strategic answers are worth serving twice."""
+    if errored:
+        return False, "not stored: errored"
+    if truncated:
+        return False, "not stored: truncated"
+    if refused:
+        return False, "not stored: refused"
+    if tool_failed:
+        return False, "not stored: a tool failed"
+    if strategic:
+        return False, "not stored: strategic recommendation"
+    if not answer_text or not answer_text.strip():
+        return False, "not stored: empty answer"
+    return True, "stored"
