@@ -8,6 +8,7 @@ import uuid
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
@@ -199,14 +200,16 @@ async def cache_store(state: State, runtime: Runtime[Context]) -> dict[str, Any]
     return {"cache": verdict, "timings": {"cache_store": _ms(start)}}
 
 
-def respond(state: State) -> dict[str, Any]:
+def respond(state: State, config: RunnableConfig | None = None,
+            runtime: Runtime[Context] | None = None) -> dict[str, Any]:
     """Close the turn: the answer (or a clear error), totals for cost, tokens and latency."""
     from switchyard.accounting import totals
+    from switchyard.tracing import annotate_trace
 
     usage = state.get("usage") or []
     total = totals(usage)
     answer = state.get("error") or state.get("answer") or ""
-    return {
+    update = {
         "answer": answer,
         "messages": [AIMessage(content=answer, name=state.get("agent") or "switchyard")],
         # A cache hit has no agent calls: its cost is the classifier's (zero for the local one).
@@ -214,3 +217,8 @@ def respond(state: State) -> dict[str, Any]:
         "tokens": {"input": total["input_tokens"], "output": total["output_tokens"]},
         "latency_ms": round((time.time() - state.get("started_at", time.time())) * 1000.0, 2),
     }
+    # Tier / complexity / cache tags are known only now: put them on the (still open) root run,
+    # whose final PATCH carries them to LangSmith. A no-op when tracing is off.
+    ctx = (runtime.context if runtime else None) or Context()
+    annotate_trace(config, {**state, **update}, ctx.user_id)
+    return update
