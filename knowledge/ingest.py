@@ -1,0 +1,541 @@
+"""Build the knowledge-base index: parse articles, chunk, embed offline, save a FAISS index.
+
+Layout under ``index_dir``::
+
+    manifest.json            # the commit point: written last, atomically (temp file + rename)
+    builds/<kb_version>-<n>/ # one immutable build per ingest
+        index.faiss          # faiss.write_index: raw vectors, no pickle
+        docstore.json        # chunk texts and metadata, plain JSON
+
+The manifest records each article's content hash and chunk ids, the embedding model, the chunking
+parameters and the sha256 of every build file. A build is loaded only if its files hash to what
+the manifest says; we also never unpickle (FAISS.load_local would), we rebuild the langchain
+``FAISS`` store from JSON. A crash mid-ingest leaves the previous manifest and build untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, Field
+
+MANIFEST = "manifest.json"
+INDEX_FILE = "index.faiss"
+DOCSTORE_FILE = "docstore.json"
+BUILD_FILES = (INDEX_FILE, DOCSTORE_FILE)
+MANIFEST_FORMAT = 1
+ARTICLE_URL = "https://help.quillstack.example/articles/{id}"
+_EMBED_BATCH = 32
+
+ProgressFn = Callable[[int, int], None]
+
+
+class IndexIntegrityError(RuntimeError):
+    """The index on disk does not match the manifest we wrote (tampered, corrupt or partial)."""
+
+
+class ArticleError(ValueError):
+    """An article's front-matter is missing or invalid."""
+
+
+# --------------------------------------------------------------------------------------------
+# Articles
+# --------------------------------------------------------------------------------------------
+
+
+class Article(BaseModel):
+    id: str
+    title: str
+    category: str
+    updated: dt.date
+    body: str
+    sha256: str
+
+    @property
+    def url(self) -> str:
+        return ARTICLE_URL.format(id=self.id)
+
+
+def parse_article(path: Path) -> Article:
+    """Parse one markdown file with YAML front-matter; the id is the filename stem."""
+    raw = path.read_text(encoding="utf-8")
+    if not raw.startswith("---\n"):
+        raise ArticleError(f"{path.name}: missing YAML front-matter")
+    try:
+        _, front, body = raw.split("---\n", 2)
+    except ValueError as exc:
+        raise ArticleError(f"{path.name}: unterminated front-matter") from exc
+    meta = yaml.safe_load(front) or {}
+    missing = [key for key in ("title", "category", "updated") if not meta.get(key)]
+    if missing:
+        raise ArticleError(f"{path.name}: front-matter lacks {', '.join(missing)}")
+    slug = str(meta.get("id", path.stem))
+    if slug != path.stem:
+        raise ArticleError(f"{path.name}: id {slug!r} must equal the filename stem")
+    updated = meta["updated"]
+    if not isinstance(updated, dt.date):
+        try:
+            updated = dt.date.fromisoformat(str(updated))
+        except ValueError as exc:
+            raise ArticleError(f"{path.name}: updated must be a YYYY-MM-DD date") from exc
+    return Article(
+        id=slug,
+        title=str(meta["title"]),
+        category=str(meta["category"]),
+        updated=updated,
+        body=body.strip(),
+        # Hash the whole file so front-matter edits (title, category) also count as changes.
+        sha256=hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+    )
+
+
+def load_articles(articles_dir: Path) -> list[Article]:
+    articles = [parse_article(p) for p in sorted(Path(articles_dir).glob("*.md"))]
+    if not articles:
+        raise ArticleError(f"no articles found in {articles_dir}")
+    return articles
+
+
+def compute_kb_version(article_hashes: dict[str, str]) -> str:
+    """Short hash over every article's content hash: changes iff any article changes."""
+    digest = hashlib.sha256()
+    for slug in sorted(article_hashes):
+        digest.update(f"{slug}:{article_hashes[slug]}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------------------------
+# Chunking
+# --------------------------------------------------------------------------------------------
+
+
+class Chunk(BaseModel):
+    chunk_id: str
+    source: str
+    title: str
+    section: str
+    text: str  # title-prefixed, what is embedded and returned
+
+    def metadata(self, url: str) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "source": self.source,
+            "title": self.title,
+            "section": self.section,
+            "url": url,
+        }
+
+
+def chunk_article(article: Article, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
+    """Split by markdown headers, then by size; prefix every chunk with title and section.
+
+    The prefix keeps each chunk self-describing ("Refunds > Annual plans: ...") so a chunk taken
+    out of its article still matches questions about its topic.
+    """
+    from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+
+    by_header = MarkdownHeaderTextSplitter(
+        headers_to_split_on=[("#", "h1"), ("##", "h2"), ("###", "h3")], strip_headers=True
+    )
+    by_size = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size, chunk_overlap=chunk_overlap, separators=["\n\n", "\n", ". ", " ", ""]
+    )
+    chunks: list[Chunk] = []
+    for section_doc in by_header.split_text(article.body):
+        headers = [section_doc.metadata[h] for h in ("h1", "h2", "h3") if h in section_doc.metadata]
+        headers = [h for h in headers if h != article.title]
+        section = " > ".join(headers)
+        for piece in by_size.split_text(section_doc.page_content):
+            if not piece.strip():
+                continue
+            heading = f"{article.title} > {section}" if section else article.title
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{article.id}#{len(chunks):02d}",
+                    source=article.id,
+                    title=article.title,
+                    section=section,
+                    text=f"{heading}\n\n{piece.strip()}",
+                )
+            )
+    return chunks
+
+
+# --------------------------------------------------------------------------------------------
+# Files, hashes, manifest
+# --------------------------------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any] | None:
+    path = Path(index_dir) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise IndexIntegrityError(f"{path} is not valid JSON") from exc
+    if manifest.get("format") != MANIFEST_FORMAT:
+        return None
+    return manifest
+
+
+def verify_build(index_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Return the build directory if every file hashes to the manifest's value, else raise."""
+    build = Path(index_dir) / "builds" / str(manifest.get("build", ""))
+    expected: dict[str, str] = manifest.get("files", {})
+    if not manifest.get("build") or set(expected) != set(BUILD_FILES):
+        raise IndexIntegrityError("manifest does not describe a complete build")
+    for name, sha in expected.items():
+        path = build / name
+        if not path.is_file():
+            raise IndexIntegrityError(f"index file missing: {path}")
+        actual = file_sha256(path)
+        if actual != sha:
+            raise IndexIntegrityError(
+                f"index file {path} has sha256 {actual[:12]}…, the manifest expects {sha[:12]}…; "
+                "refusing to load it"
+            )
+    return build
+
+
+def kb_version(index_dir: Path | None = None, articles_dir: Path | None = None) -> str:
+    """The knowledge-base version the cache keys on: the indexed version, else the on-disk one.
+
+    Before the first ingest there is no manifest; the version is then computed from the articles,
+    which is exactly what the first ingest will record.
+    """
+    from switchyard.settings import get_settings
+
+    settings = get_settings()
+    indexed = _indexed_version(Path(index_dir or settings.index_dir) / MANIFEST)
+    if indexed:
+        return indexed
+    articles = load_articles(Path(articles_dir or settings.articles_dir))
+    return compute_kb_version({a.id: a.sha256 for a in articles})
+
+
+_version_cache: dict[Path, tuple[tuple[int, int], str]] = {}
+
+
+def _indexed_version(path: Path) -> str | None:
+    # The cache asks on every request: re-read the manifest only when the file changed.
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _version_cache.get(path)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    manifest = read_manifest(path.parent)
+    version = str(manifest["kb_version"]) if manifest and manifest.get("kb_version") else None
+    if version:
+        _version_cache[path] = (stamp, version)
+    return version
+
+
+@contextlib.contextmanager
+def _ingest_lock(index_dir: Path) -> Iterator[None]:
+    """Serialize ingests across processes (two CLIs, a server and a CLI)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------------------------
+# FAISS store (langchain-community) without pickle
+# --------------------------------------------------------------------------------------------
+
+
+def _lc_embeddings() -> Any:
+    from langchain_core.embeddings import Embeddings
+
+    from switchyard.embeddings import LangChainEmbeddings
+
+    class _Embeddings(Embeddings):
+        # FAISS warns unless the embedding function is a real ``Embeddings`` subclass.
+        def __init__(self) -> None:
+            self._inner = LangChainEmbeddings()
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return self._inner.embed_documents(texts)
+
+        def embed_query(self, text: str) -> list[float]:
+            return self._inner.embed_query(text)
+
+    return _Embeddings()
+
+
+def build_store(chunks: list[dict[str, Any]], vectors: np.ndarray) -> Any:
+    """A langchain ``FAISS`` store over normalised vectors scored by inner product (= cosine)."""
+    import faiss
+    from langchain_community.docstore.in_memory import InMemoryDocstore
+    from langchain_community.vectorstores import FAISS
+    from langchain_community.vectorstores.utils import DistanceStrategy
+    from langchain_core.documents import Document
+
+    index = faiss.IndexFlatIP(vectors.shape[1] if vectors.size else 384)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    docs = {
+        c["metadata"]["chunk_id"]: Document(
+            id=c["metadata"]["chunk_id"], page_content=c["text"], metadata=c["metadata"]
+        )
+        for c in chunks
+    }
+    return FAISS(
+        embedding_function=_lc_embeddings(),
+        index=index,
+        docstore=InMemoryDocstore(docs),
+        index_to_docstore_id={i: c["metadata"]["chunk_id"] for i, c in enumerate(chunks)},
+        distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+    )
+
+
+class LoadedIndex(BaseModel):
+    model_config = {"arbitrary_types_allowed": True}
+
+    store: Any
+    chunks: list[dict[str, Any]]
+    vectors: np.ndarray
+    manifest: dict[str, Any]
+
+
+def load_index(index_dir: Path) -> LoadedIndex | None:
+    """Load the committed build after verifying its hashes; None if nothing was ever built."""
+    import faiss
+
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        return None
+    build = verify_build(index_dir, manifest)
+    index = faiss.read_index(str(build / INDEX_FILE))
+    chunks = json.loads((build / DOCSTORE_FILE).read_text(encoding="utf-8"))
+    if index.ntotal != len(chunks):
+        raise IndexIntegrityError("index and docstore disagree on the number of chunks")
+    vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, 384), "f4")
+    return LoadedIndex(
+        store=build_store(chunks, vectors), chunks=chunks, vectors=vectors, manifest=manifest
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Ingest
+# --------------------------------------------------------------------------------------------
+
+
+class IngestReport(BaseModel):
+    kb_version: str
+    articles: int
+    chunks: int
+    added: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    unchanged: int = 0
+    embedded_chunks: int = 0
+    rebuilt: bool = False
+    note: str = ""
+    seconds: float = 0.0
+
+
+def ingest(
+    force: bool = False,
+    *,
+    articles_dir: Path | None = None,
+    index_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """(Re)build the index, re-embedding only articles whose content hash changed.
+
+    Idempotent: when nothing changed, nothing is written and kb_version stays the same.
+    ``force`` re-embeds everything. A build that fails verification is rebuilt from scratch.
+    """
+    from switchyard.embeddings import EMBEDDING_DIM, Embedder, get_embedder
+    from switchyard.settings import get_settings
+
+    started = time.perf_counter()
+    settings = get_settings()
+    articles_dir = Path(articles_dir or settings.articles_dir)
+    index_dir = Path(index_dir or settings.index_dir)
+    rcfg = settings.retrieval
+    chunking = {"chunk_size": rcfg.chunk_size, "chunk_overlap": rcfg.chunk_overlap}
+    # The model loads only if something needs embedding, so a no-op ingest stays instant.
+    model_name = Embedder.name
+
+    with _ingest_lock(index_dir):
+        articles = load_articles(articles_dir)
+        hashes = {a.id: a.sha256 for a in articles}
+        version = compute_kb_version(hashes)
+
+        note = ""
+        old: LoadedIndex | None = None
+        try:
+            old = load_index(index_dir)
+        except IndexIntegrityError as exc:
+            note = f"previous index refused ({exc}); rebuilt from scratch"
+
+        old_articles: dict[str, Any] = old.manifest.get("articles", {}) if old else {}
+        # Old vectors are only reusable if produced by the same model and chunking.
+        reusable = bool(
+            old
+            and not force
+            and old.manifest.get("embedding_model") == model_name
+            and old.manifest.get("chunking") == chunking
+        )
+        added = [a.id for a in articles if a.id not in old_articles]
+        changed = [
+            a.id
+            for a in articles
+            if a.id in old_articles and old_articles[a.id]["sha256"] != a.sha256
+        ]
+        removed = sorted(set(old_articles) - set(hashes))
+        unchanged = len(articles) - len(added) - len(changed)
+
+        if reusable and old and not added and not changed and not removed:
+            return IngestReport(
+                kb_version=version,
+                articles=len(articles),
+                chunks=len(old.chunks),
+                unchanged=unchanged,
+                seconds=round(time.perf_counter() - started, 3),
+            )
+
+        # Reuse vectors chunk by chunk for articles whose hash is unchanged.
+        old_vectors: dict[str, np.ndarray] = {}
+        if reusable and old:
+            for row, chunk in enumerate(old.chunks):
+                old_vectors[chunk["metadata"]["chunk_id"]] = old.vectors[row]
+
+        all_chunks: list[dict[str, Any]] = []
+        to_embed: list[int] = []
+        for article in articles:
+            same = reusable and old_articles.get(article.id, {}).get("sha256") == article.sha256
+            for chunk in chunk_article(article, rcfg.chunk_size, rcfg.chunk_overlap):
+                if not (same and chunk.chunk_id in old_vectors):
+                    to_embed.append(len(all_chunks))
+                all_chunks.append({"text": chunk.text, "metadata": chunk.metadata(article.url)})
+
+        vectors = np.zeros((len(all_chunks), EMBEDDING_DIM), dtype=np.float32)
+        fresh = set(to_embed)
+        for row, chunk in enumerate(all_chunks):
+            if row not in fresh:
+                vectors[row] = old_vectors[chunk["metadata"]["chunk_id"]]
+        done = 0
+        if progress:
+            progress(0, len(to_embed))
+        for start in range(0, len(to_embed), _EMBED_BATCH):
+            rows = to_embed[start : start + _EMBED_BATCH]
+            vectors[rows] = get_embedder().embed([all_chunks[r]["text"] for r in rows])
+            done += len(rows)
+            if progress:
+                progress(done, len(to_embed))
+
+        _commit(
+            index_dir,
+            all_chunks,
+            vectors,
+            {
+                "format": MANIFEST_FORMAT,
+                "kb_version": version,
+                "embedding_model": model_name,
+                "dim": EMBEDDING_DIM,
+                "chunking": chunking,
+                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "articles": {
+                    a.id: {
+                        "sha256": a.sha256,
+                        "title": a.title,
+                        "category": a.category,
+                        "chunks": [
+                            c["metadata"]["chunk_id"]
+                            for c in all_chunks
+                            if c["metadata"]["source"] == a.id
+                        ],
+                    }
+                    for a in articles
+                },
+            },
+        )
+        return IngestReport(
+            kb_version=version,
+            articles=len(articles),
+            chunks=len(all_chunks),
+            added=added,
+            changed=changed,
+            removed=removed,
+            unchanged=unchanged,
+            embedded_chunks=len(to_embed),
+            rebuilt=not reusable,
+            note=note,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+
+def _commit(
+    index_dir: Path, chunks: list[dict[str, Any]], vectors: np.ndarray, manifest: dict[str, Any]
+) -> None:
+    """Write a new build in a temp dir, rename it into place, then swap the manifest."""
+    import faiss
+
+    builds = index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=builds, prefix=".tmp-"))
+    try:
+        store = build_store(chunks, vectors)
+        faiss.write_index(store.index, str(tmp / INDEX_FILE))
+        (tmp / DOCSTORE_FILE).write_text(json.dumps(chunks, ensure_ascii=False), encoding="utf-8")
+        for name in BUILD_FILES:
+            with (tmp / name).open("rb") as fh:
+                os.fsync(fh.fileno())
+        name = f"{manifest['kb_version']}-{time.time_ns()}"
+        final = builds / name
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    manifest["build"] = name
+    manifest["files"] = {f: file_sha256(final / f) for f in BUILD_FILES}
+    _atomic_write_text(index_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+    # Old builds are garbage now; a reader holding one open keeps its already-loaded copy.
+    for entry in builds.iterdir():
+        if entry.name != name:
+            shutil.rmtree(entry, ignore_errors=True)

@@ -1,0 +1,301 @@
+"""Search the knowledge base: dense cosine over FAISS, fused with a light BM25 re-rank.
+
+``get_retriever()`` is a process singleton that loads (or builds) the index on first use.
+``search`` accepts a precomputed query embedding because the graph embeds each request once and
+shares the vector between classifier, cache and retrieval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from knowledge.ingest import IndexIntegrityError, LoadedIndex, ingest, load_index
+
+log = logging.getLogger(__name__)
+
+MAX_PER_ARTICLE = 2
+# Candidates pulled from FAISS before re-ranking and per-article dedupe.
+_FETCH_FACTOR = 10
+# Weight of the normalised BM25 score added to the cosine score when ranking (measured on
+# knowledge/eval/retrieval.jsonl; see knowledge/README.md). Passage.score stays pure cosine.
+LEXICAL_WEIGHT = 0.3
+EVAL_PATH = Path(__file__).resolve().parent / "eval" / "retrieval.jsonl"
+
+
+class Passage(BaseModel):
+    source: str  # article id
+    title: str
+    text: str
+    score: float  # cosine similarity, higher is better
+    chunk_id: str
+    url: str
+
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_STOP = frozenset(
+    re.findall(
+        r"\w+",
+        "a an and are as at be by can do does for from how i if in is it my of on or our the to "
+        "we what when where which who why will with you your me this that there",
+    )
+)
+
+
+def _tokens(text: str) -> list[str]:
+    out: list[str] = []
+    for tok in _TOKEN.findall(text.lower()):
+        if tok in _STOP:
+            continue
+        out.append(tok)
+        if "-" in tok:  # "qs-429" also matches "429"; "sign-in" matches "sign"
+            out.extend(p for p in tok.split("-") if p and p not in _STOP)
+    return out
+
+
+class BM25:
+    """Okapi BM25 over the chunk texts (pure python; the corpus is a few hundred chunks)."""
+
+    def __init__(self, docs: list[str], k1: float = 1.4, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.tfs = [Counter(_tokens(d)) for d in docs]
+        self.lens = [sum(tf.values()) for tf in self.tfs]
+        self.avg = (sum(self.lens) / len(self.lens)) if self.lens else 0.0
+        df: Counter[str] = Counter()
+        for tf in self.tfs:
+            df.update(tf.keys())
+        n = len(docs)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+
+    def scores(self, query: str, rows: list[int]) -> list[float]:
+        terms = [t for t in set(_tokens(query)) if t in self.idf]
+        out = []
+        for row in rows:
+            tf, length, s = self.tfs[row], self.lens[row], 0.0
+            for t in terms:
+                f = tf.get(t, 0)
+                if f:
+                    norm = f + self.k1 * (1 - self.b + self.b * length / (self.avg or 1))
+                    s += self.idf[t] * f * (self.k1 + 1) / norm
+            out.append(s)
+        return out
+
+
+class Retriever:
+    def __init__(
+        self,
+        index_dir: Path | None = None,
+        articles_dir: Path | None = None,
+        lexical_weight: float = LEXICAL_WEIGHT,
+    ) -> None:
+        from switchyard.settings import get_settings
+
+        settings = get_settings()
+        self.index_dir = Path(index_dir or settings.index_dir)
+        self.articles_dir = Path(articles_dir or settings.articles_dir)
+        self.lexical_weight = lexical_weight
+        self._lock = threading.RLock()
+        self._loaded: LoadedIndex | None = None
+        self._bm25: BM25 | None = None
+        self._row_of: dict[str, int] = {}
+        self.reload()
+
+    # -- loading ---------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Load the committed index (building it if missing, rebuilding it if it is refused)."""
+        with self._lock:
+            try:
+                loaded = load_index(self.index_dir)
+            except IndexIntegrityError as exc:
+                log.warning("knowledge index refused, rebuilding: %s", exc)
+                loaded = None
+            if loaded is None:
+                ingest(articles_dir=self.articles_dir, index_dir=self.index_dir)
+                loaded = load_index(self.index_dir)
+            assert loaded is not None
+            self._loaded = loaded
+            self._bm25 = BM25([c["text"] for c in loaded.chunks])
+            self._row_of = {c["metadata"]["chunk_id"]: i for i, c in enumerate(loaded.chunks)}
+
+    @property
+    def kb_version(self) -> str:
+        assert self._loaded is not None
+        return str(self._loaded.manifest["kb_version"])
+
+    @property
+    def size(self) -> int:
+        return len(self._loaded.chunks) if self._loaded else 0
+
+    # -- search ----------------------------------------------------------------------------
+    def search(
+        self, query: str, k: int | None = None, embedding: np.ndarray | None = None
+    ) -> list[Passage]:
+        """Top-k passages, at most two per article, cosine >= settings.retrieval.min_score."""
+        from switchyard.embeddings import get_embedder
+        from switchyard.settings import get_settings
+
+        rcfg = get_settings().retrieval
+        k = rcfg.k if k is None else k
+        if k <= 0 or not query.strip() and embedding is None:
+            return []
+        vec = get_embedder().embed_one(query) if embedding is None else embedding
+        vec = np.asarray(vec, dtype=np.float32).reshape(-1)
+        with self._lock:  # a reload swaps these together
+            loaded, bm25, row_of = self._loaded, self._bm25, self._row_of
+        assert loaded is not None and bm25 is not None
+        fetch = min(len(loaded.chunks), max(k * _FETCH_FACTOR, 40))
+        if fetch == 0:
+            return []
+        hits = loaded.store.similarity_search_with_score_by_vector(vec.tolist(), k=fetch)
+        rows = [row_of[doc.metadata["chunk_id"]] for doc, _ in hits]
+        lexical = bm25.scores(query, rows) if self.lexical_weight and query else [0.0] * len(rows)
+        top_lex = max(lexical, default=0.0) or 1.0
+        ranked = sorted(
+            (
+                (float(cos) + self.lexical_weight * lex / top_lex, float(cos), doc)
+                for (doc, cos), lex in zip(hits, lexical, strict=True)
+            ),
+            key=lambda item: item[0],
+            reverse=True,
+        )
+        per_article: Counter[str] = Counter()
+        out: list[Passage] = []
+        for _, cos, doc in ranked:
+            meta = doc.metadata
+            if cos < rcfg.min_score or per_article[meta["source"]] >= MAX_PER_ARTICLE:
+                continue
+            per_article[meta["source"]] += 1
+            out.append(
+                Passage(
+                    source=meta["source"],
+                    title=meta["title"],
+                    text=doc.page_content,
+                    score=round(cos, 4),
+                    chunk_id=meta["chunk_id"],
+                    url=meta["url"],
+                )
+            )
+            if len(out) == k:
+                break
+        return out
+
+    async def asearch(
+        self, query: str, k: int | None = None, embedding: np.ndarray | None = None
+    ) -> list[Passage]:
+        # FAISS and the embedder are blocking: keep them off the event loop.
+        return await asyncio.to_thread(self.search, query, k, embedding)
+
+
+_singleton: Retriever | None = None
+_singleton_lock = threading.Lock()
+
+
+def get_retriever() -> Retriever:
+    """Process-wide retriever; the first call loads or builds the index (thread-safe)."""
+    global _singleton
+    if _singleton is None:
+        with _singleton_lock:
+            if _singleton is None:
+                _singleton = Retriever()
+    return _singleton
+
+
+def reload() -> None:
+    """Pick up a fresh ingest in this process (the CLI calls it after ``ingest``)."""
+    if _singleton is not None:
+        _singleton.reload()
+
+
+def reset_retriever() -> None:
+    """Forget the singleton (tests that switch SWITCHYARD_HOME)."""
+    global _singleton
+    with _singleton_lock:
+        _singleton = None
+
+
+def search(query: str, k: int | None = None, embedding: np.ndarray | None = None) -> list[Passage]:
+    return get_retriever().search(query, k, embedding)
+
+
+async def asearch(
+    query: str, k: int | None = None, embedding: np.ndarray | None = None
+) -> list[Passage]:
+    # Even the first-use index load happens in the worker thread.
+    return await asyncio.to_thread(search, query, k, embedding)
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
+class Miss(BaseModel):
+    question: str
+    expected: str
+    got: list[str]
+
+
+class RetrievalEval(BaseModel):
+    questions: int
+    k: int
+    recall_at_1: float
+    recall_at_k: float
+    mrr: float
+    misses: list[Miss]
+    kb_version: str
+
+
+def load_eval(path: Path = EVAL_PATH) -> list[dict[str, Any]]:
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rows.append(json.loads(line))
+    return rows
+
+
+def evaluate_retrieval(
+    k: int = 4, path: Path = EVAL_PATH, retriever: Retriever | None = None
+) -> RetrievalEval:
+    """Recall@1, recall@k and MRR over the articles of the top-k passages, on labelled questions."""
+    from switchyard.embeddings import get_embedder
+
+    retriever = retriever or get_retriever()
+    rows = load_eval(path)
+    vectors = get_embedder().embed([r["question"] for r in rows])
+    hit1 = hitk = 0
+    rr = 0.0
+    misses: list[Miss] = []
+    for row, vec in zip(rows, vectors, strict=True):
+        # Exactly what an agent receives: the top-k passages. Articles are ranked by their
+        # first passage, so two chunks of one article do not count twice.
+        ranking: list[str] = []
+        for p in retriever.search(row["question"], k=k, embedding=vec):
+            if p.source not in ranking:
+                ranking.append(p.source)
+        if ranking[:1] == [row["article"]]:
+            hit1 += 1
+        if row["article"] in ranking:
+            hitk += 1
+            rr += 1.0 / (ranking.index(row["article"]) + 1)
+        else:
+            misses.append(Miss(question=row["question"], expected=row["article"], got=ranking))
+    n = len(rows) or 1
+    return RetrievalEval(
+        questions=len(rows),
+        k=k,
+        recall_at_1=round(hit1 / n, 4),
+        recall_at_k=round(hitk / n, 4),
+        mrr=round(rr / n, 4),
+        misses=misses,
+        kb_version=retriever.kb_version,
+    )
