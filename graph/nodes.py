@@ -98,12 +98,14 @@ async def classify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def _partition(state: State, ctx: Context):
     from agents.prompts import PROMPT_VERSION
     from knowledge.ingest import kb_version
-    from switchyard.cache import Partition
+    from switchyard.cache import Partition, is_personal
     from tools import TOOLSET_VERSION
 
     cls = state["classification"]
+    # Conservative: a wrong "personal" only costs hit rate; a wrong "public" leaks an answer.
+    personal = bool(cls.get("requires_auth")) or is_personal(cls.get("intent"), state["request"])
     return Partition.for_request(
-        tenant=ctx.tenant, user_id=ctx.user_id, personal=bool(cls.get("requires_auth")),
+        tenant=ctx.tenant, user_id=ctx.user_id, personal=personal,
         tier=state["route"], prompt_version=PROMPT_VERSION, toolset_version=TOOLSET_VERSION,
         kb_version=kb_version(),
     )

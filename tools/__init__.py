@@ -6,7 +6,11 @@ and answers with a string: a one-sentence summary, then ``key: value`` lines, or
 ``ERROR: <message>`` for refusals and bad arguments.
 """
 
+import hashlib
+import json
+
 from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from tools.account import account_snapshot, get_account_summary, get_subscription
 from tools.analytics import usage_analytics
@@ -28,7 +32,18 @@ TOOLS_BY_NAME: dict[str, BaseTool] = {t.name: t for t in ALL_TOOLS}
 # Tools that read no account data and need no signed-in user.
 PUBLIC_TOOLS = frozenset({"lookup_error_code", "pricing_calculator"})
 
+
+def _toolset_version(tools: list[BaseTool]) -> str:
+    # Part of the cache partition: a changed tool (name, description, schema) never serves
+    # answers written with the old one.
+    specs = json.dumps([convert_to_openai_tool(t) for t in tools], sort_keys=True)
+    return hashlib.sha256(specs.encode()).hexdigest()[:10]
+
+
+TOOLSET_VERSION = _toolset_version(ALL_TOOLS)
+
 __all__ = [
+    "TOOLSET_VERSION",
     "ALL_TOOLS", "BASIC_TOOLS", "EXPERT_ONLY_TOOLS", "PUBLIC_TOOLS", "TOOLS_BY_NAME",
     "ToolAuthError", "ToolError", "account_snapshot",
 ]
