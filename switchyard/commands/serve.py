@@ -1,0 +1,22 @@
+"""``switchyard serve``: the HTTP service (``service/app.py``) under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+        workers: Annotated[int, typer.Option(help="Worker processes (each builds its own graph).")] = 1,
+        log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    ) -> None:
+        """Serve POST /v1/chat, POST /v1/chat/stream, GET /healthz and /readyz."""
+        import uvicorn
+
+        # An import string (not the app object) so --workers > 1 can re-import it per process.
+        uvicorn.run("service.app:app", host=host, port=port, workers=workers, log_level=log_level)
