@@ -1,0 +1,156 @@
+"""Routing metrics shared by `switchyard route eval`, the tuning script and the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from switchyard.classifier.data import Example
+from switchyard.classifier.schema import Classification
+from switchyard.settings import TIER_FOR_COMPLEXITY, TIERS
+
+_RANK = {t: i for i, t in enumerate(TIERS)}
+
+
+def expected_agent(row: Example) -> str:
+    """Out-of-scope requests belong with the fast agent's deflection, whatever their complexity."""
+    return TIER_FOR_COMPLEXITY[row.complexity] if row.in_scope else "fast"
+
+
+def routing_report(rows: Sequence[Example], preds: Sequence[Classification]) -> dict:
+    n = len(rows)
+    confusion = {t: {p: 0 for p in TIERS} for t in TIERS}
+    under = over = correct = comp_correct = intent_correct = scope_correct = 0
+    high = high_hit = high_fast = 0
+    for r, p in zip(rows, preds, strict=True):
+        want, got = expected_agent(r), p.recommended_agent
+        confusion[want][got] += 1
+        correct += want == got
+        under += _RANK[got] < _RANK[want]
+        over += _RANK[got] > _RANK[want]
+        comp_correct += p.complexity == r.complexity
+        intent_correct += p.intent == r.intent
+        scope_correct += p.in_scope == r.in_scope
+        if want == "expert":
+            high += 1
+            high_hit += got == "expert"
+            high_fast += got == "fast"
+    return {
+        "n": n,
+        "tier_accuracy": correct / n if n else 0.0,
+        "complexity_accuracy": comp_correct / n if n else 0.0,
+        "intent_accuracy": intent_correct / n if n else 0.0,
+        "scope_accuracy": scope_correct / n if n else 0.0,
+        "under_routing_rate": under / n if n else 0.0,
+        "over_routing_rate": over / n if n else 0.0,
+        "high_recall": high_hit / high if high else 1.0,
+        "high_to_fast_rate": high_fast / high if high else 0.0,
+        "n_high": high,
+        "confusion": confusion,
+    }
+
+
+# -- money and threshold suggestions (for `switchyard route eval`) ----------------------------
+# Typical tokens per request for each tier's agent (prompt incl. retrieved passages, answer,
+# tool loop turns). Assumptions, stated so the dollar figures can be read as estimates.
+TOKENS_PER_REQUEST: dict[str, tuple[int, int]] = {
+    "fast": (1_500, 250),
+    "standard": (3_500, 500),
+    "expert": (7_000, 1_200),
+}
+
+
+def tier_request_cost() -> dict[str, float]:
+    """Estimated USD per request on each tier, from the tier prices in settings."""
+    from switchyard.settings import get_settings
+
+    s = get_settings()
+    out: dict[str, float] = {}
+    for tier, (tin, tout) in TOKENS_PER_REQUEST.items():
+        m = s.tiers[tier]
+        reasoning = m.simulated_reasoning_tokens if m.reasoning_effort else 0
+        out[tier] = tin * m.input_per_m / 1e6 + (tout + reasoning) * m.output_per_m / 1e6
+    return out
+
+
+def routing_costs(rows: Sequence[Example], preds: Sequence[Classification]) -> dict[str, float]:
+    """Dollars: what the routed mix costs, vs perfect routing and vs sending all to the expert."""
+    from switchyard.settings import get_settings
+
+    price = tier_request_cost()
+    penalties = get_settings().classifier.error_costs
+    from switchyard.settings import COMPLEXITY_FOR_TIER
+
+    routed = ideal = over_usd = under_usd = penalty = 0.0
+    for r, p in zip(rows, preds, strict=True):
+        want, got = expected_agent(r), p.recommended_agent
+        routed += price[got]
+        ideal += price[want]
+        if _RANK[got] > _RANK[want]:
+            over_usd += price[got] - price[want]
+        elif _RANK[got] < _RANK[want]:
+            under_usd += price[want] - price[got]
+        penalty += penalties[COMPLEXITY_FOR_TIER[want]][COMPLEXITY_FOR_TIER[got]]
+    n = max(1, len(rows))
+    return {
+        "routed_usd": routed,
+        "ideal_usd": ideal,
+        "all_expert_usd": price["expert"] * len(rows),
+        "over_routing_extra_usd": over_usd,
+        "under_routing_saved_usd": under_usd,
+        "error_penalty_per_request": penalty / n,
+        **{f"usd_per_{t}_request": v for t, v in price.items()},
+    }
+
+
+def _redecide(p: Classification, costs: dict[str, dict[str, float]]) -> str:
+    from switchyard.classifier.local import decide
+
+    if not p.in_scope or not p.scores:
+        return p.recommended_agent
+    import numpy as np
+
+    vec = np.array([p.scores.get(c, 0.0) for c in ("low", "medium", "high")])
+    return TIER_FOR_COMPLEXITY[("low", "medium", "high")[decide(vec, costs)]]
+
+
+def suggest_thresholds(rows: Sequence[Example], preds: Sequence[Classification]) -> dict:
+    """What-if tables for the two knobs a user tunes on their own traffic.
+
+    ``under_weight``: scale the under-routing entries of ``classifier.error_costs`` and re-decide
+    from the stored scores. ``cascade``: for each confidence threshold, how many requests would go
+    to the LLM and how accurate the local classifier is on them vs the rest.
+    """
+    from switchyard.settings import get_settings
+
+    base = get_settings().classifier.error_costs
+    levels = ("low", "medium", "high")
+    scales = []
+    for scale in (0.25, 0.5, 1.0, 2.0, 4.0):
+        costs = {
+            t: {r: v * (scale if levels.index(r) < levels.index(t) else 1.0) for r, v in row.items()}
+            for t, row in base.items()
+        }
+        agents = [_redecide(p, costs) for p in preds]
+        fake = [p.model_copy(update={"recommended_agent": a}) for p, a in zip(preds, agents, strict=True)]
+        rep = routing_report(rows, fake)
+        scales.append({"under_weight": scale, **{k: rep[k] for k in (
+            "tier_accuracy", "high_recall", "high_to_fast_rate", "over_routing_rate", "under_routing_rate")}})
+    ok = [s for s in scales if s["high_recall"] >= 0.95 and s["high_to_fast_rate"] <= 0.01]
+    best_scale = max(ok, key=lambda s: s["tier_accuracy"])["under_weight"] if ok else 4.0
+    cascade = []
+    for thr in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+        below = [(r, p) for r, p in zip(rows, preds, strict=True) if p.confidence < thr]
+        above = [(r, p) for r, p in zip(rows, preds, strict=True) if p.confidence >= thr]
+        acc = lambda pairs: (  # noqa: E731
+            sum(expected_agent(r) == p.recommended_agent for r, p in pairs) / len(pairs) if pairs else None
+        )
+        cascade.append({"threshold": thr, "share_to_llm": len(below) / max(1, len(rows)),
+                        "local_acc_below": acc(below), "local_acc_above": acc(above)})
+    # Suggest the lowest threshold above which local accuracy is >= 97%.
+    good = [c for c in cascade if c["local_acc_above"] is not None and c["local_acc_above"] >= 0.97]
+    return {
+        "under_weight": scales,
+        "suggested_under_weight": best_scale,
+        "cascade": cascade,
+        "suggested_cascade_threshold": good[0]["threshold"] if good else 0.95,
+    }
