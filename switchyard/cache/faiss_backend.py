@@ -32,7 +32,7 @@ import faiss
 import numpy as np
 
 from switchyard.cache.base import CachedAnswer, CacheVerdict, Partition, SemanticCache, user_scope
-from switchyard.cache.guard import guard_conflict, normalize_text
+from switchyard.cache.guard import guard_conflict, normalize_text, spelling_variants
 from switchyard.settings import CacheSettings
 
 EVICTION_POLICY = "soonest-expiry-first (absolute TTL), after purging expired entries"
@@ -429,10 +429,16 @@ class FaissSemanticCache(SemanticCache):
                 continue
             if best is None:
                 best = sim
+            typos = None
             if sim < threshold:
-                if reason == "miss":
-                    reason = f"below threshold {threshold:.2f}"
-                break
+                # Below the threshold only a spelling variant of the cached question may hit
+                # ("how do i reset my pasword"): MiniLM scores typos ~0.6-0.75.
+                if sim >= self.settings.spelling_floor:
+                    typos = spelling_variants(text, meta.text)
+                if typos is None:
+                    if reason == "miss":
+                        reason = f"below threshold {threshold:.2f}"
+                    continue
             conflict = guard_conflict(text, meta.text)
             if conflict is not None:
                 if not reason.startswith("guard:"):
@@ -441,13 +447,18 @@ class FaissSemanticCache(SemanticCache):
             ans = self._fetch(eid)
             if ans is None:
                 continue
+            if typos is not None:
+                spelled = ", ".join(f"{x}~{y}" for x, y in typos)
+                match, why = "exact", f"exact match up to spelling ({spelled})"
+            else:
+                match, why = "semantic", f"semantic match >= {threshold:.2f}"
             return CacheVerdict(
                 hit=True,
                 similarity=sim,
                 partition=label,
                 entry_age_s=max(0.0, now - meta.created_at),
-                match="semantic",
-                reason=f"semantic match >= {threshold:.2f}",
+                match=match,
+                reason=why,
                 answer=ans,
             )
         if saw_expired:

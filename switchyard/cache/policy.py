@@ -15,7 +15,9 @@ from switchyard.settings import CacheSettings, Settings, get_settings
 # Intent names (or fragments) that denote strategic recommendations: never cached, because the
 # advice depends on the customer's situation at the time and goes stale silently.
 _STRATEGIC_TEXT = re.compile(
-    r"\b(?:recommend\w*|advis\w*|should (?:we|i)|best (?:approach|strategy|way forward|option)|"
+    r"\b(?:recommend\w*|advis\w*|best (?:approach|strategy|way forward|option)|"
+    r"should (?:we|i) (?:use|choose|pick|go with|switch|migrate|upgrade|downgrade|move|buy|adopt|invest)|"
+    r"which \w+ (?:\w+ )?should (?:we|i)|"
     r"strateg\w*|roadmap|pros and cons|trade-?offs?|worth (?:it|upgrading|switching))\b",
     re.IGNORECASE,
 )

@@ -1,0 +1,227 @@
+"""Probe and calibrate the cache on labelled question pairs, with the graph's own decision logic.
+
+For every pair, in a partition of its own for one synthetic user, ``a`` is stored as a
+cacheable low-complexity answer and ``b`` is looked up as the same user through
+:func:`cache_policy` + :meth:`SemanticCache.lookup`, on a throwaway in-memory cache, so the
+user's real cache is never touched.
+
+Calibration runs the same lookup once with the threshold disabled, which yields for every pair
+its exact-match flag, its cosine similarity and the guard's verdict; the hit at any threshold
+``t`` is then ``exact or (guard_ok and similarity >= t)``, identical to what a lookup at ``t``
+returns (one entry per partition). The raw-cosine baseline (no guard) is reported alongside.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from switchyard.cache.base import CachedAnswer, Partition
+from switchyard.cache.faiss_backend import FaissSemanticCache
+from switchyard.cache.guard import spelling_variants
+from switchyard.cache.policy import cache_policy
+from switchyard.settings import CacheSettings
+
+
+@dataclass
+class PairOutcome:
+    id: Any
+    label: int | None
+    kind: str
+    split: str
+    exact: bool
+    similarity: float | None
+    guard_ok: bool  # False if the guard (or the policy) rejected the pair
+    reason: str
+    hit: bool = False  # the lookup's own verdict at the threshold it ran with
+
+    def hit_at(self, threshold: float) -> bool:
+        return self.exact or (
+            self.guard_ok and self.similarity is not None and self.similarity >= threshold
+        )
+
+    def raw_hit_at(self, threshold: float) -> bool:
+        """Cosine only, no guard: what a plain semantic cache would do."""
+        return self.exact or (self.similarity is not None and self.similarity >= threshold)
+
+
+def read_pairs(path: Path | str, *, need_label: bool) -> Iterator[dict[str, Any]]:
+    """Yield pair dicts, or ``{"line", "id", "error"}`` for malformed lines (never raises)."""
+    with Path(path).open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield {"line": lineno, "id": None, "error": f"invalid JSON: {exc.msg}"}
+                continue
+            if not isinstance(obj, dict):
+                yield {"line": lineno, "id": None, "error": "line is not a JSON object"}
+                continue
+            pid = obj.get("id")
+            problems = []
+            if pid is None or isinstance(pid, (dict, list)):
+                problems.append("missing or invalid 'id'")
+            for key in ("a", "b"):
+                if not isinstance(obj.get(key), str) or not obj[key].strip():
+                    problems.append(f"missing or empty '{key}'")
+            if need_label and obj.get("label") not in (0, 1, True, False):
+                problems.append("'label' must be 0 or 1")
+            if problems:
+                yield {"line": lineno, "id": pid, "error": "; ".join(problems)}
+                continue
+            yield {"line": lineno, **obj}
+
+
+def _embed_all(texts: list[str]) -> dict[str, np.ndarray]:
+    from switchyard.embeddings import get_embedder
+
+    unique = sorted(set(texts))
+    vecs = get_embedder().embed(unique)
+    return dict(zip(unique, vecs, strict=True))
+
+
+def run_pairs(
+    pairs: Iterable[dict[str, Any]],
+    settings: CacheSettings,
+    *,
+    threshold: float | None = None,
+    embeddings: dict[str, np.ndarray] | None = None,
+) -> list[PairOutcome | dict[str, Any]]:
+    """Store ``a``, look up ``b`` per pair; malformed pairs pass through as error dicts."""
+    items = list(pairs)
+    good = [p for p in items if "error" not in p]
+    vecs = embeddings or _embed_all([t for p in good for t in (p["a"], p["b"])])
+    cache = FaissSemanticCache(None, settings)
+    out: list[PairOutcome | dict[str, Any]] = []
+    try:
+        for n, pair in enumerate(items):
+            if "error" in pair:
+                out.append(pair)
+                continue
+            a, b = pair["a"], pair["b"]
+            intent = str(pair.get("intent") or "faq")
+            label = int(pair["label"]) if pair.get("label") in (0, 1, True, False) else None
+            common = {
+                "id": pair["id"],
+                "label": label,
+                "kind": str(pair.get("kind", "")),
+                "split": str(pair.get("split", "")),
+            }
+            part = Partition.for_request(
+                tenant="probe",
+                user_id=f"probe-user-{n}",
+                personal=True,
+                tier="fast",
+                prompt_version="probe",
+                toolset_version="probe",
+                kb_version="probe",
+            )
+            pol_a = cache_policy(
+                complexity="low", intent=intent, in_scope=True, text=a, settings=settings
+            )
+            if not pol_a.cacheable or pol_a.ttl_s is None:
+                out.append(
+                    PairOutcome(
+                        **common,
+                        exact=False,
+                        similarity=None,
+                        guard_ok=False,
+                        reason=f"a {pol_a.reason}",
+                    )
+                )
+                continue
+            answer = CachedAnswer.create(
+                answer=f"(probe answer for {pair['id']})",
+                agent="fast",
+                model="probe",
+                intent=intent,
+                complexity="low",
+                original_text=a,
+                ttl_s=pol_a.ttl_s,
+            )
+            cache.store(a, vecs[a], part, answer)
+            pol_b = cache_policy(
+                complexity="low", intent=intent, in_scope=True, text=b, settings=settings
+            )
+            if not pol_b.cacheable:
+                out.append(
+                    PairOutcome(
+                        **common,
+                        exact=False,
+                        similarity=None,
+                        guard_ok=False,
+                        reason=f"b {pol_b.reason}",
+                    )
+                )
+                continue
+            verdict = cache.lookup(b, vecs[b], part, threshold=threshold)
+            guard_ok = verdict.hit or not verdict.reason.startswith("guard:")
+            # A spelling variant hits below any threshold (see the lookup); with the threshold
+            # disabled the lookup reports it as semantic, so recognise it here.
+            exact = verdict.match == "exact" or (
+                guard_ok
+                and verdict.similarity is not None
+                and verdict.similarity >= settings.spelling_floor
+                and spelling_variants(b, a) is not None
+            )
+            out.append(
+                PairOutcome(
+                    **common,
+                    exact=exact,
+                    similarity=verdict.similarity,
+                    guard_ok=guard_ok,
+                    reason=verdict.reason,
+                    hit=verdict.hit,
+                )
+            )
+    finally:
+        cache.close()
+    return out
+
+
+@dataclass
+class Figures:
+    threshold: float
+    positives: int
+    negatives: int
+    true_hits: int
+    false_hits: int
+
+    @property
+    def hit_rate(self) -> float:
+        return self.true_hits / self.positives if self.positives else 0.0
+
+    @property
+    def false_hit_rate(self) -> float:
+        return self.false_hits / self.negatives if self.negatives else 0.0
+
+    @property
+    def precision(self) -> float:
+        hits = self.true_hits + self.false_hits
+        return self.true_hits / hits if hits else 1.0
+
+
+def figures(outcomes: list[PairOutcome], threshold: float, *, raw: bool = False) -> Figures:
+    pos = [o for o in outcomes if o.label == 1]
+    neg = [o for o in outcomes if o.label == 0]
+    hit = (lambda o: o.raw_hit_at(threshold)) if raw else (lambda o: o.hit_at(threshold))
+    return Figures(threshold, len(pos), len(neg), sum(map(hit, pos)), sum(map(hit, neg)))
+
+
+def best_threshold(
+    outcomes: list[PairOutcome], grid: list[float], max_false_hit_rate: float
+) -> float | None:
+    """Lowest threshold (most hits) whose false-hit rate stays within the budget."""
+    ok = [t for t in grid if figures(outcomes, t).false_hit_rate <= max_false_hit_rate]
+    return min(ok) if ok else None
+
+
+def default_grid() -> list[float]:
+    return [round(0.60 + 0.02 * i, 2) for i in range(20)]
