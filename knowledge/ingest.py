@@ -234,39 +234,35 @@ def verify_build(index_dir: Path, manifest: dict[str, Any]) -> Path:
 
 
 def kb_version(index_dir: Path | None = None, articles_dir: Path | None = None) -> str:
-    """The knowledge-base version the cache keys on: the indexed version, else the on-disk one.
+    """The knowledge-base version the cache keys on: the version this process serves.
 
-    Before the first ingest there is no manifest; the version is then computed from the articles,
-    which is exactly what the first ingest will record.
+    That is the version this process last built or loaded (no I/O: the graph calls this on every
+    request, from async code). Otherwise the committed manifest's version; before the first ingest,
+    the version computed from the articles, which is exactly what the first ingest will record.
     """
     from switchyard.settings import get_settings
 
     settings = get_settings()
-    indexed = _indexed_version(Path(index_dir or settings.index_dir) / MANIFEST)
-    if indexed:
-        return indexed
+    index_dir = Path(index_dir or settings.index_dir)
+    served = _served.get(str(index_dir))
+    if served:
+        return served
+    manifest = read_manifest(index_dir)
+    if manifest and manifest.get("kb_version"):
+        note_served_version(index_dir, str(manifest["kb_version"]))
+        return str(manifest["kb_version"])
     articles = load_articles(Path(articles_dir or settings.articles_dir))
     return compute_kb_version({a.id: a.sha256 for a in articles})
 
 
-_version_cache: dict[Path, tuple[tuple[int, int], str]] = {}
+# index_dir -> kb_version this process built or loaded. Keyed by the index, so a CLI ingest in
+# another process does not change the version until this process reloads that index: cached
+# answers are always stamped with the version of the passages that produced them.
+_served: dict[str, str] = {}
 
 
-def _indexed_version(path: Path) -> str | None:
-    # The cache asks on every request: re-read the manifest only when the file changed.
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    stamp = (st.st_mtime_ns, st.st_size)
-    hit = _version_cache.get(path)
-    if hit and hit[0] == stamp:
-        return hit[1]
-    manifest = read_manifest(path.parent)
-    version = str(manifest["kb_version"]) if manifest and manifest.get("kb_version") else None
-    if version:
-        _version_cache[path] = (stamp, version)
-    return version
+def note_served_version(index_dir: Path, version: str) -> None:
+    _served[str(Path(index_dir))] = version
 
 
 @contextlib.contextmanager
@@ -431,6 +427,7 @@ def ingest(
         unchanged = len(articles) - len(added) - len(changed)
 
         if reusable and old and not added and not changed and not removed:
+            note_served_version(index_dir, version)
             return IngestReport(
                 kb_version=version,
                 articles=len(articles),
@@ -495,6 +492,7 @@ def ingest(
                 },
             },
         )
+        note_served_version(index_dir, version)
         return IngestReport(
             kb_version=version,
             articles=len(articles),

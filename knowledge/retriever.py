@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from knowledge.ingest import IndexIntegrityError, LoadedIndex, ingest, load_index
+from knowledge.ingest import (
+    MANIFEST,
+    IndexIntegrityError,
+    LoadedIndex,
+    ingest,
+    load_index,
+    note_served_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,8 @@ _FETCH_FACTOR = 10
 # Weight of the normalised BM25 score added to the cosine score when ranking (measured on
 # knowledge/eval/retrieval.jsonl; see knowledge/README.md). Passage.score stays pure cosine.
 LEXICAL_WEIGHT = 0.3
+# How often search() checks whether another process committed a new index (then reloads it).
+_RELOAD_CHECK_S = 5.0
 EVAL_PATH = Path(__file__).resolve().parent / "eval" / "retrieval.jsonl"
 
 
@@ -108,6 +118,8 @@ class Retriever:
         self._loaded: LoadedIndex | None = None
         self._bm25: BM25 | None = None
         self._row_of: dict[str, int] = {}
+        self._stamp: tuple[int, int] | None = None
+        self._checked_at = 0.0
         self.reload()
 
     # -- loading ---------------------------------------------------------------------------
@@ -126,6 +138,25 @@ class Retriever:
             self._loaded = loaded
             self._bm25 = BM25([c["text"] for c in loaded.chunks])
             self._row_of = {c["metadata"]["chunk_id"]: i for i, c in enumerate(loaded.chunks)}
+            self._stamp = self._manifest_stamp()
+            self._checked_at = time.monotonic()
+            note_served_version(self.index_dir, str(loaded.manifest["kb_version"]))
+
+    def _manifest_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = (self.index_dir / MANIFEST).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _maybe_reload(self) -> None:
+        """Pick up an index committed by another process (e.g. `switchyard ingest`)."""
+        now = time.monotonic()
+        if now - self._checked_at < _RELOAD_CHECK_S:
+            return
+        self._checked_at = now
+        if self._manifest_stamp() != self._stamp:
+            self.reload()
 
     @property
     def kb_version(self) -> str:
@@ -150,6 +181,7 @@ class Retriever:
             return []
         vec = get_embedder().embed_one(query) if embedding is None else embedding
         vec = np.asarray(vec, dtype=np.float32).reshape(-1)
+        self._maybe_reload()
         with self._lock:  # a reload swaps these together
             loaded, bm25, row_of = self._loaded, self._bm25, self._row_of
         assert loaded is not None and bm25 is not None

@@ -242,3 +242,23 @@ def test_recall_at_4_meets_target(full_retriever: Retriever) -> None:
     assert result.questions >= 160
     assert result.recall_at_k >= 0.90, result.misses
     assert result.mrr >= 0.75
+
+
+def test_retriever_picks_up_a_new_index_and_kb_version_follows(
+    kb_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge import retriever as retriever_mod
+
+    articles, index = kb_copy
+    retriever = Retriever(index_dir=index, articles_dir=articles)
+    served = retriever.kb_version
+    assert kb.kb_version(index_dir=index) == served
+    (articles / "api-rate-limits.md").unlink()
+    report = kb.ingest(articles_dir=articles, index_dir=index)  # as another process would
+    assert report.kb_version != served
+
+    monkeypatch.setattr(retriever_mod, "_RELOAD_CHECK_S", 0.0)
+    hits = retriever.search("QS-429 too many requests", k=4)
+    assert retriever.kb_version == report.kb_version
+    assert all(p.source != "api-rate-limits" for p in hits)
+    assert kb.kb_version(index_dir=index) == report.kb_version
