@@ -1,0 +1,424 @@
+"""Run the bench: the same workload through four configurations, in one process, async.
+
+1. ``baseline``      every request to the expert, no cache (``force_tier="expert"``);
+2. ``routed``        the router decides, no cache;
+3. ``routed_cached`` the router decides, semantic cache on (a fresh, temporary cache);
+4. ``oracle``        true labels decide (``force_tier``), cache on (its own fresh cache): the
+                     lower bound for what routing plus caching can achieve on this workload.
+
+The offline model simulates each tier's latency profile (TTFT + decode speed) and the tiers'
+concurrency caps and rate limits apply, so queueing under load is part of what is measured.
+The user's own cache is never touched: each cached configuration gets a throw-away cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from uuid import UUID
+
+from langchain_core.callbacks import AsyncCallbackHandler
+
+from switchyard.bench.report import compare, red_flags, summarise
+from switchyard.bench.workload import BenchRequest, Workload
+from switchyard.settings import TIERS, get_settings
+
+Routing = Literal["expert", "router", "oracle"]
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    name: str
+    routing: Routing
+    use_cache: bool
+
+
+CONFIG_SPECS: tuple[ConfigSpec, ...] = (
+    ConfigSpec("baseline", "expert", False),
+    ConfigSpec("routed", "router", False),
+    ConfigSpec("routed_cached", "router", True),
+    ConfigSpec("oracle", "oracle", True),
+)
+
+# Warm-up requests (one per tier, run before measuring, latency simulation off): lazy loads
+# (index, classifier, DB connections, tool-description embeddings) must not count as overhead.
+WARMUP: tuple[tuple[str, str], ...] = (
+    ("fast", "How do I turn on two-factor authentication?"),
+    ("standard", "Our webhook deliveries fail with WH-401, what should I check?"),
+    ("expert", "Plan a migration of 3,000 users and 40 workflows from our old helpdesk."),
+)
+
+
+@dataclass
+class ConfigRun:
+    spec: ConfigSpec
+    results: list[dict[str, Any]]
+    wall_s: float
+    max_in_flight: int
+    tier_calls_max: dict[str, int]
+    strategic_cached: list[str] = field(default_factory=list)
+    cache_entries: int = 0
+
+
+class TierCallTracker(AsyncCallbackHandler):
+    """Counts in-flight chat-model calls per tier (from the ``tier:<name>`` run tags), so the
+    bench can show the per-tier concurrency caps hold."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, int] = dict.fromkeys(TIERS, 0)
+        self.peak: dict[str, int] = dict.fromkeys(TIERS, 0)
+        self._runs: dict[UUID, str] = {}
+
+    @staticmethod
+    def _tier(tags: list[str] | None) -> str | None:
+        for t in tags or []:
+            if t.startswith("tier:") and t[5:] in TIERS:
+                return t[5:]
+        return None
+
+    async def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
+                                  tags: list[str] | None = None, **kwargs: Any) -> None:
+        tier = self._tier(tags)
+        if tier:
+            self._runs[run_id] = tier
+            self.current[tier] += 1
+            self.peak[tier] = max(self.peak[tier], self.current[tier])
+
+    async def _end(self, run_id: UUID) -> None:
+        tier = self._runs.pop(run_id, None)
+        if tier:
+            self.current[tier] -= 1
+
+    async def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        await self._end(run_id)
+
+    async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        await self._end(run_id)
+
+
+# -- settings and cache isolation ----------------------------------------------------------------
+@contextlib.contextmanager
+def simulation_settings(time_scale: float = 1.0) -> Iterator[None]:
+    """Offline model with simulated latency for the duration of the bench.
+
+    ``time_scale`` < 1 shrinks every model's simulated time (TTFT x k, decode speed / k) and raises
+    its rate limit by 1/k, for quick runs and tests; the bench re-inflates the model time when it
+    reports latency. Prices never change. Installed through ``SWITCHYARD_CONFIG`` (a temporary JSON
+    file of the effective settings) because every module reads ``get_settings()``.
+    """
+    if not 0 < time_scale <= 1:
+        raise ValueError("time_scale must be in (0, 1]")
+    base = get_settings()
+    # API credentials never go to disk; the bench is a simulation, so it runs offline anyway.
+    data = base.model_dump(mode="json", exclude={"openai_api_key", "openai_base_url"})
+    data.update(simulate_latency=True, offline=True)
+    for tier in data["tiers"].values():
+        tier["ttft_ms"] = tier["ttft_ms"] * time_scale
+        tier["tokens_per_s"] = tier["tokens_per_s"] / time_scale
+        tier["requests_per_second"] = tier["requests_per_second"] / time_scale
+    old = os.environ.get("SWITCHYARD_CONFIG")
+    with tempfile.TemporaryDirectory(prefix="switchyard-bench-cfg-") as tmp:
+        path = Path(tmp) / "settings.json"
+        path.write_text(json.dumps(data))
+        os.environ["SWITCHYARD_CONFIG"] = str(path)
+        get_settings.cache_clear()
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("SWITCHYARD_CONFIG", None)
+            else:
+                os.environ["SWITCHYARD_CONFIG"] = old
+            get_settings.cache_clear()
+
+
+@contextlib.contextmanager
+def isolated_cache(directory: Path) -> Iterator[Path]:
+    """Point the process's cache singleton at a fresh cache under ``directory``.
+
+    ``switchyard.cache`` exposes ``reset_cache()`` but no setter, so the singleton is swapped
+    under the module's own lock; ``reset_cache()`` afterwards closes it and the next
+    ``get_cache()`` opens the user's configured cache again.
+    """
+    import switchyard.cache as cache_mod
+    from switchyard.cache.faiss_backend import FaissSemanticCache
+
+    path = directory / "cache.sqlite"
+    cache_mod.reset_cache()
+    instance = FaissSemanticCache(path, get_settings().cache)
+    with cache_mod._lock:
+        cache_mod._instance = instance
+    try:
+        yield path
+    finally:
+        cache_mod.reset_cache()
+
+
+def audit_cache(path: Path, workload: Workload) -> tuple[int, list[str]]:
+    """Entries in a (closed) bench cache that must never be there: expert-tier, high-complexity
+    or strategic answers, judged by what the cache stored *and* by the request's true label."""
+    from switchyard.cache.policy import is_strategic
+
+    if not path.exists():
+        return 0, []
+    cs = get_settings().cache
+    truth = {r.text: r for r in workload.requests}
+    bad: list[str] = []
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+        rows = con.execute("SELECT text, intent, complexity, tier FROM entries").fetchall()
+    for text, intent, complexity, tier in rows:
+        true = truth.get(text)
+        reasons = []
+        if tier == "expert" or complexity == "high":
+            reasons.append(f"stored as {tier}/{complexity}")
+        if is_strategic(intent, text, cs):
+            reasons.append(f"strategic intent {intent}")
+        if true is not None and true.in_scope and (
+            true.complexity == "high" or is_strategic(true.intent, text, cs)
+        ):
+            reasons.append(f"true label {true.complexity}/{true.intent}")
+        if reasons:
+            bad.append(f"{text[:60]!r} ({', '.join(reasons)})")
+    return len(rows), bad
+
+
+# -- one configuration --------------------------------------------------------------------------
+def _force_tier(spec: ConfigSpec, req: BenchRequest) -> str | None:
+    if spec.routing == "expert":
+        return "expert"
+    if spec.routing == "oracle":
+        return req.oracle_tier
+    return None
+
+
+async def run_config(
+    workload: Workload,
+    spec: ConfigSpec,
+    *,
+    concurrency: int,
+    graph: Any,
+    time_scale: float = 1.0,
+    on_done: Callable[[], None] | None = None,
+) -> ConfigRun:
+    """Replay the workload in arrival order with ``concurrency`` requests in flight."""
+    from langchain_core.messages import HumanMessage
+
+    from graph.context import Context
+    from switchyard.runner import record_from_state
+
+    tracker = TierCallTracker()
+    state = {"in_flight": 0, "max": 0}
+    results: list[dict[str, Any] | None] = [None] * len(workload.requests)
+    queue = iter(workload.requests)
+    tenant = get_settings().default_tenant
+
+    async def one(req: BenchRequest) -> dict[str, Any]:
+        ctx = Context(user_id=req.user_id, tenant=tenant, force_tier=_force_tier(spec, req),
+                      use_cache=spec.use_cache)
+        messages = [HumanMessage(h) for h in req.history] + [HumanMessage(req.text)]
+        config = {"run_name": f"switchyard.bench.{spec.name}", "callbacks": [tracker],
+                  "tags": ["bench", f"bench:{spec.name}"]}
+        state["in_flight"] += 1
+        state["max"] = max(state["max"], state["in_flight"])
+        start = time.perf_counter()
+        error: str | None = None
+        rec: dict[str, Any] = {}
+        try:
+            final = await graph.ainvoke({"messages": messages}, config=config, context=ctx)
+            rec = record_from_state(final)
+            error = rec.get("error")
+        except Exception as exc:  # counted and reported, never fatal to the bench
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            state["in_flight"] -= 1
+        wall = (time.perf_counter() - start) * 1000.0
+        usage = rec.get("usage") or []
+        sim_scaled = sum(float(u.get("simulated_ms") or 0.0) for u in usage)
+        # The graph's own time: everything except the (simulated) model time. Model calls of one
+        # request are sequential, so their simulated times add up.
+        overhead = wall - sim_scaled
+        cache = rec.get("cache") or {}
+        return {
+            "idx": req.idx,
+            "kind": req.kind,
+            "ok": error is None,
+            "error": error,
+            "agent": rec.get("agent"),
+            "route": (rec.get("route") or rec.get("agent")),
+            "complexity": rec.get("complexity"),
+            "intent": rec.get("intent"),
+            "true_complexity": req.complexity,
+            "true_intent": req.intent,
+            "oracle_tier": req.oracle_tier,
+            "cache_hit": bool(rec.get("cache_hit")),
+            "cache_stored": bool(cache.get("stored")),
+            "cache_reason": cache.get("store_reason") or cache.get("reason"),
+            "cost_usd": float(rec.get("cost_usd") or 0.0),
+            "classifier_cost_usd": sum(float(u.get("cost_usd") or 0.0) for u in usage
+                                       if u.get("tier") == "classifier"),
+            "calls": sum(1 for u in usage if u.get("tier") in TIERS),
+            "simulated_ms": round(sim_scaled / time_scale, 1),
+            "overhead_ms": round(overhead, 2),
+            # Latency at full simulated model time (identical to the wall time when time_scale=1).
+            "wall_ms": round(overhead + sim_scaled / time_scale, 1),
+            "measured_wall_ms": round(wall, 1),
+        }
+
+    async def worker() -> None:
+        for req in queue:  # a shared iterator: requests start in arrival order
+            results[req.idx] = await one(req)
+            if on_done:
+                on_done()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(workload.requests))))))
+    wall_s = time.perf_counter() - start
+    return ConfigRun(spec, [r for r in results if r is not None], wall_s, state["max"],
+                     dict(tracker.peak))
+
+
+# -- the whole bench ------------------------------------------------------------------------------
+async def _warm_up(graph: Any) -> None:
+    from langchain_core.messages import HumanMessage
+
+    from graph.context import Context
+
+    for tier, text in WARMUP:
+        await graph.ainvoke({"messages": [HumanMessage(text)]},
+                            context=Context(force_tier=tier, use_cache=False))
+
+
+def assumptions() -> dict[str, Any]:
+    s = get_settings()
+    return {
+        "tiers": {
+            t: {
+                "model": c.model, "input_per_m": c.input_per_m, "output_per_m": c.output_per_m,
+                "ttft_ms": c.ttft_ms, "tokens_per_s": c.tokens_per_s,
+                "reasoning_tokens": c.simulated_reasoning_tokens if c.reasoning_effort else 0,
+                "max_concurrency": c.max_concurrency, "requests_per_second": c.requests_per_second,
+            }
+            for t, c in s.tiers.items()
+        },
+        "cache_ttl_s": dict(s.cache.ttl_s),
+        "similarity_threshold": s.cache.similarity_threshold,
+        "classifier": s.classifier.mode,
+        "offline_model": True,
+    }
+
+
+async def run_bench(
+    workload: Workload,
+    *,
+    concurrency: int,
+    daily_volume: int,
+    time_scale: float = 1.0,
+    configs: tuple[str, ...] = tuple(s.name for s in CONFIG_SPECS),
+    progress: Callable[[str, int], Callable[[], None]] | None = None,
+    warm_up: bool = True,
+) -> dict[str, Any]:
+    """Run the configurations one after another on the same workload; returns the report dict.
+
+    ``progress(name, total)`` may return a per-request callback (the CLI's progress bar).
+    """
+    from graph.graph import graph
+    from switchyard.runner import ensure_ready
+
+    specs = [s for s in CONFIG_SPECS if s.name in configs]
+    for required in ("baseline", "routed_cached", "oracle"):
+        if required not in configs:
+            raise ValueError(f"the comparison needs the {required!r} configuration")
+    runs: dict[str, ConfigRun] = {}
+    with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp:
+        tmpdir = Path(tmp)
+        # Set-up and warm-up run against a throw-away cache, with latency simulation off.
+        with isolated_cache(tmpdir / "warmup"):
+            ensure_ready()
+            if warm_up:
+                await _warm_up(graph)
+        with simulation_settings(time_scale):
+            assumed = assumptions()
+            if time_scale != 1.0:  # report the real profiles, not the compressed ones
+                for a in assumed["tiers"].values():
+                    a["ttft_ms"] /= time_scale
+                    a["tokens_per_s"] *= time_scale
+                    a["requests_per_second"] *= time_scale
+            for spec in specs:
+                on_done = progress(spec.name, len(workload)) if progress else None
+                with isolated_cache(tmpdir / spec.name) as cache_path:
+                    run = await run_config(workload, spec, concurrency=concurrency, graph=graph,
+                                           time_scale=time_scale, on_done=on_done)
+                # Closed now: audit what the configuration left in its cache.
+                run.cache_entries, run.strategic_cached = audit_cache(cache_path, workload)
+                runs[spec.name] = run
+    return build_report(runs, workload=workload, concurrency=concurrency,
+                        daily_volume=daily_volume, time_scale=time_scale, assumed=assumed)
+
+
+def build_report(
+    runs: dict[str, ConfigRun],
+    *,
+    workload: Workload,
+    concurrency: int,
+    daily_volume: int,
+    time_scale: float,
+    assumed: dict[str, Any],
+) -> dict[str, Any]:
+    configs: dict[str, dict[str, Any]] = {}
+    for name, run in runs.items():
+        s = summarise(run.results, wall_s=run.wall_s, daily_volume=daily_volume,
+                      max_in_flight=run.max_in_flight)
+        s["model_calls_in_flight_max"] = run.tier_calls_max
+        s["cache_entries"] = run.cache_entries
+        s["error_samples"] = sorted({r["error"] for r in run.results if r.get("error")})[:5]
+        configs[name] = s
+    head = compare(configs, daily_volume=daily_volume)
+    strategic = [x for name in ("routed_cached", "oracle") if name in runs
+                 for x in runs[name].strategic_cached]
+    rc = configs["routed_cached"]
+    report: dict[str, Any] = {
+        "simulation": True,
+        "concurrency": concurrency,
+        "time_scale": time_scale,
+        "daily_volume": daily_volume,
+        **{k: configs.get(k) for k in ("baseline", "routed", "routed_cached", "oracle")},
+        "cost_reduction_pct": head["cost_reduction_pct"],
+        "latency_reduction_pct": head["latency_reduction_pct"],
+        "p95_latency_reduction_pct": head["p95_latency_reduction_pct"],
+        "oracle_cost_gap_pct": head["oracle_cost_gap_pct"],
+        "projection": head["projection"],
+        "throughput_rps": rc["throughput_rps"],
+        "overhead_p50_ms": rc["overhead_p50_ms"],
+        "overhead_p95_ms": rc["overhead_p95_ms"],
+        "max_in_flight": max(c["max_in_flight"] for c in configs.values()),
+        "errors": sum(c["errors"] for c in configs.values()),
+        "targets": head["targets"],
+        "workload": workload.summary(),
+        "assumptions": assumed,
+    }
+    report["red_flags"] = red_flags(configs, strategic_cached=strategic)
+    return report
+
+
+def write_outputs(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """report.json + report.md + chart.png in ``out_dir``."""
+    from switchyard.bench.chart import write_chart
+    from switchyard.bench.report import to_markdown
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md",
+             "chart": out_dir / "chart.png"}
+    report["outputs"] = {k: str(v) for k, v in paths.items()}
+    write_chart(report, paths["chart"])
+    paths["json"].write_text(json.dumps(report, indent=2, default=str))
+    paths["md"].write_text(to_markdown(report, chart_name=paths["chart"].name))
+    return paths

@@ -1,0 +1,86 @@
+"""``switchyard bench``: baseline vs routed vs routed+cache vs oracle, on one workload, one process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def bench(
+        requests: Annotated[int, typer.Option("--requests", "-n", min=1,
+                                              help="Requests in the workload (default: 200, or the concurrency if larger).")] = 0,
+        concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1,
+                                                 help="Requests kept in flight.")] = 200,
+        mix: Annotated[str, typer.Option(help="Share of low,medium,high complexity (true labels).")] = "0.65,0.30,0.05",
+        seed: Annotated[int, typer.Option(help="Workload seed (same seed, same workload).")] = 7,
+        daily_volume: Annotated[int, typer.Option("--daily-volume", min=1,
+                                                  help="Requests/day for the daily and monthly projection.")] = 25_000,
+        time_scale: Annotated[float, typer.Option("--time-scale", min=0.001, max=1.0,
+                                                  help="Shrink simulated model time by this factor for quick runs (1 = real profiles).")] = 1.0,
+        data: Annotated[Path | None, typer.Option("--data", help="Labelled JSONL to draw from (default: the held-out test split).")] = None,
+        out: Annotated[Path, typer.Option("--out", help="Directory for report.json, report.md, chart.png.")] = Path(".switchyard/bench"),
+        as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+        trace: Annotated[bool, typer.Option("--trace/--no-trace", help="Send bench runs to LangSmith (off by default: thousands of runs).")] = False,
+    ) -> None:
+        """Measure cost, latency, tier mix and cache hits of four configurations (a simulation)."""
+        if not trace:
+            os.environ["LANGSMITH_TRACING"] = "false"
+            os.environ["LANGCHAIN_TRACING_V2"] = "false"
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        from switchyard.bench.report import CONFIG_LABELS, render_rich
+        from switchyard.bench.run import run_bench, write_outputs
+        from switchyard.bench.workload import build_workload, load_rows, parse_mix
+
+        err = Console(stderr=True)
+        try:
+            shares = parse_mix(mix)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--mix") from exc
+        n = requests or max(200, concurrency)
+        rows = load_rows(data) if data else None
+        # Users come from the seeded customer database (built by the bench's set-up step).
+        # (index and classifier are prepared by the bench itself, against a throw-away cache).
+        from tools.database import seed as seed_db
+
+        with err.status("preparing the customer database..."):
+            seed_db()
+        workload = build_workload(n, mix=shares, seed=seed, rows=rows,
+                                  source=str(data) if data else "data/routing/test.jsonl")
+
+        progress = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=err, transient=False)
+
+        def start(name: str, total: int) -> Callable[[], None]:
+            task = progress.add_task(CONFIG_LABELS[name], total=total)
+            return lambda: progress.advance(task)
+
+        with progress:
+            report = asyncio.run(run_bench(workload, concurrency=concurrency,
+                                           daily_volume=daily_volume, time_scale=time_scale,
+                                           progress=start))
+        paths = write_outputs(report, out)
+        if as_json:
+            typer.echo(json.dumps(report, default=str))
+            return
+        console = Console()
+        render_rich(report, console)
+        if time_scale != 1.0:
+            console.print(f"[yellow]time scale {time_scale}: model time re-inflated, queueing "
+                          "under the tier caps compressed; use 1.0 for figures of record[/]")
+        console.print(f"\n[dim]report {paths['md']}  json {paths['json']}  chart {paths['chart']}[/]")
