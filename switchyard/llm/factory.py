@@ -76,10 +76,13 @@ def chat_model_for(tier: str, *, override: str | None = None,
 
 @lru_cache(maxsize=32)
 def _offline_cached(tier: str, model_name: str, simulate: bool, ttft: float, tps: float,
-                    max_tokens: int, reasoning: int) -> OfflineChatModel:
+                    max_tokens: int, reasoning: int, rps: float) -> OfflineChatModel:
+    # When simulating an API, its rate limit applies too (the same limiter ChatOpenAI gets), so
+    # benchmarks queue the way a real deployment would; without simulation nothing is throttled.
     return OfflineChatModel(
         tier=tier, stands_in_for=model_name, simulate_latency=simulate, ttft_ms=ttft,
         tokens_per_s=tps, max_tokens=max_tokens, reasoning_tokens=reasoning,
+        rate_limiter=_rate_limiter(tier, rps) if simulate else None,
     )
 
 
@@ -88,4 +91,5 @@ def _offline_model(tier: str, model_name: str, settings: Settings) -> OfflineCha
     return _offline_cached(
         tier, model_name, settings.simulate_latency, cfg.ttft_ms, cfg.tokens_per_s,
         cfg.max_tokens, cfg.simulated_reasoning_tokens if cfg.reasoning_effort else 0,
+        cfg.requests_per_second,
     )
