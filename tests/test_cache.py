@@ -1,0 +1,467 @@
+"""Semantic cache: policy, TTL, exact/semantic hits, partitions, invalidation, eviction,
+persistence across processes, single-flight, clear. Real SQLite + FAISS in temp dirs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from switchyard.cache import (
+    CachedAnswer,
+    Partition,
+    cache_policy,
+    is_personal,
+    is_storable,
+    user_scope,
+)
+from switchyard.cache.faiss_backend import FaissSemanticCache
+from switchyard.settings import CacheSettings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def embed():
+    from switchyard.embeddings import get_embedder
+
+    emb = get_embedder()
+    return emb.embed_one
+
+
+def rand_vec(seed: int, dim: int = 384) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def part(
+    user: str | None = "u1",
+    *,
+    personal: bool = True,
+    tier: str = "fast",
+    kb: str = "1",
+    tenant: str = "acme",
+) -> Partition:
+    return Partition.for_request(
+        tenant=tenant,
+        user_id=user,
+        personal=personal,
+        tier=tier,
+        prompt_version="1",
+        toolset_version="1",
+        kb_version=kb,
+    )
+
+
+def answer(
+    text: str,
+    *,
+    ttl: float = 600.0,
+    complexity: str = "low",
+    intent: str = "faq",
+    now: float | None = None,
+    body: str | None = None,
+) -> CachedAnswer:
+    return CachedAnswer.create(
+        answer=body or f"answer to {text}",
+        agent="fast",
+        model="m",
+        intent=intent,
+        complexity=complexity,
+        original_text=text,
+        ttl_s=ttl,
+        now=now,
+    )
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> FaissSemanticCache:
+    c = FaissSemanticCache(tmp_path / "cache.sqlite", CacheSettings())
+    yield c
+    c.close()
+
+
+# -- policy ----------------------------------------------------------------------------------
+
+
+def test_policy_ttl_per_tier_and_intent_override() -> None:
+    cs = CacheSettings(intent_ttl_s={"status": 30.0, "secret": None})
+    low = cache_policy(
+        complexity="low", intent="faq", in_scope=True, text="how do I x", settings=cs
+    )
+    med = cache_policy(
+        complexity="medium", intent="debug", in_scope=True, text="debug x", settings=cs
+    )
+    high = cache_policy(complexity="high", intent="faq", in_scope=True, text="x", settings=cs)
+    assert (low.cacheable, low.ttl_s) == (True, 600.0)
+    assert (med.cacheable, med.ttl_s) == (True, 60.0)
+    assert not high.cacheable and high.reason == "skipped: high complexity never cached"
+    assert (
+        cache_policy(complexity="low", intent="status", in_scope=True, text="x", settings=cs).ttl_s
+        == 30.0
+    )
+    assert not cache_policy(
+        complexity="low", intent="secret", in_scope=True, text="x", settings=cs
+    ).cacheable
+
+
+def test_never_cache_rules() -> None:
+    cs = CacheSettings(max_cacheable_chars=50)
+    long = cache_policy(complexity="low", intent="faq", in_scope=True, text="x" * 51, settings=cs)
+    assert not long.cacheable and long.reason == "skipped: input too long"
+    strategic = cache_policy(
+        complexity="medium",
+        intent="migration_strategy",
+        in_scope=True,
+        text="plan our move",
+        settings=cs,
+    )
+    assert not strategic.cacheable and "strategic" in strategic.reason
+    rec = cache_policy(
+        complexity="low",
+        intent="faq",
+        in_scope=True,
+        text="Which plan do you recommend for us?",
+        settings=cs,
+    )
+    assert not rec.cacheable
+    off = cache_policy(
+        complexity="low", intent="faq", in_scope=False, text="tell me a joke", settings=cs
+    )
+    assert off.cacheable and off.force_public
+    disabled = cache_policy(
+        complexity="low",
+        intent="faq",
+        in_scope=True,
+        text="x",
+        settings=CacheSettings(enabled=False),
+    )
+    assert not disabled.cacheable
+    flags = dict(errored=False, truncated=False, refused=False, tool_failed=False, strategic=False)
+    assert is_storable("fine", **flags) == (True, "stored")
+    for flag in flags:
+        ok, why = is_storable("fine", **{**flags, flag: True})
+        assert not ok and why.startswith("not stored")
+    assert not is_storable("   ", **flags)[0]
+
+
+def test_store_refuses_high_complexity_expired_and_long(cache: FaissSemanticCache) -> None:
+    p = part()
+    assert not cache.store("q", rand_vec(1), p, answer("q", complexity="high"))
+    assert not cache.store("q", rand_vec(1), p, answer("q", now=time.time() - 1000))
+    assert not cache.store("x" * 5000, rand_vec(1), p, answer("x"))
+    assert len(cache) == 0
+
+
+def test_partition_never_holds_raw_user_id() -> None:
+    p = part("alice@example.com")
+    assert "alice" not in p.label and p.scope == user_scope("alice@example.com")
+    with pytest.raises(ValueError):
+        part(None, personal=True)
+    with pytest.raises(ValueError):
+        Partition(tenant="t", scope="user:alice", tier="fast", versions="v")
+    assert part(None, personal=False).scope == "public"
+    assert part(kb="7").kb_version == "7"
+
+
+def test_is_personal_is_conservative() -> None:
+    assert is_personal(None, "What's my balance?")
+    assert is_personal(None, "why was I charged twice")
+    assert is_personal("account_lookup", "balance")
+    assert not is_personal("howto", "How do I enable SSO?")
+
+
+# -- lookups -----------------------------------------------------------------------------------
+
+
+def test_ttl_expiry_per_tier_absolute(cache: FaissSemanticCache) -> None:
+    now = time.time()
+    for tier, complexity, ttl in (("fast", "low", 600.0), ("standard", "medium", 60.0)):
+        p = part(tier=tier)
+        q = f"question for {tier}"
+        assert cache.store(
+            q, rand_vec(hash(tier) % 1000), p, answer(q, ttl=ttl, complexity=complexity, now=now)
+        )
+        assert cache.lookup(q, rand_vec(hash(tier) % 1000), p, now=now + ttl - 1).hit
+        # A hit does not slide the expiry: one second past the absolute expiry is a miss.
+        v = cache.lookup(q, rand_vec(hash(tier) % 1000), p, now=now + ttl + 1)
+        assert not v.hit and "expired" in v.reason
+
+
+def test_exact_then_semantic_then_guard(cache: FaissSemanticCache, embed) -> None:
+    p = part()
+    q = "How do I enable SSO for my workspace?"
+    cache.store(q, embed(q), p, answer(q))
+    exact = cache.lookup("  how do i ENABLE sso for my workspace ", embed("x"), p)
+    assert exact.hit and exact.match == "exact" and exact.similarity == 1.0
+    sem = cache.lookup(
+        "For my workspace, how do I enable SSO?", embed("For my workspace, how do I enable SSO?"), p
+    )
+    assert sem.hit and sem.match == "semantic" and sem.similarity >= 0.82
+    neg = cache.lookup(
+        "How do I disable SSO for my workspace?", embed("How do I disable SSO for my workspace?"), p
+    )
+    assert not neg.hit and neg.reason.startswith("guard: opposite meaning")
+    q2, typo = "How do I reset my password?", "how do i reset my pasword"
+    cache.store(q2, embed(q2), p, answer(q2))
+    t = cache.lookup(typo, embed(typo), p)  # cosine ~0.61: only the spelling path can hit
+    assert t.hit and t.match == "exact" and "spelling" in t.reason and t.similarity < 0.82
+
+
+@pytest.mark.parametrize(
+    ("stored", "query", "why"),
+    [
+        ("Can you refund invoice 1042?", "Can you refund invoice 1043?", "numbers differ"),
+        (
+            "Why was I charged $49 this month?",
+            "Why was I charged $59 this month?",
+            "numbers differ",
+        ),
+        ("Can I get my invoice for March?", "Can I get my invoice for April?", "dates differ"),
+        ("What does error WH-401 mean?", "What does error WH-404 mean?", "ids differ"),
+        (
+            "How do I connect Salesforce to Quillstack?",
+            "How do I connect HubSpot to Quillstack?",
+            "entities differ",
+        ),
+        (
+            "Send the invoice to billing@acme.com",
+            "Send the invoice to finance@acme.com",
+            "ids differ",
+        ),
+        (
+            "How do I connect Attio to Quillstack?",
+            "How do I connect Copper to Quillstack?",
+            "entity ",
+        ),
+        ("Why is my webhook firing?", "Why is my webhook not firing?", "negation"),
+        ("How do I upgrade my plan?", "How do I downgrade my plan?", "opposite meaning"),
+        (
+            "How do I add a user to my workspace?",
+            "How do I remove a user from my workspace?",
+            "opposite meaning",
+        ),
+        ("How do I cancel my subscription?", "How do I renew my subscription?", "opposite meaning"),
+        ("How do I reset my password?", "How do I reset a teammate's password?", "subject"),
+    ],
+)
+def test_guard_blocks_near_misses(
+    cache: FaissSemanticCache, embed, stored: str, query: str, why: str
+) -> None:
+    p = part()
+    cache.store(stored, embed(stored), p, answer(stored))
+    v = cache.lookup(query, embed(query), p, threshold=0.0)  # similarity alone would hit
+    assert not v.hit and why in v.reason, v.reason
+
+
+def test_partition_isolation(cache: FaissSemanticCache, embed) -> None:
+    q = "What's my current balance?"
+    cache.store(q, embed(q), part("alice"), answer(q, body="alice owes $10"))
+    for other in (
+        part("bob"),
+        part(None, personal=False),
+        part("alice", tier="standard"),
+        part("alice", kb="2"),
+        part("alice", tenant="globex"),
+    ):
+        v = cache.lookup(q, embed(q), other, threshold=0.0)
+        assert not v.hit and v.answer is None
+    assert cache.lookup(q, embed(q), part("alice")).answer.answer == "alice owes $10"
+
+
+def test_invalidate_public_on_kb_change(cache: FaissSemanticCache, embed) -> None:
+    q = "How do I enable SSO?"
+    cache.store(q, embed(q), part(None, personal=False, kb="1"), answer(q))
+    cache.store(q, embed(q), part(None, personal=False, kb="2"), answer(q))
+    cache.store(q, embed(q), part("u9", kb="1"), answer(q))
+    assert cache.invalidate_public("2") == 1
+    assert not cache.lookup(q, embed(q), part(None, personal=False, kb="1")).hit
+    assert cache.lookup(q, embed(q), part(None, personal=False, kb="2")).hit
+    assert cache.lookup(q, embed(q), part("u9", kb="1")).hit  # user partitions untouched
+
+
+def test_eviction_by_count_soonest_expiry_first(tmp_path: Path) -> None:
+    c = FaissSemanticCache(tmp_path / "c.sqlite", CacheSettings(max_entries=5))
+    p = part()
+    for i in range(8):  # ttl grows with i: entries 0..2 expire soonest
+        c.store(f"question {i}", rand_vec(i), p, answer(f"question {i}", ttl=100.0 + i))
+    assert len(c) == 5 and c.stats()["counters"]["evictions"] == 3
+    assert not c.lookup("question 0", rand_vec(0), p).hit
+    assert c.lookup("question 7", rand_vec(7), p).hit
+    c.close()
+
+
+def test_eviction_by_bytes(tmp_path: Path) -> None:
+    c = FaissSemanticCache(tmp_path / "c.sqlite", CacheSettings(max_bytes=12_000))
+    p = part()
+    for i in range(20):
+        c.store(f"q{i}", rand_vec(i), p, answer(f"q{i}", ttl=100.0 + i, body="x" * 1000))
+    s = c.stats()
+    assert s["bytes"] <= 12_000 and 0 < s["entries"] < 20
+    assert c.lookup("q19", rand_vec(19), p).hit
+    c.close()
+
+
+def test_expired_entries_purged_on_store(cache: FaissSemanticCache) -> None:
+    p = part()
+    cache.store("old", rand_vec(1), p, answer("old", ttl=0.2))
+    time.sleep(0.3)
+    cache.store("new", rand_vec(2), p, answer("new"))
+    assert len(cache) == 1 and cache.stats()["counters"]["expired_purged"] >= 1
+
+
+def test_clear_by_user_and_intent(cache: FaissSemanticCache) -> None:
+    cache.store("a", rand_vec(1), part("u1"), answer("a", intent="billing"))
+    cache.store("b", rand_vec(2), part("u1"), answer("b", intent="faq"))
+    cache.store("c", rand_vec(3), part("u2"), answer("c", intent="billing"))
+    assert cache.clear(user_id="u1", intent="billing") == 1
+    assert cache.clear(intent="billing") == 1
+    assert cache.clear(user_id="u1") == 1
+    assert len(cache) == 0
+
+
+def test_stats_counts(cache: FaissSemanticCache) -> None:
+    cache.store("a", rand_vec(1), part("u1"), answer("a"))
+    cache.store("b", rand_vec(2), part(None, personal=False), answer("b"))
+    cache.lookup("a", rand_vec(1), part("u1"))
+    cache.lookup("zzz", rand_vec(9), part("u1"))
+    s = cache.stats()
+    assert s["entries"] == 2 and s["partitions"] == 2
+    assert s["public"]["entries"] == 1 and s["user"]["partitions"] == 1
+    assert s["counters"]["hits_exact"] == 1 and s["counters"]["misses"] == 1
+    assert "u1" not in json.dumps(s)
+
+
+# -- persistence and multiple processes -----------------------------------------------------
+
+_WRITER = textwrap.dedent(
+    """
+    import sys, numpy as np
+    from switchyard.cache import CachedAnswer, Partition
+    from switchyard.cache.faiss_backend import FaissSemanticCache
+    path, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    c = FaissSemanticCache(path)
+    p = Partition.for_request(tenant="t", user_id=None, personal=False, tier="fast",
+                              prompt_version=1, toolset_version=1, kb_version=1)
+    rng = np.random.default_rng(abs(hash(prefix)) % 2**32)
+    for i in range(n):
+        v = rng.standard_normal(384).astype("float32"); v /= np.linalg.norm(v)
+        a = CachedAnswer.create(answer=f"{prefix}-{i}", agent="fast", model="m", intent="faq",
+                                complexity="low", original_text=f"{prefix} question {i}", ttl_s=600)
+        assert c.store(f"{prefix} question {i}", v, p, a)
+    c.close()
+    """
+)
+
+
+def _run(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _WRITER, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_persistence_and_concurrent_writers_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite"
+    reader = FaissSemanticCache(path)  # opened before the writers: must catch up by itself
+    procs = [_run(str(path), "alpha", "150"), _run(str(path), "beta", "150")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    p = Partition.for_request(
+        tenant="t",
+        user_id=None,
+        personal=False,
+        tier="fast",
+        prompt_version=1,
+        toolset_version=1,
+        kb_version=1,
+    )
+    v = reader.lookup("beta question 7", rand_vec(0), p)
+    assert v.hit and v.answer.answer == "beta-7"
+    assert len(reader) == 300
+    reader.close()
+    fresh = FaissSemanticCache(path)  # a "restart" keeps valid entries
+    assert len(fresh) == 300 and fresh.lookup("alpha question 149", rand_vec(0), p).hit
+    fresh.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT n FROM totals").fetchone()[0] == 300
+
+
+def test_other_process_clear_is_seen(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    a, b = FaissSemanticCache(path), FaissSemanticCache(path)
+    p = part()
+    a.store("q", rand_vec(1), p, answer("q"))
+    assert b.lookup("q", rand_vec(1), p).hit
+    a.clear()
+    assert not b.lookup("q", rand_vec(1), p).hit
+    a.close()
+    b.close()
+
+
+# -- single-flight ------------------------------------------------------------------------------
+
+
+async def test_single_flight_one_leader_followers_hit(cache: FaissSemanticCache) -> None:
+    p = part()
+    q, vec = "What's my current balance?", rand_vec(5)
+    calls = 0
+
+    async def request() -> bool:
+        nonlocal calls
+        v = await cache.alookup(q, vec, p)
+        if v.hit:
+            return True
+        ticket = await cache.acquire_flight(q, p)
+        try:
+            if not ticket.leader:
+                return (await cache.alookup(q, vec, p)).hit
+            calls += 1
+            await asyncio.sleep(0.1)  # the model call
+            stored = await cache.astore(q, vec, p, answer(q))
+        except BaseException:
+            cache.release_flight(ticket, False)
+            raise
+        cache.release_flight(ticket, stored)
+        return False
+
+    results = await asyncio.gather(*(request() for _ in range(10)))
+    assert calls == 1
+    assert sum(results) == 9  # every follower got the leader's answer
+
+
+async def test_single_flight_leader_failure_releases_followers(cache: FaissSemanticCache) -> None:
+    p = part()
+    leader = await cache.acquire_flight("q", p)
+    assert leader.leader
+    followers = [asyncio.create_task(cache.acquire_flight("q", p)) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    cache.release_flight(leader, False)  # the model call failed
+    tickets = await asyncio.wait_for(asyncio.gather(*followers), 2)
+    assert all(not t.leader and t.leader_stored is False for t in tickets)
+    assert (await cache.acquire_flight("q", p)).leader  # the flight is gone
+
+
+async def test_single_flight_timeout_and_release_from_thread(cache: FaissSemanticCache) -> None:
+    cache.single_flight_timeout_s = 0.05
+    p = part()
+    leader = await cache.acquire_flight("q", p)
+    follower = await cache.acquire_flight("q", p)
+    assert follower.timed_out and not follower.leader
+    cache.single_flight_timeout_s = 5
+    waiting = asyncio.create_task(cache.acquire_flight("q", p))
+    await asyncio.sleep(0.01)
+    await asyncio.to_thread(cache.release_flight, leader, True)  # sync node in a worker thread
+    assert (await asyncio.wait_for(waiting, 2)).leader_stored is True
