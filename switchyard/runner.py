@@ -66,7 +66,7 @@ def record_from_state(state: dict[str, Any]) -> dict[str, Any]:
         "cache_hit": bool(cache.get("hit")),
         "similarity": cache.get("similarity"),
         "cache": {k: v for k, v in cache.items() if k != "flight_id"},
-        "cost_usd": round(float(state.get("cost_usd", 0.0)), 6),
+        "cost_usd": round(float(state.get("cost_usd", 0.0)), 8),
         "latency_ms": state.get("latency_ms"),
         "model": state.get("model") or None,
         "tools_used": state.get("tools_used") or [],

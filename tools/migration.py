@@ -15,7 +15,10 @@ from tools.pricing import quote
 
 class MigrationArgs(ToolArgs):
     users: int = Field(..., ge=1, le=1_000_000, description="Number of users to migrate.")
-    data_gb: float = Field(..., ge=0, le=1_000_000, description="Data volume to import, in GB.")
+    data_gb: float | None = Field(
+        None, ge=0, le=1_000_000,
+        description="Data volume to import, in GB; leave empty if unknown (the estimate then "
+                    "covers users and integrations and says the import is not priced).")
     integrations: int = Field(0, ge=0, le=500, description="Number of integrations to set up.")
     source_system: str | None = Field(None, max_length=60,
                                       description="The tool they migrate from (optional).")
@@ -62,7 +65,7 @@ def recommend_plan(users: int, needs_sso: bool, needs_scim: bool) -> tuple[str, 
 
 
 @support_tool(MigrationArgs)
-def estimate_migration(users: int, data_gb: float, integrations: int = 0,
+def estimate_migration(users: int, data_gb: float | None = None, integrations: int = 0,
                        source_system: str | None = None, needs_sso: bool = False,
                        needs_scim: bool = False, *, runtime: ToolRuntime) -> str:
     """Estimate a migration to Quillstack: recommended plan for the number of users and SSO/SCIM
@@ -73,6 +76,9 @@ def estimate_migration(users: int, data_gb: float, integrations: int = 0,
         resolve_caller(runtime, conn)  # a signed-in customer only; reads no account data
     product = load_product()
     mig = product["migration"]
+    # Unknown volume: price nothing for the import and say so, rather than refuse to estimate.
+    volume_known = data_gb is not None
+    data_gb = data_gb or 0.0
     plan, addons, why = recommend_plan(users, needs_sso, needs_scim)
     plan_spec = product["plans"][plan]
     seats = max(users, plan_spec["min_seats"])
@@ -103,7 +109,9 @@ def estimate_migration(users: int, data_gb: float, integrations: int = 0,
         phases.append(f"Phase 2: set up {integrations} integration(s)")
     phases.append("Final phase: validate imported data, switch workflows over, retire the old system")
     return render(
-        f"Migrating {users:,} users and {data_gb:,g} GB{source} with {integrations} integration(s): "
+        f"Migrating {users:,} users and "
+        + (f"{data_gb:,g} GB" if volume_known else "an unstated data volume")
+        + f"{source} with {integrations} integration(s): "
         f"recommended {plan_spec['name']}, one-time cost {money(one_time)}, about {total_days} "
         "working day(s).",
         [("recommended_plan", f"{plan_spec['name']}" + (f" + {', '.join(addons)} add-on" if addons else "")
@@ -114,8 +122,11 @@ def estimate_migration(users: int, data_gb: float, integrations: int = 0,
                             f"{mig['guided_package_included_users']:,} users"
                             + (f" + {extra_users:,} x {money(mig['per_user_above_included'])}"
                                if extra_users else "") + ")"),
-         ("data_import", f"{money(import_cost)} (first {mig['free_import_gb']} GB free, "
-                         f"{money(mig['per_gb_above_free'])} per GB above; {billable_gb:,} GB billable)"),
+         ("data_import", (f"{money(import_cost)} (first {mig['free_import_gb']} GB free, "
+                          f"{money(mig['per_gb_above_free'])} per GB above; {billable_gb:,} GB billable)")
+          if volume_known else
+          (f"not priced: data volume not given (first {mig['free_import_gb']} GB free, "
+           f"{money(mig['per_gb_above_free'])} per GB above)")),
          ("integration_setup", f"{money(integration_cost)} ({integrations} x "
                                f"{money(mig['per_integration_setup'])})"),
          ("one_time_total", money(one_time)),
