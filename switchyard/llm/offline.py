@@ -220,12 +220,21 @@ def parse_passages(text: str) -> list[dict[str, str]]:
 
 
 def _block(text: str, tag: str) -> str:
-    m = re.search(rf"<{tag}>\s*(.*?)\s*</{tag}>", text, re.S)
-    return m.group(1) if m else ""
+    # Innermost block: prompts also *mention* the tags ("the snapshot in <account>").
+    m = re.search(rf"<{tag}>((?:(?!<{tag}>).)*?)</{tag}>", text, re.S)
+    return m.group(1).strip() if m else ""
+
+
+def _is_prose(line: str) -> bool:
+    """Headings, "Title > Section" breadcrumbs and table rows are structure, not answers."""
+    line = line.strip()
+    if line.startswith(("#", "|")):
+        return False
+    return not (" > " in line and not line.endswith((".", "!", "?", ":")))
 
 
 def _sentences(text: str) -> list[str]:
-    text = re.sub(r"^#+\s.*$", "", text, flags=re.M)
+    text = "\n".join(line if _is_prose(line) else "" for line in text.splitlines())
     parts: list[str] = []
     for para in re.split(r"\n\s*\n|\n(?=[-*\d])", text):
         para = " ".join(line.strip(" -*") for line in para.splitlines()).strip()
