@@ -1,0 +1,263 @@
+"""The HTTP service over a real HTTP client (httpx against the ASGI app, lifespan running).
+
+The app is started once per module: its lifespan builds the database, index and classifier
+(``ensure_ready``) and compiles the graph with the SQLite checkpointer, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatResult
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"),
+              pytest.mark.timeout(300)]
+
+FAST_Q = "I forgot my password"
+STANDARD_Q = "Help me debug this system error: webhook deliveries fail with 401"
+EXPERT_Q = "I want to migrate 10K users from our old system to yours. What's the best approach?"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def app() -> AsyncIterator[Any]:
+    from service.app import ServiceConfig, create_app
+
+    application = create_app(ServiceConfig(request_timeout_s=60))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://switchyard.test",
+                                 timeout=60) as c:
+        yield c
+
+
+def _user() -> str:
+    return "u-0001"  # the seeded demo customer (an admin of its organization)
+
+
+async def _chat(client: httpx.AsyncClient, message: str, **extra: Any) -> httpx.Response:
+    return await client.post("/v1/chat", json={"message": message, "user_id": _user(), **extra})
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"graph": True, "database": True, "knowledge_index": True}
+
+
+@pytest.mark.parametrize(("message", "tier", "complexity"), [
+    (FAST_Q, "fast", "low"), (STANDARD_Q, "standard", "medium"), (EXPERT_Q, "expert", "high"),
+])
+async def test_chat_routes_each_tier(client: httpx.AsyncClient, message: str, tier: str,
+                                     complexity: str) -> None:
+    # A fresh tenant: a miss is guaranteed (no earlier test filled this cache partition).
+    resp = await _chat(client, message, tenant=f"t{uuid.uuid4().hex[:8]}")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["agent"], body["route"], body["complexity"]) == (tier, tier, complexity)
+    assert body["cache_hit"] is False and body["cost_usd"] > 0
+    assert body["answer"] and body["model"] and body["thread_id"]
+    assert body["tokens"]["input"] > 0 and body["latency_ms"] > 0
+    assert body["intent"] and 0 <= body["confidence"] <= 1
+    assert body["fallback_from"] is None
+
+
+async def test_repeat_is_served_by_the_cache(client: httpx.AsyncClient) -> None:
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    question = "How do I add a teammate to my workspace?"
+    first = (await _chat(client, question, tenant=tenant)).json()
+    second = (await _chat(client, question, tenant=tenant)).json()
+    assert first["cache_hit"] is False
+    assert second["cache_hit"] is True and second["cost_usd"] == 0
+    assert second["answer"] == first["answer"] and second["similarity"] >= 0.99
+
+
+async def test_thread_follow_up_sees_the_history(app: Any, client: httpx.AsyncClient) -> None:
+    thread = f"th-{uuid.uuid4().hex[:8]}"
+    first = await _chat(client, "What does error code WH-401 mean?", thread_id=thread)
+    assert first.status_code == 200 and first.json()["thread_id"] == thread
+    follow = await _chat(client, "and how do I fix it?", thread_id=thread)
+    assert follow.status_code == 200 and follow.json()["thread_id"] == thread
+
+    svc = app.state.service
+    from service.schemas import ChatRequest
+
+    key = svc.thread_key(ChatRequest(message="x", user_id=_user()), "default", thread)
+    state = (await svc.graph.aget_state({"configurable": {"thread_id": key}})).values
+    kinds = [m.type for m in state["messages"]]
+    assert kinds == ["human", "ai", "human", "ai"]
+    assert state["history"] == ["What does error code WH-401 mean?"]
+    # The same thread id under another user is another conversation (no history leaks).
+    other = await client.post("/v1/chat", json={"message": "and how do I fix it?",
+                                                "user_id": "u-0002", "thread_id": thread})
+    other_key = svc.thread_key(ChatRequest(message="x", user_id="u-0002"), "default", thread)
+    other_state = (await svc.graph.aget_state({"configurable": {"thread_id": other_key}})).values
+    assert other.status_code == 200 and other_state["history"] == []
+
+
+def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = None, []
+        for line in block.splitlines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                data.append(line.split(":", 1)[1].strip())
+        if name:
+            events.append((name, json.loads("\n".join(data)) if data else {}))
+    return events
+
+
+async def test_stream_sends_route_then_answer_then_done(client: httpx.AsyncClient) -> None:
+    payload = {"message": STANDARD_Q, "user_id": _user(), "tenant": f"t{uuid.uuid4().hex[:8]}"}
+    async with client.stream("POST", "/v1/chat/stream", json=payload) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        events = _events((await resp.aread()).decode())
+    names = [n for n, _ in events]
+    assert names[0] == "route" and names[-1] == "done", names
+    assert "answer" in names or "token" in names
+    route = events[0][1]
+    assert route["route"] == "standard" and route["classification"]["complexity"] == "medium"
+    assert route["cache"]["hit"] is False
+    done = events[-1][1]
+    assert done["agent"] == "standard" and done["cost_usd"] > 0
+    answer = next(d["text"] for n, d in events if n == "answer")
+    assert answer == done["answer"]
+
+
+async def test_stream_emits_tokens_from_a_streaming_model(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agents.common
+
+    streaming = GenericFakeChatModel(messages=iter([AIMessage("Reset links expire after 30 minutes.")]))
+    real = agents.common.chat_model_for
+    monkeypatch.setattr(agents.common, "chat_model_for",
+                        lambda tier, **kw: streaming if tier == "fast" else real(tier, **kw))
+    payload = {"message": FAST_Q, "user_id": _user(), "tenant": f"t{uuid.uuid4().hex[:8]}"}
+    async with client.stream("POST", "/v1/chat/stream", json=payload) as resp:
+        events = _events((await resp.aread()).decode())
+    names = [n for n, _ in events]
+    assert names[0] == "route" and names[-1] == "done" and "answer" not in names
+    tokens = "".join(d["text"] for n, d in events if n == "token")
+    assert names.count("token") > 1 and tokens == events[-1][1]["answer"]
+
+
+@pytest.mark.parametrize(("body", "status", "needle"), [
+    (b'{"message": "", "user_id": "u-0001"}', 422, "message"),
+    (b'{"message": "   \\n ", "user_id": "u-0001"}', 422, "empty"),
+    (b'{"message": 42, "user_id": "u-0001"}', 422, "valid string"),
+    (b'{"message": "hi"}', 422, "user_id"),
+    (b'{"message": "hi", "user_id": "u-0001", "thread_id": "../../etc"}', 422, "thread_id"),
+    (b'{"message": "hi", "user_id": "u-0001", "admin": true}', 422, "admin"),
+    (b'{"message": "caf\xe9", "user_id": "u-0001"}', 400, "UTF-8"),
+    (b'{"message": "hi", "user_id": ', 400, "not valid JSON"),
+    (b'["hi"]', 422, "JSON object"),
+])
+async def test_bad_requests_get_a_clear_4xx(client: httpx.AsyncClient, body: bytes, status: int,
+                                            needle: str) -> None:
+    for path in ("/v1/chat", "/v1/chat/stream"):
+        resp = await client.post(path, content=body, headers={"content-type": "application/json"})
+        assert resp.status_code == status, (path, resp.text)
+        assert needle in resp.json()["error"], resp.json()
+
+
+async def test_too_long_message_is_rejected(client: httpx.AsyncClient) -> None:
+    from switchyard.settings import get_settings
+
+    limit = get_settings().max_input_chars
+    resp = await _chat(client, "a" * (limit + 1))
+    assert resp.status_code == 422 and f"{limit:,}" in resp.json()["error"]
+
+
+class _Down(BaseChatModel):
+    """A provider that is down: every call fails like a refused connection."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "down"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> _Down:  # type: ignore[override]
+        return self
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        raise ConnectionError("provider unreachable (simulated)")
+
+
+def _break(monkeypatch: pytest.MonkeyPatch, tiers: set[str]) -> None:
+    import agents.common
+
+    real = agents.common.chat_model_for
+    monkeypatch.setattr(agents.common, "chat_model_for",
+                        lambda tier, **kw: _Down() if tier in tiers else real(tier, **kw))
+
+
+async def test_provider_failure_falls_back_to_another_tier(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    _break(monkeypatch, {"expert"})
+    thread = f"th-{uuid.uuid4().hex[:8]}"
+    start = time.perf_counter()
+    resp = await _chat(client, EXPERT_Q, thread_id=thread, tenant=f"t{uuid.uuid4().hex[:8]}")
+    assert time.perf_counter() - start < 30
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["fallback_from"] == "expert" and body["agent"] == "standard"
+    assert body["complexity"] == "high" and body["answer"]
+    # The thread holds one copy of the question and the fallback's answer, ready for a follow-up.
+    monkeypatch.undo()
+    follow = await _chat(client, "thanks, and how long will that take?", thread_id=thread)
+    assert follow.status_code == 200, follow.text
+
+
+async def test_provider_failure_everywhere_is_a_clean_503(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    _break(monkeypatch, {"fast", "standard", "expert"})
+    start = time.perf_counter()
+    resp = await _chat(client, STANDARD_Q, tenant=f"t{uuid.uuid4().hex[:8]}")
+    assert time.perf_counter() - start < 30
+    assert resp.status_code == 503
+    assert "standard tier" in resp.json()["error"] and "retry" in resp.json()["error"]
+    payload = {"message": STANDARD_Q, "user_id": _user(), "tenant": f"t{uuid.uuid4().hex[:8]}"}
+    async with client.stream("POST", "/v1/chat/stream", json=payload) as s:
+        events = _events((await s.aread()).decode())
+    names = [n for n, _ in events]
+    assert names[0] == "route" and names[-1] == "error" and "fallback" in names
+    assert events[-1][1]["status"] == 503
+
+
+async def test_a_hung_provider_hits_the_request_deadline(
+        app: Any, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import agents.common
+
+    class _Hung(_Down):
+        async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
+            await asyncio.sleep(3600)
+            raise AssertionError("unreachable")
+
+    real = agents.common.chat_model_for
+    monkeypatch.setattr(agents.common, "chat_model_for",
+                        lambda tier, **kw: _Hung() if tier == "fast" else real(tier, **kw))
+    monkeypatch.setattr(app.state.service.config, "request_timeout_s", 2.0)
+    start = time.perf_counter()
+    resp = await _chat(client, FAST_Q, tenant=f"t{uuid.uuid4().hex[:8]}")
+    assert time.perf_counter() - start < 10
+    assert resp.status_code == 504 and "longer than 2 s" in resp.json()["error"]
