@@ -162,8 +162,8 @@ def load_user_ids(db_path: Path | None = None, limit: int = 2000) -> list[str]:
         try:
             with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as con:
                 ids = [r[0] for r in con.execute(
-                    "SELECT id FROM (SELECT id, status FROM users ORDER BY id LIMIT ?) "
-                    "WHERE status = 'active' ORDER BY id", (limit,))]
+                    "SELECT id FROM (SELECT id, status FROM users ORDER BY length(id), id LIMIT ?) "
+                    "WHERE status = 'active' ORDER BY length(id), id", (limit,))]
             if ids:
                 return ids
         except sqlite3.Error:
@@ -245,7 +245,7 @@ def build_workload(
                 eligible = [p for p in eligible if not p.history]  # follow-ups belong to a thread
             if eligible:
                 src = rng.choice(eligible)
-                root = src.source_idx if src.source_idx is not None else src.idx
+                root = src.idx  # the request it copies, within the TTL window
                 if kind == "repeat_same_user":
                     req = BenchRequest(idx, ts, src.user_id, src.text, src.complexity, src.intent,
                                        src.in_scope, src.requires_auth, src.history, kind, root)

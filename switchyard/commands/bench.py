@@ -15,8 +15,8 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def bench(
-        requests: Annotated[int, typer.Option("--requests", "-n", min=1,
-                                              help="Requests in the workload (default: 200, or the concurrency if larger).")] = 0,
+        requests: Annotated[int | None, typer.Option("--requests", "-n", min=1,
+                                                     help="Requests in the workload (default: 200, or the concurrency if larger).")] = None,
         concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1,
                                                  help="Requests kept in flight.")] = 200,
         mix: Annotated[str, typer.Option(help="Share of low,medium,high complexity (true labels).")] = "0.65,0.30,0.05",
