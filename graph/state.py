@@ -6,10 +6,14 @@ each turn, so a thread kept by a checkpointer does not carry one turn's costs in
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+
+# typing_extensions' TypedDict: pydantic (which builds Studio's input/output schemas) rejects
+# typing.TypedDict on Python < 3.12, and Studio then shows no input form.
+from typing_extensions import TypedDict
 
 RESET = "__reset__"
 
