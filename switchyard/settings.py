@@ -121,6 +121,8 @@ class CacheSettings(BaseModel):
     # Below the threshold, a candidate that is the same question up to typos may still hit if
     # its cosine similarity is at least this (and the guard agrees).
     spelling_floor: float = 0.5
+    # Partitions with at least this many entries switch from an exact flat scan to HNSW.
+    hnsw_min_entries: int = 4096
     # Intent names containing any of these fragments are strategic: never cached.
     strategic_intents: list[str] = Field(
         default_factory=lambda: ["strateg", "recommend", "advice", "advis", "roadmap", "architecture"]

@@ -465,3 +465,22 @@ async def test_single_flight_timeout_and_release_from_thread(cache: FaissSemanti
     await asyncio.sleep(0.01)
     await asyncio.to_thread(cache.release_flight, leader, True)  # sync node in a worker thread
     assert (await asyncio.wait_for(waiting, 2)).leader_stored is True
+
+
+def test_large_partitions_switch_to_hnsw_and_honour_deletes(tmp_path: Path) -> None:
+    c = FaissSemanticCache(
+        tmp_path / "c.sqlite", CacheSettings(hnsw_min_entries=16, max_entries=40)
+    )
+    p = part(None, personal=False)
+    for i in range(60):  # crosses the HNSW switch, then evicts the 20 soonest-expiring entries
+        c.store(
+            f"question number {i}", rand_vec(i), p, answer(f"question number {i}", ttl=100.0 + i)
+        )
+    pidx = c._parts[p.label]
+    assert pidx.hnsw and len(c) == 40
+    assert not c.lookup("question number 3 pls", rand_vec(3), p, threshold=0.0).hit  # evicted
+    v = c.lookup("question number 55 pls", rand_vec(55), p, threshold=0.99)
+    assert v.hit and v.answer.original_text == "question number 55"
+    c.clear()
+    assert not c.lookup("question number 55 pls", rand_vec(55), p, threshold=0.0).hit
+    c.close()

@@ -93,25 +93,84 @@ class _Meta:
 
 
 class _PartitionIndex:
-    __slots__ = ("index", "exact", "ids")
+    """One partition's vectors. Exact (flat) while small; HNSW once it is large.
 
-    def __init__(self, dim: int) -> None:
-        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    A flat scan is exact and supports deletes, but costs O(n): ~1.5 ms at 30k vectors on an idle
+    core, far more on a busy one. Past ``hnsw_min`` entries the partition switches to HNSW
+    (~0.1-0.3 ms, approximate: a missed neighbour costs a model call, never a wrong answer,
+    because every candidate still passes the threshold and the guard). HNSW cannot delete, so
+    deleted ids become tombstones filtered at search time and the graph is rebuilt from the
+    live vectors once a quarter of it is dead.
+    """
+
+    __slots__ = ("dim", "hnsw_min", "index", "exact", "ids", "dead", "hnsw")
+
+    def __init__(self, dim: int, hnsw_min: int) -> None:
+        self.dim = dim
+        self.hnsw_min = hnsw_min
+        self.index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.exact: dict[str, int] = {}
         self.ids: set[int] = set()
+        self.dead: set[int] = set()
+        self.hnsw = False
+
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """All stored (ids, vectors), tombstones included, in index order."""
+        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        inner = faiss.downcast_index(self.index.index)
+        storage = faiss.downcast_index(inner.storage) if self.hnsw else inner
+        vecs = (
+            storage.reconstruct_n(0, storage.ntotal)
+            if len(ids)
+            else np.zeros((0, self.dim), np.float32)
+        )
+        return ids, vecs
+
+    def _rebuild(self, to_hnsw: bool) -> None:
+        ids, vecs = self._vectors()
+        keep = np.fromiter((i not in self.dead for i in ids.tolist()), dtype=bool, count=len(ids))
+        ids, vecs = ids[keep], np.ascontiguousarray(vecs[keep])
+        if to_hnsw:
+            inner = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = 80
+            inner.hnsw.efSearch = 64
+        else:
+            inner = faiss.IndexFlatIP(self.dim)
+        self.index = faiss.IndexIDMap2(inner)
+        if len(ids):
+            self.index.add_with_ids(vecs, ids)
+        self.hnsw = to_hnsw
+        self.dead.clear()
 
     def add(self, ids: np.ndarray, vecs: np.ndarray, norms: list[str]) -> None:
         self.index.add_with_ids(vecs, ids)
         for i, n in zip(ids.tolist(), norms, strict=True):
             self.ids.add(i)
             self.exact[n] = i
+        if not self.hnsw and len(self.ids) >= self.hnsw_min:
+            self._rebuild(to_hnsw=True)
 
     def remove(self, ids: list[int], norms: list[str]) -> None:
-        self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+        if self.hnsw:
+            self.dead.update(ids)
+        else:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
         for i, n in zip(ids, norms, strict=True):
             self.ids.discard(i)
             if self.exact.get(n) == i:
                 del self.exact[n]
+        if self.hnsw and self.ids and len(self.dead) * 4 > len(self.ids) + len(self.dead):
+            self._rebuild(to_hnsw=len(self.ids) >= self.hnsw_min // 2)
+
+    def search(self, q: np.ndarray, k: int) -> list[tuple[float, int]]:
+        extra = min(len(self.dead), 32)
+        sims, ids = self.index.search(q, min(k + extra, len(self.ids) + len(self.dead)))
+        out = [
+            (s, i)
+            for s, i in zip(sims[0].tolist(), ids[0].tolist(), strict=True)
+            if i >= 0 and i not in self.dead
+        ]
+        return out[:k]
 
 
 class FaissSemanticCache(SemanticCache):
@@ -128,6 +187,9 @@ class FaissSemanticCache(SemanticCache):
         super().__init__(single_flight_timeout_s=self.settings.single_flight_timeout_s)
         self.dim = dim
         self.path = None if path is None or str(path) == ":memory:" else Path(path)
+        # Lookups are single-query searches: OpenMP threads only fight over the 2 shared cores
+        # (measured 72 ms vs 7 ms for a 30k flat scan under load). Process-wide FAISS setting.
+        faiss.omp_set_num_threads(1)
         self._lock = threading.RLock()
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +230,9 @@ class FaissSemanticCache(SemanticCache):
                 continue
             pidx = self._parts.get(label)
             if pidx is None:
-                pidx = self._parts[label] = _PartitionIndex(self.dim)
+                pidx = self._parts[label] = _PartitionIndex(
+                    self.dim, self.settings.hnsw_min_entries
+                )
             ids = np.fromiter((r[0] for r in fresh), dtype=np.int64, count=len(fresh))
             vecs = np.frombuffer(b"".join(r[6] for r in fresh), dtype=np.float32).reshape(
                 -1, self.dim
@@ -415,12 +479,9 @@ class FaissSemanticCache(SemanticCache):
                 saw_expired = True
         q = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(1, -1))
         k = min(self.settings.lookup_top_k, len(pidx.ids))
-        sims, ids = pidx.index.search(q, k)
         best: float | None = None
         reason = "miss"
-        for sim, eid in zip(sims[0].tolist(), ids[0].tolist(), strict=True):
-            if eid < 0:
-                continue
+        for sim, eid in pidx.search(q, k):
             meta = self._meta.get(eid)
             if meta is None:
                 continue
