@@ -1,0 +1,125 @@
+"""The local classifier: routing targets on the held-out test split, follow-ups, scope, safety."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from switchyard.classifier.data import load_labeled
+from switchyard.classifier.local import LocalClassifier, LocalModel, decide, load_or_fit
+from switchyard.classifier.metrics import routing_report
+from switchyard.settings import get_settings
+
+MIGRATION = "I want to migrate 10K users from our old system to yours. What's the best approach?"
+
+
+@pytest.fixture(scope="session")
+def clf() -> LocalClassifier:
+    # Fitted once per test session into the temporary SWITCHYARD_HOME (train+dev only).
+    return LocalClassifier(load_or_fit())
+
+
+def test_targets_on_test_split(clf: LocalClassifier) -> None:
+    rows = load_labeled(get_settings().routing_data_dir / "test.jsonl")
+    preds = clf.classify_many([r.text for r in rows], [r.history or None for r in rows])
+    rep = routing_report(rows, preds)
+    assert rep["tier_accuracy"] >= 0.92, rep
+    assert rep["high_recall"] >= 0.95, rep
+    assert rep["high_to_fast_rate"] <= 0.01, rep
+
+
+@pytest.mark.parametrize(
+    ("text", "agent"),
+    [
+        ("I forgot my password", "fast"),
+        ("What's my account balance?", "fast"),
+        ("Help me debug this system error: webhook deliveries fail with WH-401 signature mismatch", "standard"),
+        (MIGRATION, "expert"),
+        ("Analyze my performance and give strategic recommendations", "expert"),
+    ],
+)
+def test_article_examples(clf: LocalClassifier, text: str, agent: str) -> None:
+    c = clf.classify(text)
+    assert c.recommended_agent == agent, c
+    assert c.in_scope and c.classifier == "local" and c.cost_usd == 0.0
+    assert abs(sum(c.scores.values()) - 1.0) < 1e-3 and 0.0 <= c.confidence <= 1.0
+
+
+def test_password_reset_needs_auth_and_tools(clf: LocalClassifier) -> None:
+    c = clf.classify("I forgot my password")
+    assert c.intent == "password_reset" and c.requires_auth
+    assert c.tools_needed == ["verify_identity", "reset_password"]
+
+
+def test_followup_inherits_high_complexity(clf: LocalClassifier) -> None:
+    alone = clf.classify("yes, please do that")
+    assert alone.recommended_agent != "expert"  # the message alone looks trivial
+    c = clf.classify("yes, please do that", history=[MIGRATION])
+    assert c.follow_up and c.complexity == "high" and c.recommended_agent == "expert", c
+    assert c.intent == "migration_planning"
+
+
+def test_followup_inherits_low_complexity(clf: LocalClassifier) -> None:
+    c = clf.classify("and for last month?", history=["What's my last invoice number?"])
+    assert c.follow_up and c.complexity == "low" and c.recommended_agent == "fast", c
+    assert c.intent == "invoice_lookup" and c.requires_auth
+
+
+def test_followup_after_several_turns(clf: LocalClassifier) -> None:
+    history = ["What's my account balance?", MIGRATION, "the guided package sounds good"]
+    c = clf.classify("ok go ahead", history=history)
+    assert c.recommended_agent == "expert" and c.intent == "migration_planning", c
+
+
+def test_new_topic_is_judged_on_its_own(clf: LocalClassifier) -> None:
+    c = clf.classify("Different question: what's my account balance right now?", history=[MIGRATION])
+    assert not c.follow_up and c.recommended_agent == "fast", c
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["write me a poem about autumn", "What's the weather like in Berlin tomorrow?", "tell me a joke about cats"],
+)
+def test_out_of_scope_is_deflected_cheaply(clf: LocalClassifier, text: str) -> None:
+    c = clf.classify(text)
+    assert not c.in_scope and c.intent == "out_of_scope" and c.recommended_agent == "fast", c
+    assert c.tools_needed == [] and not c.requires_auth
+
+
+def test_hard_off_product_request_is_high_but_never_expert(clf: LocalClassifier) -> None:
+    c = clf.classify("Write a 5-year market-entry strategy for my bakery chain in Southeast Asia")
+    assert not c.in_scope and c.complexity == "high", c
+    assert c.recommended_agent == "fast"
+
+
+def test_decision_weighs_under_routing_more() -> None:
+    costs = get_settings().classifier.error_costs
+    p = np.array([0.6, 0.1, 0.3])  # most likely low, but a real chance it is high
+    assert decide(p, costs) == 2
+    assert decide(np.array([0.97, 0.02, 0.01]), costs) == 0
+
+
+def test_shared_embedding_and_async(clf: LocalClassifier) -> None:
+    from switchyard.embeddings import get_embedder
+
+    emb = get_embedder().embed_one("How do I update my credit card?")
+    sync = clf.classify("How do I update my credit card?", embedding=emb)
+    asyn = asyncio.run(clf.aclassify("How do I update my credit card?", embedding=emb))
+    assert sync.recommended_agent == asyn.recommended_agent == "fast"
+    assert sync.scores == asyn.scores
+
+
+def test_tampered_model_is_refused(tmp_path: Path) -> None:
+    src = get_settings().classifier_path
+    load_or_fit()
+    dst = tmp_path / "classifier"
+    shutil.copytree(src, dst)
+    LocalModel.load(dst)  # intact copy loads
+    with (dst / "model.npz").open("ab") as fh:
+        fh.write(b"tampered")
+    with pytest.raises(ValueError, match="sha256"):
+        LocalModel.load(dst)
