@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -68,8 +69,35 @@ async def intake(state: State) -> Command[Literal["classify", "respond"]]:
     return Command(goto="classify", update={**update, "request": request, "history": history})
 
 
+_LOADED = False
+
+
+async def _load_singletons() -> None:
+    """First request in a process: load the embedder, classifier and cache in a worker thread.
+
+    Their first use imports torch and reads weights and index files; on the event loop that stalls
+    every request, and ``langgraph dev`` fails the run with ``BlockingError``.
+    """
+    global _LOADED
+    if _LOADED:
+        return
+
+    def load() -> None:
+        from switchyard.cache import get_cache
+        from switchyard.classifier import get_classifier
+        from switchyard.embeddings import get_embedder
+
+        get_embedder()
+        get_classifier()
+        get_cache()
+
+    await asyncio.to_thread(load)
+    _LOADED = True
+
+
 async def classify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Local classifier on the request's embedding (computed once, shared with the cache)."""
+    await _load_singletons()
     from switchyard.classifier import get_classifier
     from switchyard.embeddings import get_embedder
 
@@ -202,7 +230,9 @@ async def cache_store(state: State, runtime: Runtime[Context]) -> dict[str, Any]
     return {"cache": verdict, "timings": {"cache_store": _ms(start)}}
 
 
-def respond(state: State, config: RunnableConfig | None = None,
+def respond(state: State,
+            # LangGraph injects ``config`` only for this exact spelling (annotations are strings here).
+            config: Optional[RunnableConfig] = None,  # noqa: UP045
             runtime: Runtime[Context] | None = None) -> dict[str, Any]:
     """Close the turn: the answer (or a clear error), totals for cost, tokens and latency."""
     from switchyard.accounting import totals
