@@ -1,0 +1,108 @@
+"""`switchyard classify` and `switchyard route eval|train`, through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from switchyard.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fitted() -> None:
+    from switchyard.classifier.local import load_or_fit
+
+    load_or_fit()
+
+
+def test_classify_keeps_every_line_in_order() -> None:
+    lines = [
+        json.dumps({"id": "a", "text": "I forgot my password"}),
+        "{not json",
+        "",
+        json.dumps({"id": "b", "text": "   "}),
+        json.dumps(["a", "list"]),
+        json.dumps({"id": 7, "text": "yes, please do that",
+                    "history": ["I want to migrate 10K users from our old system to yours. What's the best approach?"]}),
+        json.dumps({"text": "write me a poem about autumn"}),
+        json.dumps({"id": "c", "text": 42}),
+    ]
+    res = runner.invoke(app, ["classify"], input="\n".join(lines) + "\n")
+    assert res.exit_code == 0, res.output
+    out = [json.loads(x) for x in res.stdout.strip().splitlines()]
+    assert len(out) == len(lines)
+    assert [o["line"] for o in out] == list(range(1, len(lines) + 1))
+    assert out[0]["id"] == "a" and out[0]["agent"] == "fast" and out[0]["complexity"] == "low"
+    for key in ("id", "complexity", "agent", "confidence", "intent", "requires_auth", "tools_needed", "in_scope"):
+        assert key in out[0]
+    assert "not valid JSON" in out[1]["error"] and "line 2" in out[1]["error"]
+    assert "empty line" in out[2]["error"]
+    assert out[3]["id"] == "b" and "empty" in out[3]["error"]
+    assert "JSON object" in out[4]["error"]
+    assert out[5]["id"] == 7 and out[5]["agent"] == "expert" and out[5]["follow_up"]
+    assert out[6]["id"] == 7  # no id given: defaults to the line number
+    assert out[6]["in_scope"] is False and out[6]["agent"] == "fast"
+    assert "must be a string" in out[7]["error"]
+
+
+def test_classify_files(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("\n".join(json.dumps({"id": i, "text": t}) for i, t in enumerate(
+        ["What's my account balance?", "Our webhooks fail with WH-401 since we rotated the secret"])) + "\n")
+    res = runner.invoke(app, ["classify", "--in", str(src), "--out", str(dst)])
+    assert res.exit_code == 0, res.output
+    out = [json.loads(x) for x in dst.read_text().splitlines()]
+    assert [o["agent"] for o in out] == ["fast", "standard"]
+
+
+def test_route_eval_on_a_labelled_file(tmp_path: Path) -> None:
+    f = tmp_path / "mine.jsonl"
+    rows = [
+        {"text": "I forgot my password", "complexity": "low"},
+        {"text": "How much is the Business plan?", "complexity": "low"},
+        {"text": "Our webhook deliveries fail with WH-401", "complexity": "medium"},
+        {"text": "Plan our migration of 12,000 users and 300 GB of data", "complexity": "high"},
+        {"text": "write me a poem about autumn", "complexity": "low", "in_scope": False},
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    res = runner.invoke(app, ["route", "eval", "--labeled", str(f)])
+    assert res.exit_code == 0, res.output
+    for needle in ("tier accuracy", "high recall", "confusion", "over-routing", "cascade_threshold"):
+        assert needle in res.output
+    res = runner.invoke(app, ["route", "eval", "--labeled", str(f), "--json"])
+    rep = json.loads(res.stdout)
+    assert rep["n"] == 5 and rep["tier_accuracy"] == 1.0 and "suggestions" in rep
+
+
+def test_route_train_on_own_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from switchyard.classifier import reset_classifier
+    from switchyard.settings import get_settings
+
+    monkeypatch.setenv("SWITCHYARD_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    try:
+        f = tmp_path / "mine.jsonl"
+        texts = {
+            "low": ["reset my password", "what's my balance", "send me my last invoice", "what plan am I on",
+                    "how do I change my email", "is the service down"],
+            "high": ["plan a migration of 20k users with cost estimates", "design our enterprise rollout",
+                     "analyze our usage and give strategic recommendations", "review our integration architecture",
+                     "build a 3 year cost optimisation strategy", "assess our GDPR compliance"],
+        }
+        f.write_text("".join(json.dumps({"text": t, "complexity": c}) + "\n" for c, ts in texts.items() for t in ts))
+        res = runner.invoke(app, ["route", "train", "--labeled", str(f)])
+        assert res.exit_code == 0, res.output
+        manifest = json.loads((tmp_path / "home" / "classifier" / "manifest.json").read_text())
+        assert manifest["source"].startswith("custom:")
+        from switchyard.classifier import get_classifier
+
+        assert get_classifier().classify("please migrate 15k users for us, with a cost plan").complexity == "high"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        reset_classifier()
