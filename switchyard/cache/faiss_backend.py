@@ -450,7 +450,7 @@ class FaissSemanticCache(SemanticCache):
                 if verdict.reason.startswith("guard:"):
                     self._deltas["guard_rejections"] += 1
             if time.monotonic() - self._last_flush > 10.0:
-                self._flush_counters_safely()
+                self._flush_counters_safely(wait_ms=5)
         return verdict
 
     def _lookup_locked(
@@ -526,7 +526,14 @@ class FaissSemanticCache(SemanticCache):
             if reason == "miss":
                 reason = "miss: entry expired"
             if time.monotonic() - self._last_purge > 30.0:
-                self._purge_expired(time.time())  # wall clock, not an injected ``now``
+                self._last_purge = time.monotonic()
+                try:  # lazy purge from the read path: never wait for another writer
+                    self._db.execute("PRAGMA busy_timeout = 5")
+                    self._purge_expired(time.time())  # wall clock, not an injected ``now``
+                except sqlite3.OperationalError:
+                    pass
+                finally:
+                    self._db.execute("PRAGMA busy_timeout = 30000")
         return CacheVerdict(hit=False, similarity=best, partition=label, reason=reason)
 
     # -- counters / stats / maintenance ---------------------------------------------------------
@@ -541,14 +548,19 @@ class FaissSemanticCache(SemanticCache):
             self._deltas = dict.fromkeys(_COUNTERS, 0)
         self._last_flush = time.monotonic()
 
-    def _flush_counters_safely(self) -> None:
+    def _flush_counters_safely(self, wait_ms: int = 30_000) -> None:
+        """Persist counter deltas; on the lookup path ``wait_ms`` is small so a lookup never
+        queues behind another process's write (the deltas simply wait for the next flush)."""
+        self._db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._flush_counters_locked()
             self._db.execute("COMMIT")
-        except sqlite3.OperationalError:  # busy for 30 s: keep the deltas for next time
+        except sqlite3.OperationalError:  # database busy: keep the deltas for next time
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+        finally:
+            self._db.execute("PRAGMA busy_timeout = 30000")
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
