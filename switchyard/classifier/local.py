@@ -138,13 +138,8 @@ class LocalModel:
         p_direct = _softmax(x @ self.W_c.T + self.b_c)
         p_int = _softmax(x @ self.W_i.T + self.b_i)
         # Complexity implied by the intent head; out-of-scope mass follows the direct head.
-        p_implied = np.zeros_like(p_direct)
-        for j, name in enumerate(self.intents):
-            meta = self.intent_meta[name]
-            if meta.complexity in _LEVEL:
-                p_implied[:, _LEVEL[meta.complexity]] += p_int[:, j]
-            else:
-                p_implied += p_int[:, j : j + 1] * p_direct
+        to_level, any_level = self._intent_levels()
+        p_implied = p_int @ to_level + (p_int @ any_level)[:, None] * p_direct
         p_knn = np.zeros_like(p_direct)
         if hp["w_knn"] > 0:
             sims = np.atleast_2d(emb) @ self.bank.T
@@ -158,6 +153,21 @@ class LocalModel:
             p = _softmax(np.log(np.clip(p, 1e-9, 1.0)) / hp["temperature"])
         p_f = 1.0 / (1.0 + np.exp(-(x @ self.W_f.T + self.b_f)))[:, 0]
         return {"p": p, "p_intent": p_int, "p_followup": p_f}
+
+    def _intent_levels(self) -> tuple[np.ndarray, np.ndarray]:
+        """(K, 3) one-hot of each intent's complexity, and (K,) mask of intents without one."""
+        cached = getattr(self, "_levels", None)
+        if cached is None:
+            to_level = np.zeros((len(self.intents), 3), dtype=np.float32)
+            any_level = np.zeros(len(self.intents), dtype=np.float32)
+            for j, name in enumerate(self.intents):
+                lvl = _LEVEL.get(self.intent_meta[name].complexity)
+                if lvl is None:
+                    any_level[j] = 1.0
+                else:
+                    to_level[j, lvl] = 1.0
+            cached = self._levels = (to_level, any_level)
+        return cached
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: Path, data_hash: str, source: str) -> None:
@@ -346,10 +356,17 @@ def reset_cache() -> None:
 
 
 # -- the classifier --------------------------------------------------------------------------
+_COST_CACHE: dict[int, tuple[dict, np.ndarray]] = {}
+
+
 def decide(p: np.ndarray, costs: dict[str, dict[str, float]]) -> int:
     """Pick the complexity whose expected routing cost is lowest (under-routing costs more)."""
-    cost = np.array([[costs[t][r] for r in COMPLEXITIES] for t in COMPLEXITIES])
-    return int(np.argmin(p @ cost))
+    hit = _COST_CACHE.get(id(costs))
+    if hit is None or hit[0] is not costs:
+        hit = (costs, np.array([[costs[t][r] for r in COMPLEXITIES] for t in COMPLEXITIES]))
+        _COST_CACHE.clear()
+        _COST_CACHE[id(costs)] = hit
+    return int(np.argmin(p @ hit[1]))
 
 
 class LocalClassifier:
@@ -414,7 +431,11 @@ class LocalClassifier:
         histories = histories or [None] * len(texts)
         turns = [self._turns(h) for h in histories]
         flat = list(texts) + [t for ts in turns for t in ts]
-        emb = get_embedder().embed(flat) if flat else np.zeros((0, 384), np.float32)
+        # Real traffic repeats itself ("hi", "I forgot my password"): embed each distinct text once.
+        uniq = list(dict.fromkeys(flat))
+        u_emb = get_embedder().embed(uniq) if uniq else np.zeros((0, 384), np.float32)
+        index = {t: i for i, t in enumerate(uniq)}
+        emb = u_emb[[index[t] for t in flat]] if flat else u_emb
         main, rest = emb[: len(texts)], emb[len(texts) :]
         h_embs: list[np.ndarray | None] = []
         pos = 0

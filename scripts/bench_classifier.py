@@ -1,0 +1,87 @@
+"""Classifier benchmark: warm single-request latency (embedding included) and CLI throughput.
+
+    .venv/bin/python scripts/bench_classifier.py [--n 300] [--lines 3000]
+
+1. In-process: median/p95 of ``get_embedder().embed_one(text)`` + ``classify(text, embedding=...)``
+   over distinct texts (the embedder's LRU is bypassed by making every text unique), after warm-up.
+2. ``switchyard classify`` on a ``--lines``-line JSONL file, wall time including interpreter and
+   model start-up (subprocess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _texts() -> list[str]:
+    rows = [json.loads(x) for x in (ROOT / "data" / "routing" / "test.jsonl").read_text().splitlines()]
+    return [r["text"] for r in rows]
+
+
+def bench_latency(n: int) -> dict[str, float]:
+    from switchyard.classifier import get_classifier
+    from switchyard.embeddings import get_embedder
+
+    clf, emb = get_classifier(), get_embedder()
+    base = _texts()
+    for t in base[:20]:  # warm-up: model, torch kernels, caches
+        clf.classify(t, embedding=emb.embed_one(t))
+    total, embed_only, classify_only = [], [], []
+    for i in range(n):
+        text = f"{base[i % len(base)]} (ref {i})"  # unique: no embedding LRU hits
+        t0 = time.perf_counter()
+        vec = emb.embed_one(text)
+        t1 = time.perf_counter()
+        clf.classify(text, embedding=vec)
+        t2 = time.perf_counter()
+        total.append((t2 - t0) * 1000)
+        embed_only.append((t1 - t0) * 1000)
+        classify_only.append((t2 - t1) * 1000)
+    q = statistics.quantiles(total, n=20)
+    return {
+        "n": n,
+        "median_ms_total": statistics.median(total),
+        "p95_ms_total": q[18],
+        "median_ms_embedding": statistics.median(embed_only),
+        "median_ms_classifier_heads": statistics.median(classify_only),
+    }
+
+
+def bench_cli(lines: int) -> dict[str, float]:
+    base = _texts()
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        src.write_text("".join(json.dumps({"id": i, "text": f"{base[i % len(base)]} #{i}"}) + "\n"
+                               for i in range(lines)))
+        exe = ROOT / ".venv" / "bin" / "switchyard"
+        t0 = time.perf_counter()
+        subprocess.run([str(exe), "classify", "--in", str(src), "--out", str(dst)], check=True,
+                       stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        out = dst.read_text().splitlines()
+    return {"lines": lines, "output_lines": len(out), "wall_s": wall}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--lines", type=int, default=3000)
+    args = ap.parse_args()
+    lat = bench_latency(args.n)
+    print(json.dumps({"latency": {k: round(v, 3) for k, v in lat.items()}}))
+    cli = bench_cli(args.lines)
+    print(json.dumps({"cli": {k: round(v, 2) for k, v in cli.items()}}))
+
+
+if __name__ == "__main__":
+    main()
