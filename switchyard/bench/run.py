@@ -29,7 +29,7 @@ from uuid import UUID
 from langchain_core.callbacks import AsyncCallbackHandler
 
 from switchyard.bench.report import compare, red_flags, summarise
-from switchyard.bench.workload import BenchRequest, Workload
+from switchyard.bench.workload import OUT_OF_SCOPE, BenchRequest, Workload
 from switchyard.settings import TIERS, get_settings
 
 Routing = Literal["expert", "router", "oracle"]
@@ -180,7 +180,8 @@ def audit_cache(path: Path, workload: Workload) -> tuple[int, list[str]]:
         reasons = []
         if tier == "expert" or complexity == "high":
             reasons.append(f"stored as {tier}/{complexity}")
-        if is_strategic(intent, text, cs):
+        # Out-of-scope deflections are the same for everyone and never advice: not strategic.
+        if intent != OUT_OF_SCOPE and is_strategic(intent, text, cs):
             reasons.append(f"strategic intent {intent}")
         if true is not None and true.in_scope and (
             true.complexity == "high" or is_strategic(true.intent, text, cs)
@@ -246,6 +247,12 @@ async def run_config(
         # The graph's own time: everything except the (simulated) model time. Model calls of one
         # request are sequential, so their simulated times add up.
         overhead = wall - sim_scaled
+        # Split it: waiting inside model calls (tier cap, rate limit) vs everything else
+        # (embedding, classifier, cache, retrieval, tools, LangGraph itself).
+        timings = rec.get("timings_ms") or {}
+        call_ms = sum(float(timings.get(u.get("step"), 0.0) or 0.0) for u in usage
+                      if u.get("tier") in TIERS)
+        queue = max(0.0, call_ms - sim_scaled)
         cache = rec.get("cache") or {}
         return {
             "idx": req.idx,
@@ -268,6 +275,8 @@ async def run_config(
             "calls": sum(1 for u in usage if u.get("tier") in TIERS),
             "simulated_ms": round(sim_scaled / time_scale, 1),
             "overhead_ms": round(overhead, 2),
+            "queue_ms": round(queue, 2),
+            "own_overhead_ms": round(overhead - queue, 2),
             # Latency at full simulated model time (identical to the wall time when time_scale=1).
             "wall_ms": round(overhead + sim_scaled / time_scale, 1),
             "measured_wall_ms": round(wall, 1),
@@ -325,10 +334,12 @@ async def run_bench(
     configs: tuple[str, ...] = tuple(s.name for s in CONFIG_SPECS),
     progress: Callable[[str, int], Callable[[], None]] | None = None,
     warm_up: bool = True,
+    results_sink: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Run the configurations one after another on the same workload; returns the report dict.
 
-    ``progress(name, total)`` may return a per-request callback (the CLI's progress bar).
+    ``progress(name, total)`` may return a per-request callback (the CLI's progress bar);
+    ``results_sink`` receives the per-request results of each configuration (for diagnosis).
     """
     from graph.graph import graph
     from switchyard.runner import ensure_ready
@@ -360,6 +371,8 @@ async def run_bench(
                 # Closed now: audit what the configuration left in its cache.
                 run.cache_entries, run.strategic_cached = audit_cache(cache_path, workload)
                 runs[spec.name] = run
+                if results_sink is not None:
+                    results_sink[spec.name] = run.results
     return build_report(runs, workload=workload, concurrency=concurrency,
                         daily_volume=daily_volume, time_scale=time_scale, assumed=assumed)
 
@@ -409,8 +422,13 @@ def build_report(
     return report
 
 
-def write_outputs(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """report.json + report.md + chart.png in ``out_dir``."""
+def write_outputs(
+    report: dict[str, Any],
+    out_dir: Path,
+    results: dict[str, list[dict[str, Any]]] | None = None,
+    workload: Workload | None = None,
+) -> dict[str, Path]:
+    """report.json + report.md + chart.png in ``out_dir`` (+ results.jsonl, workload.jsonl)."""
     from switchyard.bench.chart import write_chart
     from switchyard.bench.report import to_markdown
 
@@ -421,4 +439,13 @@ def write_outputs(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     write_chart(report, paths["chart"])
     paths["json"].write_text(json.dumps(report, indent=2, default=str))
     paths["md"].write_text(to_markdown(report, chart_name=paths["chart"].name))
+    if results:
+        paths["results"] = out_dir / "results.jsonl"
+        with paths["results"].open("w", encoding="utf-8") as fh:
+            for name, rows in results.items():
+                for row in rows:
+                    fh.write(json.dumps({"config": name, **row}, default=str) + "\n")
+    if workload is not None:
+        paths["workload"] = out_dir / "workload.jsonl"
+        workload.to_jsonl(paths["workload"])
     return paths

@@ -70,11 +70,12 @@ def register(app: typer.Typer) -> None:
             task = progress.add_task(CONFIG_LABELS[name], total=total)
             return lambda: progress.advance(task)
 
+        results: dict = {}
         with progress:
             report = asyncio.run(run_bench(workload, concurrency=concurrency,
                                            daily_volume=daily_volume, time_scale=time_scale,
-                                           progress=start))
-        paths = write_outputs(report, out)
+                                           progress=start, results_sink=results))
+        paths = write_outputs(report, out, results, workload)
         if as_json:
             typer.echo(json.dumps(report, default=str))
             return
