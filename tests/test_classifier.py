@@ -123,3 +123,8 @@ def test_tampered_model_is_refused(tmp_path: Path) -> None:
         fh.write(b"tampered")
     with pytest.raises(ValueError, match="sha256"):
         LocalModel.load(dst)
+
+
+def test_async_followup_with_history(clf: LocalClassifier) -> None:
+    c = asyncio.run(clf.aclassify("ok go ahead", history=["What's my account balance?", MIGRATION]))
+    assert c.follow_up and c.recommended_agent == "expert", c

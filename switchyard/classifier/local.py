@@ -9,6 +9,7 @@ model file is refused.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -412,10 +413,9 @@ class LocalClassifier:
         turns = self._turns(history)
         if embedding is None:
             embedding = await emb.aembed_one(text)
-        h_emb = np.vstack([await emb.aembed_one(h) for h in turns]) if turns else None
+        # History turns join the embedder's micro-batch together (one forward pass).
+        h_emb = np.vstack(await asyncio.gather(*(emb.aembed_one(h) for h in turns))) if turns else None
         if self._model is None:  # first use may fit the model: keep that off the event loop
-            import asyncio
-
             await asyncio.to_thread(lambda: self.model)
         out = self._classify_batch([text], np.atleast_2d(embedding), [turns], [h_emb])[0]
         out.latency_ms = (time.perf_counter() - t0) * 1000
