@@ -132,4 +132,8 @@ def account_snapshot(user_id: str) -> dict[str, Any]:
         "last_invoice_date": last["issued"] if last else None,
         "next_invoice_date": f["next_invoice"], "renews_on": f["sub"]["renews_on"],
         "data_as_of": AS_OF.isoformat(),
+        # Say why billing fields are missing, so the answer explains instead of going silent.
+        "billing_note": None if admin else (
+            f"balance and invoices are visible to workspace Admins only; ask an Admin of "
+            f"{caller.org_name} or have them grant you the Admin role"),
     }

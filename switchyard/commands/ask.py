@@ -105,12 +105,15 @@ def register(app: typer.Typer) -> None:
         """Route a handful of requests across the tiers (including repeats served by the cache)."""
         from switchyard.runner import ensure_ready, run
 
-        console = Console()
+        # Wide enough for the table even when piped (rich assumes 80 columns then).
+        console = Console(width=max(Console().width, 140))
         with console.status("Preparing database, knowledge index and classifier..."):
             ensure_ready()
         table = Table(title="switchyard: routed requests (offline model unless OPENAI_API_KEY is set)")
-        for col in ("request", "user", "agent", "complexity", "cache", "cost $", "latency ms", "tools"):
-            table.add_column(col, overflow="fold")
+        table.add_column("request", max_width=48, overflow="ellipsis", no_wrap=True)
+        for col in ("user", "agent", "complexity", "cache", "cost $", "latency ms"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("tools", overflow="fold")
         for text, user in DEMO_REQUESTS:
             record = run(text, user_id=user)
             if as_json:

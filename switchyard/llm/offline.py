@@ -46,11 +46,7 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9\-\.']*", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _PASSAGE_HEAD = re.compile(r"^\[(\d+)\]\s+(.+?)\s+\(source:\s*(\S+?)\)\s*$", re.M)
 _STOP = frozenset(
-    """a an the and or but if then to of in on for with at by from as is are was were be been being
-    do does did done i me my we our us you your it its this that these those there here what which who
-    whom how why when where can could would should will shall may might must have has had not no yes
-    please thanks thank hi hello hey just also so very too any some all get got want need like
-    know tell about into out up down over under again more most such only own same than s t""".split()
+    ["a", "an", "the", "and", "or", "but", "if", "then", "to", "of", "in", "on", "for", "with", "at", "by", "from", "as", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "done", "i", "me", "my", "we", "our", "us", "you", "your", "it", "its", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "how", "why", "when", "where", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "have", "has", "had", "not", "no", "yes", "please", "thanks", "thank", "hi", "hello", "hey", "just", "also", "so", "very", "too", "any", "some", "all", "get", "got", "want", "need", "like", "know", "tell", "about", "into", "out", "up", "down", "over", "under", "again", "more", "most", "such", "only", "own", "same", "than", "s", "t"]
 )
 # How many tools one model turn may call; more looks like a model that did not choose.
 _MAX_TOOL_CALLS = 3
@@ -74,8 +70,10 @@ def content_words(text: str) -> list[str]:
 def _stem(word: str) -> str:
     for suffix in ("ing", "ies", "es", "ed", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    # "balance"/"balances", "invoice"/"invoiced" share a stem.
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
 def _stems(text: str) -> set[str]:
@@ -458,7 +456,8 @@ class OfflineChatModel(BaseChatModel):
             "I'm the Quillstack support assistant, so that's outside what I can help with. "
             "I can help with your account, billing and invoices, workflows and automation, "
             "integrations, API and webhook errors, SSO and security, or data migrations."
-            + self._footer()
+            f"\n\n_(switchyard offline model standing in for {self.stands_in_for} on the "
+            f"{self.tier} tier: a fixed out-of-scope deflection.)_"
         )
 
     # -- BaseChatModel plumbing --
