@@ -6,12 +6,13 @@ import asyncio
 import operator
 import time
 from collections.abc import Sequence
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
+from typing_extensions import TypedDict  # pydantic (Studio schemas) needs it on 3.11
 
 from graph.context import Context
 from switchyard.accounting import usage_record
@@ -61,6 +62,25 @@ class AgentState(AgentInput, total=False):
     tools_used: Annotated[list[str], operator.add]
     usage: Annotated[list[dict[str, Any]], operator.add]
     timings: Annotated[dict[str, float], lambda a, b: {**(a or {}), **(b or {})}]
+
+
+def is_follow_up(state: AgentState) -> bool:
+    return bool((state.get("classification") or {}).get("follow_up")) and bool(state.get("history"))
+
+
+def search_query(state: AgentState) -> str:
+    """What to retrieve for: a follow-up ("and how do I fix it?") carries its conversation."""
+    if is_follow_up(state):
+        return f"{state['history'][-1]} {state['request']}"
+    return state["request"]
+
+
+def question(state: AgentState) -> str:
+    """The request as the model should read it, with earlier turns for follow-ups."""
+    if is_follow_up(state):
+        earlier = "\n".join(f"- {h}" for h in state["history"])
+        return f"Earlier in this conversation the customer asked:\n{earlier}\n\nFollow-up: {state['request']}"
+    return state["request"]
 
 
 def elapsed_ms(start: float) -> float:

@@ -24,7 +24,9 @@ from agents.common import (
     elapsed_ms,
     is_truncated,
     model_name,
+    question,
     retrieve_passages,
+    search_query,
     sources_of,
     tool_failed,
     tools_called,
@@ -46,19 +48,18 @@ TIER = "expert"
 
 async def plan(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     system = EXPERT_PLAN_SYSTEM.format(tool_list=render_tool_list(ALL_TOOLS))
-    history = "".join(f"Earlier in this conversation: {h}\n" for h in state.get("history") or [])
-    messages = [SystemMessage(system), HumanMessage(history + state["request"])]
+    messages = [SystemMessage(system), HumanMessage(question(state))]
     message, usage, ms = await call_model(TIER, "plan", messages, runtime)
     return {"plan": str(message.content), "usage": [usage], "timings": {"expert.plan": ms}}
 
 
 async def retrieve(state: AgentState) -> dict[str, Any]:
     start = time.perf_counter()
-    passages = await retrieve_passages(state["request"])
+    passages = await retrieve_passages(search_query(state))
     system = (f"{EXPERT_AGENT_SYSTEM}\n\n<plan>\n{state.get('plan', '')}\n</plan>\n\n"
               + render_passages(passages))
     return {"passages": passages, "sources": sources_of(passages),
-            "work": [SystemMessage(system), HumanMessage(state["request"])],
+            "work": [SystemMessage(system), HumanMessage(question(state))],
             "timings": {"expert.retrieve": elapsed_ms(start)}}
 
 

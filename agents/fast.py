@@ -26,7 +26,9 @@ from agents.common import (
     elapsed_ms,
     is_truncated,
     model_name,
+    question,
     retrieve_passages,
+    search_query,
     sources_of,
 )
 from agents.prompts import DEFLECT_SYSTEM, FAST_SYSTEM, render_account, render_passages
@@ -44,7 +46,7 @@ async def retrieve(state: AgentState, runtime: Runtime[Context]) -> dict[str, An
     cls = state.get("classification") or {}
     if cls.get("in_scope") is False:
         return {"passages": [], "account": None, "timings": {"fast.retrieve": elapsed_ms(start)}}
-    passages = await retrieve_passages(state["request"])
+    passages = await retrieve_passages(search_query(state))
     account = None
     if cls.get("requires_auth"):
         from tools import account_snapshot
@@ -88,7 +90,7 @@ def needs_action(state: AgentState) -> str:
 async def answer(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     cls = state.get("classification") or {}
     if cls.get("in_scope") is False:
-        messages = [SystemMessage(DEFLECT_SYSTEM), HumanMessage(state["request"])]
+        messages = [SystemMessage(DEFLECT_SYSTEM), HumanMessage(question(state))]
     else:
         context = "\n".join(
             part for part in (
@@ -97,7 +99,7 @@ async def answer(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]
                 f"<action>\n{state['action']}\n</action>" if state.get("action") else "",
             ) if part
         )
-        messages = [SystemMessage(FAST_SYSTEM + "\n\n" + context), HumanMessage(state["request"])]
+        messages = [SystemMessage(FAST_SYSTEM + "\n\n" + context), HumanMessage(question(state))]
     message, usage, ms = await call_model(TIER, "answer", messages, runtime)
     outcome = {**(state.get("outcome") or {}), "truncated": is_truncated(message)}
     return {"answer": str(message.content), "agent": TIER, "model": model_name(message, TIER),

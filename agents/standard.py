@@ -18,7 +18,9 @@ from agents.common import (
     elapsed_ms,
     is_truncated,
     model_name,
+    question,
     retrieve_passages,
+    search_query,
     sources_of,
     tool_failed,
     tools_called,
@@ -33,10 +35,10 @@ TIER = "standard"
 
 async def retrieve(state: AgentState) -> dict[str, Any]:
     start = time.perf_counter()
-    passages = await retrieve_passages(state["request"])
+    passages = await retrieve_passages(search_query(state))
     system = STANDARD_SYSTEM + "\n\n" + render_passages(passages)
     return {"passages": passages, "sources": sources_of(passages),
-            "work": [SystemMessage(system), HumanMessage(state["request"])],
+            "work": [SystemMessage(system), HumanMessage(question(state))],
             "timings": {"standard.retrieve": elapsed_ms(start)}}
 
 

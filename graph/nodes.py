@@ -6,6 +6,9 @@ import asyncio
 import hashlib
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal, Optional
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -20,11 +23,34 @@ from switchyard.settings import TIER_FOR_COMPLEXITY, TIERS, get_settings
 Route = Literal["fast", "standard", "expert"]
 # Single-flight tickets held between cache_lookup and cache_store, by flight id in the state.
 _FLIGHTS: dict[str, Any] = {}
-STRATEGIC_INTENTS = frozenset({
-    "migration_planning", "usage_analysis_strategy", "architecture_review",
-    "cost_optimization_strategy", "workflow_redesign", "compliance_review",
-    "enterprise_rollout_design",
-})
+# Flight ids taken during the current run, so a run that fails before cache_store can release
+# them (see ``release_flights_on_error``); node tasks inherit this list from the caller's context.
+_RUN_FLIGHTS: ContextVar[list[str] | None] = ContextVar("switchyard_run_flights", default=None)
+
+
+def release_flight(flight_id: str | None, stored: bool = False) -> None:
+    """Wake requests waiting on this flight; a no-op for unknown or already released ids."""
+    ticket = _FLIGHTS.pop(flight_id or "", None)
+    if ticket is not None:
+        from switchyard.cache import get_cache
+
+        get_cache().release_flight(ticket, stored)
+
+
+@contextmanager
+def release_flights_on_error() -> Iterator[None]:
+    """Wrap a graph run: if it raises after cache_lookup took a flight, release it at once, so
+    identical requests waiting on it compute for themselves instead of waiting out the timeout."""
+    taken: list[str] = []
+    token = _RUN_FLIGHTS.set(taken)
+    try:
+        yield
+    except BaseException:
+        for flight_id in taken:
+            release_flight(flight_id)
+        raise
+    finally:
+        _RUN_FLIGHTS.reset(token)
 
 
 def _ms(start: float) -> float:
@@ -152,10 +178,15 @@ async def cache_lookup(state: State, runtime: Runtime[Context]) -> Command[Route
     policy = cache_policy(complexity=TIER_TO_COMPLEXITY[route], intent=cls.get("intent", ""),
                           in_scope=cls.get("in_scope", True), text=state["request"],
                           settings=settings.cache)
-    if not (settings.cache.enabled and ctx.use_cache and policy.cacheable):
-        reason = policy.reason if policy.reason else "cache disabled for this request"
+    # A follow-up ("yes, please do that") means what its conversation means: its text alone
+    # is not a safe cache key.
+    follow_up = bool(cls.get("follow_up")) and bool(state.get("history"))
+    if follow_up or not (settings.cache.enabled and ctx.use_cache and policy.cacheable):
+        reason = policy.reason
         if not (settings.cache.enabled and ctx.use_cache):
             reason = "cache disabled for this request"
+        elif follow_up:
+            reason = "skipped: follow-up depends on the conversation"
         verdict = {"hit": False, "similarity": None, "match": "none", "partition": None,
                    "entry_age_s": None, "reason": reason, "cacheable": False}
         return Command(goto=route, update={"cache": verdict, "timings": {"cache_lookup": _ms(start)}})
@@ -175,6 +206,9 @@ async def cache_lookup(state: State, runtime: Runtime[Context]) -> Command[Route
         if not result.hit:
             flight_id = uuid.uuid4().hex
             _FLIGHTS[flight_id] = ticket
+            run_flights = _RUN_FLIGHTS.get()
+            if run_flights is not None:
+                run_flights.append(flight_id)
     verdict = result.model_dump(exclude={"answer"})
     verdict.update(cacheable=True, ttl_s=policy.ttl_s, flight_id=flight_id)
     update: dict[str, Any] = {"cache": verdict, "timings": {"cache_lookup": _ms(start)}}
@@ -191,11 +225,10 @@ TIER_TO_COMPLEXITY = {tier: c for c, tier in TIER_FOR_COMPLEXITY.items()}
 
 async def cache_store(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Store the answer when policy and outcome allow; always release the single-flight ticket."""
-    from switchyard.cache import CachedAnswer, get_cache, is_storable
+    from switchyard.cache import CachedAnswer, get_cache, is_storable, is_strategic
 
     start = time.perf_counter()
     verdict = dict(state.get("cache") or {})
-    flight = _FLIGHTS.pop(verdict.get("flight_id") or "", None)
     cache = get_cache() if verdict.get("cacheable") else None
     stored, why = False, verdict.get("reason", "not cacheable")
     try:
@@ -206,7 +239,8 @@ async def cache_store(state: State, runtime: Runtime[Context]) -> dict[str, Any]
                 state.get("answer", ""), errored=bool(state.get("error")),
                 truncated=outcome.get("truncated", False), refused=outcome.get("refused", False),
                 tool_failed=outcome.get("tool_failed", False),
-                strategic=cls.get("intent") in STRATEGIC_INTENTS or state["route"] == "expert",
+                strategic=is_strategic(cls.get("intent"), state["request"], get_settings().cache)
+                or state["route"] == "expert",
             )
             if ok:
                 from switchyard.embeddings import get_embedder
@@ -224,8 +258,7 @@ async def cache_store(state: State, runtime: Runtime[Context]) -> dict[str, Any]
                                             _partition(state, runtime.context or Context()), answer)
                 why = "stored" if stored else "store refused by cache"
     finally:
-        if cache is not None and flight is not None:
-            cache.release_flight(flight, stored)
+        release_flight(verdict.get("flight_id"), stored)
     verdict.update(stored=stored, store_reason=why, flight_id=None)
     return {"cache": verdict, "timings": {"cache_store": _ms(start)}}
 

@@ -135,12 +135,9 @@ class ChatService:
         if not flight_id:
             return
         try:
-            from graph.nodes import _FLIGHTS
-            from switchyard.cache import get_cache
+            from graph.nodes import release_flight
 
-            ticket = _FLIGHTS.pop(flight_id, None)
-            if ticket is not None:
-                get_cache().release_flight(ticket, False)
+            release_flight(flight_id)
         except Exception:  # pragma: no cover - best effort clean-up
             log.exception("could not release a single-flight ticket")
 

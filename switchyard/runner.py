@@ -95,7 +95,10 @@ async def arun(text: str, *, user_id: str | None = None, tenant: str | None = No
     config: dict[str, Any] = {"run_name": "switchyard", "configurable": {}}
     if thread_id:
         config["configurable"]["thread_id"] = thread_id
-    state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config=config, context=ctx)
+    from graph.nodes import release_flights_on_error
+
+    with release_flights_on_error():
+        state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config=config, context=ctx)
     return record_from_state(state)
 
 

@@ -113,7 +113,9 @@ class CacheSettings(BaseModel):
     # Inputs longer than this are never cached (nor looked up).
     max_cacheable_chars: int = 2_000
     # Wait this long for an identical in-flight request before computing ourselves.
-    single_flight_timeout_s: float = 120.0
+    # Followers wait at most this long for an identical in-flight request, then compute
+    # themselves (duplicate work, never a wrong answer) if the leader failed or is slow.
+    single_flight_timeout_s: float = 30.0
     # Backend behind the SemanticCache interface ("faiss" = embedded FAISS + SQLite).
     backend: Literal["faiss"] = "faiss"
     # Nearest neighbours checked by the false-hit guard before giving up on a lookup.

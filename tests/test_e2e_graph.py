@@ -93,3 +93,44 @@ async def test_bad_input_gets_a_clear_error_and_costs_nothing():
     rec = await arun("   ")
     assert rec["error"] and "empty" in rec["error"]
     assert rec["cost_usd"] == 0 and rec["usage"] == []
+
+
+async def test_follow_up_is_answered_in_context_and_never_cached():
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graph.graph import builder
+
+    threaded = builder.compile(checkpointer=InMemorySaver())
+    first = await arun("Help me debug this system error: webhook deliveries fail with 401",
+                       thread_id="t-follow", graph=threaded)
+    follow = await arun("and how do I fix it?", thread_id="t-follow", graph=threaded)
+    assert first["agent"] == follow["agent"] == "standard"
+    assert follow["classification"]["follow_up"] is True
+    assert follow["cache"]["reason"] == "skipped: follow-up depends on the conversation"
+    # Retrieval and the answer use the conversation, not "and how do I fix it?" alone.
+    assert "signing secret" in follow["answer"] or "WH-401" in follow["answer"]
+    assert "couldn't find" not in follow["answer"]
+
+
+async def test_a_failed_run_releases_its_single_flight_ticket(monkeypatch):
+    import time
+
+    import agents.common
+    from graph.nodes import _FLIGHTS
+
+    class ProviderDown(RuntimeError):
+        pass
+
+    def broken(*args, **kwargs):
+        raise ProviderDown("provider unavailable")
+
+    text = "How do I change the timezone of my workspace settings?"
+    monkeypatch.setattr(agents.common, "chat_model_for", broken)
+    with pytest.raises(ProviderDown):
+        await arun(text, user_id="u-0009")
+    assert not _FLIGHTS, "the failed leader's ticket must be released"
+    monkeypatch.undo()
+    start = time.perf_counter()
+    rec = await arun(text, user_id="u-0009")
+    assert rec["cache_hit"] is False and rec["answer"]
+    assert time.perf_counter() - start < 20, "the next identical request must not wait on a dead flight"
