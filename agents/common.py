@@ -149,3 +149,21 @@ def tools_called(message: AIMessage) -> list[str]:
 def model_name(message: AIMessage, tier: str) -> str:
     meta = message.response_metadata or {}
     return str(meta.get("model_name") or get_settings().tier(tier).model)
+
+
+async def tool_loop_turn(
+    tier: str, tools: Sequence[BaseTool], state: AgentState, runtime: Runtime[Context]
+) -> tuple[dict[str, Any], AIMessage]:
+    """One model turn of a tool-calling loop; on the last allowed round no tools are bound, so
+    the model must answer."""
+    rounds = state.get("tool_rounds", 0)
+    bound = tools if rounds < get_settings().max_tool_iterations else None
+    message, usage, ms = await call_model(tier, f"agent_{rounds}", state["work"], runtime, tools=bound)
+    update = {"work": [message], "tool_rounds": rounds + 1, "tools_used": tools_called(message),
+              "usage": [usage], "timings": {f"{tier}.agent_{rounds}": ms}}
+    return update, message
+
+
+def has_tool_calls(state: AgentState) -> bool:
+    last = state["work"][-1]
+    return isinstance(last, AIMessage) and bool(last.tool_calls)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
@@ -22,6 +22,7 @@ from agents.common import (
     AgentState,
     call_model,
     elapsed_ms,
+    has_tool_calls,
     is_truncated,
     model_name,
     question,
@@ -29,7 +30,7 @@ from agents.common import (
     search_query,
     sources_of,
     tool_failed,
-    tools_called,
+    tool_loop_turn,
 )
 from agents.prompts import (
     EXPERT_AGENT_SYSTEM,
@@ -40,7 +41,6 @@ from agents.prompts import (
     render_tool_list,
 )
 from graph.context import Context
-from switchyard.settings import get_settings
 from tools import ALL_TOOLS
 
 TIER = "expert"
@@ -64,20 +64,14 @@ async def retrieve(state: AgentState) -> dict[str, Any]:
 
 
 async def agent(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
-    rounds = state.get("tool_rounds", 0)
-    tools = ALL_TOOLS if rounds < get_settings().max_tool_iterations else None
-    message, usage, ms = await call_model(TIER, f"agent_{rounds}", state["work"], runtime, tools=tools)
-    update: dict[str, Any] = {"work": [message], "tool_rounds": rounds + 1,
-                              "tools_used": tools_called(message), "usage": [usage],
-                              "timings": {f"expert.agent_{rounds}": ms}}
+    update, message = await tool_loop_turn(TIER, ALL_TOOLS, state, runtime)
     if not message.tool_calls:
         update["draft"] = str(message.content)
     return update
 
 
 def after_agent(state: AgentState) -> str:
-    last = state["work"][-1]
-    return "tools" if isinstance(last, AIMessage) and last.tool_calls else "reflect"
+    return "tools" if has_tool_calls(state) else "reflect"
 
 
 def _evidence(state: AgentState) -> str:

@@ -14,8 +14,8 @@ from agents.common import (
     AgentInput,
     AgentOutput,
     AgentState,
-    call_model,
     elapsed_ms,
+    has_tool_calls,
     is_truncated,
     model_name,
     question,
@@ -23,11 +23,10 @@ from agents.common import (
     search_query,
     sources_of,
     tool_failed,
-    tools_called,
+    tool_loop_turn,
 )
 from agents.prompts import STANDARD_SYSTEM, render_passages
 from graph.context import Context
-from switchyard.settings import get_settings
 from tools import BASIC_TOOLS
 
 TIER = "standard"
@@ -43,17 +42,12 @@ async def retrieve(state: AgentState) -> dict[str, Any]:
 
 
 async def agent(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
-    rounds = state.get("tool_rounds", 0)
-    # On the last allowed round the model must answer: no tools bound.
-    tools = BASIC_TOOLS if rounds < get_settings().max_tool_iterations else None
-    message, usage, ms = await call_model(TIER, f"agent_{rounds}", state["work"], runtime, tools=tools)
-    return {"work": [message], "tool_rounds": rounds + 1, "tools_used": tools_called(message),
-            "usage": [usage], "timings": {f"standard.agent_{rounds}": ms}}
+    update, _ = await tool_loop_turn(TIER, BASIC_TOOLS, state, runtime)
+    return update
 
 
 def after_agent(state: AgentState) -> str:
-    last = state["work"][-1]
-    return "tools" if isinstance(last, AIMessage) and last.tool_calls else "answer"
+    return "tools" if has_tool_calls(state) else "answer"
 
 
 def answer(state: AgentState) -> dict[str, Any]:
