@@ -20,6 +20,12 @@ CONFIG_LABELS: dict[str, str] = {
     "routed_cached": "Routed + cache",
     "oracle": "Oracle routing + cache",
 }
+SHORT_LABELS: dict[str, str] = {
+    "baseline": "Baseline\n(all expert)",
+    "routed": "Routed",
+    "routed_cached": "Routed\n+ cache",
+    "oracle": "Oracle\n+ cache",
+}
 # The article's red-flag threshold for the classifier's own cost.
 CLASSIFIER_MAX_USD = 0.005
 # The done-when targets.
@@ -224,17 +230,17 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         row("Cost per request", lambda s: _usd(s["cost_per_request_usd"])),
         row("Mean latency", lambda s: _s(s["mean_latency_ms"])),
         row("p95 latency", lambda s: _s(s["p95_latency_ms"])),
-        row("Answered by (fast/std/expert/cache)", lambda s: _mix(s["tier_mix"])),
+        row("Answered by (F/S/E/cache)", lambda s: _mix(s["tier_mix"])),
         row("Cache hit rate", lambda s: f"{s['cache_hit_rate']:.1%}"),
-        row("Classifier cost / request", lambda s: _usd(s["classifier_cost_per_request_usd"])),
+        row("Classifier cost/request", lambda s: _usd(s["classifier_cost_per_request_usd"])),
         row(f"Daily cost @ {vol:,} req/day", lambda s: _usd(s["daily_cost_usd"])),
         row(f"Monthly cost ({DAYS_PER_MONTH} days)", lambda s: _usd(s["monthly_cost_usd"])),
-        row("Cost saving vs baseline", lambda s: f"{s['cost_reduction_pct']:.1f}%"),
-        row("Mean latency saving vs baseline", lambda s: f"{s['latency_reduction_pct']:.1f}%"),
+        row("Cost saving", lambda s: f"{s['cost_reduction_pct']:.1f}%"),
+        row("Latency saving", lambda s: f"{s['latency_reduction_pct']:.1f}%"),
         row("Throughput", lambda s: f"{s['throughput_rps']:.1f} req/s"),
-        row("Overhead p50 / p95 (wall - model time)", lambda s: f"{s['overhead_p50_ms']:.1f} / {s['overhead_p95_ms']:.1f} ms"),
-        row("  of which waiting for a model slot", lambda s: f"{s.get('queue_p50_ms', 0):.1f} / {s.get('queue_p95_ms', 0):.1f} ms"),
-        row("  of which graph's own work", lambda s: f"{s.get('own_overhead_p50_ms', 0):.1f} / {s.get('own_overhead_p95_ms', 0):.1f} ms"),
+        row("Overhead p50/p95", lambda s: f"{s['overhead_p50_ms']:.1f} / {s['overhead_p95_ms']:.1f} ms"),
+        row("  waiting for a model", lambda s: f"{s.get('queue_p50_ms', 0):.1f} / {s.get('queue_p95_ms', 0):.1f} ms"),
+        row("  graph's own work", lambda s: f"{s.get('own_overhead_p50_ms', 0):.1f} / {s.get('own_overhead_p95_ms', 0):.1f} ms"),
         row("Max in flight", lambda s: str(s["max_in_flight"])),
         row("Errors", lambda s: str(s["errors"])),
     ]
@@ -298,10 +304,15 @@ def render_rich(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     header, rows = table_rows(report)
+    short = {CONFIG_LABELS[c]: SHORT_LABELS[c] for c in CONFIGS}
     table = Table(title="switchyard bench: measuring success (simulation, list prices)",
                   show_lines=False, header_style="bold")
     for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i > 0)
+        # The metric names must stay readable in an 80-column terminal; values may wrap.
+        if i == 0:
+            table.add_column(h, justify="left", no_wrap=True, min_width=22)
+        else:
+            table.add_column(short.get(h, h), justify="right", overflow="fold")
     for r in rows:
         table.add_row(*r)
     console.print(table)
