@@ -316,7 +316,10 @@ def train_from_files(files: Sequence[Path], directory: Path | None = None, sourc
 
 
 def _data_hash(files: Sequence[Path]) -> str:
-    return f"v{MODEL_VERSION}:" + files_hash(list(files))
+    # The default hyper-parameters are part of the fingerprint: changing them refits the bundled
+    # model instead of silently serving one fitted with the old values.
+    hparams = hashlib.sha256(json.dumps(DEFAULT_HPARAMS, sort_keys=True).encode()).hexdigest()[:8]
+    return f"v{MODEL_VERSION}-h{hparams}:" + files_hash(list(files))
 
 
 _load_lock = threading.Lock()
