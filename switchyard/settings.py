@@ -54,24 +54,29 @@ class TierModel(BaseModel):
 
 
 def _default_tiers() -> dict[str, TierModel]:
+    # Latency profiles: typical public-API time to first token and output speed for each model
+    # (order of magnitude of independent API benchmarks, 2025). The offline model sleeps
+    # ttft + output_tokens / tokens_per_s per call when simulating; reasoning tokens count as
+    # output, as providers bill and stream them.
     return {
         # gpt-4o-mini: $0.15 / $0.60 per 1M tokens (OpenAI pricing, 2024-07).
         "fast": TierModel(
             model="gpt-4o-mini", input_per_m=0.15, output_per_m=0.60,
-            ttft_ms=350, tokens_per_s=110, max_tokens=400,
+            ttft_ms=400, tokens_per_s=90, max_tokens=400,
             max_concurrency=800, requests_per_second=500,
         ),
         # gpt-4.1: $2.00 / $8.00 per 1M tokens (OpenAI pricing, 2025-04).
         "standard": TierModel(
             model="gpt-4.1", input_per_m=2.00, output_per_m=8.00,
-            ttft_ms=600, tokens_per_s=70, max_tokens=800,
+            ttft_ms=550, tokens_per_s=80, max_tokens=800,
             max_concurrency=400, requests_per_second=200,
         ),
-        # o1: $15.00 / $60.00 per 1M tokens (OpenAI pricing, 2024-12); a reasoning model.
+        # o1: $15.00 / $60.00 per 1M tokens (OpenAI pricing, 2024-12); a reasoning model. Each of
+        # the expert's calls (plan, tool turns, reflect, synthesize) reasons at medium effort.
         "expert": TierModel(
             model="o1", input_per_m=15.00, output_per_m=60.00,
-            ttft_ms=1500, tokens_per_s=45, max_tokens=2000,
-            reasoning_effort="medium", simulated_reasoning_tokens=1200,
+            ttft_ms=1200, tokens_per_s=120, max_tokens=2000,
+            reasoning_effort="medium", simulated_reasoning_tokens=400,
             max_concurrency=200, requests_per_second=60, timeout_s=120,
         ),
     }
