@@ -49,10 +49,14 @@ async def retrieve(state: AgentState, runtime: Runtime[Context]) -> dict[str, An
     passages = await retrieve_passages(search_query(state))
     account = None
     if cls.get("requires_auth"):
-        from tools import account_snapshot
+        from tools import ToolAuthError, account_snapshot
 
         ctx = runtime.context or Context()
-        account = await asyncio.to_thread(account_snapshot, ctx.user_id)
+        try:
+            account = await asyncio.to_thread(account_snapshot, ctx.user_id)
+        except ToolAuthError as exc:
+            # An invited, locked or deactivated user gets told why, not a failed request.
+            account = {"account_note": str(exc)}
     return {"passages": passages, "account": account, "sources": sources_of(passages),
             "timings": {"fast.retrieve": elapsed_ms(start)}}
 

@@ -134,3 +134,9 @@ async def test_a_failed_run_releases_its_single_flight_ticket(monkeypatch):
     rec = await arun(text, user_id="u-0009")
     assert rec["cache_hit"] is False and rec["answer"]
     assert time.perf_counter() - start < 20, "the next identical request must not wait on a dead flight"
+
+
+async def test_an_inactive_user_is_told_why_instead_of_a_failed_request():
+    rec = await arun("What's my account balance?", user_id="u-0012")  # an invited, not yet active user
+    assert rec["agent"] == "fast" and not rec["error"]
+    assert "invited" in rec["answer"]

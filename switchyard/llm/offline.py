@@ -510,7 +510,9 @@ class OfflineChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         tools = kwargs.get("tools")
-        result, simulated_ms = self._result(messages, self._respond(messages, tools), tools)
+        # Tool choice may embed text (CPU): keep it off the event loop.
+        message = await asyncio.to_thread(self._respond, messages, tools)
+        result, simulated_ms = self._result(messages, message, tools)
         if simulated_ms:
             await asyncio.sleep(simulated_ms / 1000.0)
         return result
