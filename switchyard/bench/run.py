@@ -143,24 +143,17 @@ def simulation_settings(time_scale: float = 1.0) -> Iterator[None]:
 
 @contextlib.contextmanager
 def isolated_cache(directory: Path) -> Iterator[Path]:
-    """Point the process's cache singleton at a fresh cache under ``directory``.
-
-    ``switchyard.cache`` exposes ``reset_cache()`` but no setter, so the singleton is swapped
-    under the module's own lock; ``reset_cache()`` afterwards closes it and the next
-    ``get_cache()`` opens the user's configured cache again.
-    """
-    import switchyard.cache as cache_mod
+    """Point the process's cache singleton at a fresh cache under ``directory``; afterwards the
+    next ``get_cache()`` opens the user's configured cache again."""
+    from switchyard.cache import install_cache, reset_cache
     from switchyard.cache.faiss_backend import FaissSemanticCache
 
     path = directory / "cache.sqlite"
-    cache_mod.reset_cache()
-    instance = FaissSemanticCache(path, get_settings().cache)
-    with cache_mod._lock:
-        cache_mod._instance = instance
+    install_cache(FaissSemanticCache(path, get_settings().cache))
     try:
         yield path
     finally:
-        cache_mod.reset_cache()
+        reset_cache()
 
 
 def audit_cache(path: Path, workload: Workload) -> tuple[int, list[str]]:

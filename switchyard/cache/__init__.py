@@ -40,6 +40,7 @@ __all__ = [
     "flight_key",
     "get_cache",
     "guard_conflict",
+    "install_cache",
     "is_personal",
     "is_storable",
     "is_strategic",
@@ -67,6 +68,16 @@ def get_cache() -> SemanticCache:
             else:  # pragma: no cover - guarded by the settings Literal
                 raise ValueError(f"unknown cache backend {settings.cache.backend!r}")
         return _instance
+
+
+def install_cache(instance: SemanticCache) -> None:
+    """Make ``instance`` the process's cache (benchmarks and services with their own backend);
+    the previous one is closed."""
+    global _instance
+    with _lock:
+        if _instance is not None and _instance is not instance:
+            _instance.close()
+        _instance = instance
 
 
 def reset_cache() -> None:
