@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,9 +15,10 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from agents.common import is_follow_up
 from graph.context import Context
 from graph.state import RESET, State
-from switchyard.settings import TIER_FOR_COMPLEXITY, TIERS, get_settings
+from switchyard.settings import COMPLEXITY_FOR_TIER, TIERS, get_settings
 
 Route = Literal["fast", "standard", "expert"]
 # Single-flight tickets held between cache_lookup and cache_store, by flight id in the state.
@@ -64,11 +64,6 @@ def _text(message: Any) -> str:
     return str(content)
 
 
-def user_hash(user_id: str) -> str:
-    """Stable pseudonym for a user id, for cache partitions and trace metadata."""
-    return hashlib.sha256(user_id.encode()).hexdigest()[:16]
-
-
 async def intake(state: State) -> Command[Literal["classify", "respond"]]:
     """Validate the request before anything costs money; reset per-turn accounting."""
     start = time.perf_counter()
@@ -76,7 +71,7 @@ async def intake(state: State) -> Command[Literal["classify", "respond"]]:
     humans = [m for m in state.get("messages", []) if isinstance(m, HumanMessage)]
     update: dict[str, Any] = {
         "started_at": time.time(), "usage": [RESET], "tools_used": [RESET],
-        "timings": {RESET: True}, "error": None, "cache": {}, "classification": {},
+        "error": None, "cache": {}, "classification": {},
         "answer": "", "agent": "", "model": "", "sources": [], "outcome": {},
     }
     request = _text(humans[-1]).strip() if humans else ""
@@ -175,12 +170,12 @@ async def cache_lookup(state: State, runtime: Runtime[Context]) -> Command[Route
     ctx = runtime.context or Context()
     cls = state["classification"]
     route = state["route"]
-    policy = cache_policy(complexity=TIER_TO_COMPLEXITY[route], intent=cls.get("intent", ""),
+    policy = cache_policy(complexity=COMPLEXITY_FOR_TIER[route], intent=cls.get("intent", ""),
                           in_scope=cls.get("in_scope", True), text=state["request"],
                           settings=settings.cache)
     # A follow-up ("yes, please do that") means what its conversation means: its text alone
     # is not a safe cache key.
-    follow_up = bool(cls.get("follow_up")) and bool(state.get("history"))
+    follow_up = is_follow_up(state)
     if follow_up or not (settings.cache.enabled and ctx.use_cache and policy.cacheable):
         reason = policy.reason
         if not (settings.cache.enabled and ctx.use_cache):
@@ -220,12 +215,9 @@ async def cache_lookup(state: State, runtime: Runtime[Context]) -> Command[Route
     return Command(goto=route, update=update)
 
 
-TIER_TO_COMPLEXITY = {tier: c for c, tier in TIER_FOR_COMPLEXITY.items()}
-
-
-async def cache_store(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+async def cache_store(state: State) -> dict[str, Any]:
     """Store the answer when policy and outcome allow; always release the single-flight ticket."""
-    from switchyard.cache import CachedAnswer, get_cache, is_storable, is_strategic
+    from switchyard.cache import CachedAnswer, Partition, get_cache, is_storable, is_strategic
 
     start = time.perf_counter()
     verdict = dict(state.get("cache") or {})
@@ -245,17 +237,17 @@ async def cache_store(state: State, runtime: Runtime[Context]) -> dict[str, Any]
             if ok:
                 from switchyard.embeddings import get_embedder
 
-                now = time.time()
-                ttl = float(verdict.get("ttl_s") or 0)
-                answer = CachedAnswer(
+                answer = CachedAnswer.create(
                     answer=state["answer"], agent=state["agent"], model=state["model"],
                     sources=state.get("sources") or [], tools_used=state.get("tools_used") or [],
-                    intent=cls.get("intent", ""), complexity=TIER_TO_COMPLEXITY[state["route"]],
-                    created_at=now, expires_at=now + ttl, original_text=state["request"],
+                    intent=cls.get("intent", ""), complexity=COMPLEXITY_FOR_TIER[state["route"]],
+                    original_text=state["request"], ttl_s=float(verdict.get("ttl_s") or 0),
                 )
                 embedding = await get_embedder().aembed_one(state["request"])
-                stored = await cache.astore(state["request"], embedding,
-                                            _partition(state, runtime.context or Context()), answer)
+                # The partition the lookup searched, so the answer lands exactly there even if
+                # the knowledge version moved while the agent worked.
+                partition = Partition.from_label(verdict["partition"])
+                stored = await cache.astore(state["request"], embedding, partition, answer)
                 why = "stored" if stored else "store refused by cache"
     finally:
         release_flight(verdict.get("flight_id"), stored)

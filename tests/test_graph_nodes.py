@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from graph.nodes import intake, respond, user_hash
+from graph.nodes import intake, respond
 from graph.state import RESET, add_per_turn, merge_per_turn
 from switchyard.runner import InputError, check_text
 
@@ -68,8 +68,3 @@ def test_check_text_rejects_undecodable_bytes_and_nul():
     with pytest.raises(InputError, match="NUL"):
         check_text("a\x00b")
     assert check_text("héllo") == "héllo"
-
-
-def test_user_hash_is_stable_and_not_the_id():
-    assert user_hash("u-0001") == user_hash("u-0001") != user_hash("u-0002")
-    assert "u-0001" not in user_hash("u-0001")

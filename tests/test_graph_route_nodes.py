@@ -63,7 +63,7 @@ async def test_lookup_miss_takes_a_flight_and_store_releases_it_then_hit():
 
     done = {**state, "cache": verdict, "answer": "Use a Schedule trigger [1].", "agent": "fast",
             "model": "offline:gpt-4o-mini", "sources": [], "tools_used": [], "outcome": {}}
-    stored = await cache_store(done, rt(user_id="u-0011"))
+    stored = await cache_store(done)
     assert stored["cache"]["stored"] is True and verdict["flight_id"] not in _FLIGHTS
 
     hit = await cache_lookup(state, rt(user_id="u-0011"))
@@ -77,12 +77,12 @@ async def test_store_refuses_answers_whose_tools_failed():
     miss = await cache_lookup(state, rt(user_id="u-0012"))
     done = {**state, "cache": miss.update["cache"], "answer": "ERROR: tool failed", "agent": "fast",
             "model": "m", "sources": [], "tools_used": [], "outcome": {"tool_failed": True}}
-    stored = await cache_store(done, rt(user_id="u-0012"))
+    stored = await cache_store(done)
     assert stored["cache"]["stored"] is False
     assert "tool failed" in stored["cache"]["store_reason"]
     again = await cache_lookup(state, rt(user_id="u-0012"))
     assert again.update["cache"]["hit"] is False
-    await cache_store({**done, "cache": again.update["cache"]}, rt(user_id="u-0012"))  # release
+    await cache_store({**done, "cache": again.update["cache"]})  # release
 
 
 async def test_use_cache_false_skips_lookup():
