@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
@@ -30,15 +30,22 @@ from agents.common import (
     retrieve_passages,
     search_query,
     sources_of,
+    tool_failed,
 )
 from agents.prompts import DEFLECT_SYSTEM, FAST_SYSTEM, render_account, render_passages
 from graph.context import Context
+from tools import TOOLS_BY_NAME, ToolAuthError, account_snapshot
 
 TIER = "fast"
 # Intents whose answer is an action run as fixed steps: (tool, args) in order.
 FIXED_ACTIONS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "password_reset": [("verify_identity", {}), ("reset_password", {})],
 }
+# One ToolNode for every fixed step: it injects the runtime (caller identity) like the agents' loops.
+_ACTION_TOOLS = ToolNode(
+    [TOOLS_BY_NAME[name] for steps in FIXED_ACTIONS.values() for name, _ in steps],
+    handle_tool_errors=True, messages_key="work",
+)
 
 
 async def retrieve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -49,8 +56,6 @@ async def retrieve(state: AgentState, runtime: Runtime[Context]) -> dict[str, An
     passages = await retrieve_passages(search_query(state))
     account = None
     if cls.get("requires_auth"):
-        from tools import ToolAuthError, account_snapshot
-
         ctx = runtime.context or Context()
         try:
             account = await asyncio.to_thread(account_snapshot, ctx.user_id)
@@ -63,26 +68,18 @@ async def retrieve(state: AgentState, runtime: Runtime[Context]) -> dict[str, An
 
 async def act(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
     """Run the classification's fixed action steps in order, stopping at the first refusal."""
-    from tools import TOOLS_BY_NAME
-
     start = time.perf_counter()
     steps = FIXED_ACTIONS.get((state.get("classification") or {}).get("intent", ""), [])
-    results: list[str] = []
-    used: list[str] = []
-    failed = False
+    results: list[ToolMessage] = []
     for i, (name, args) in enumerate(steps):
-        node = ToolNode([TOOLS_BY_NAME[name]], handle_tool_errors=True, messages_key="work")
         call = {"name": name, "args": args, "id": f"fixed_{i}_{name}", "type": "tool_call"}
-        out = await node.ainvoke({"work": [AIMessage(content="", tool_calls=[call])]}, config)
-        content = str(out["work"][-1].content)
-        used.append(name)
-        results.append(content)
-        if content.lstrip().upper().startswith("ERROR"):
-            failed = True
+        out = await _ACTION_TOOLS.ainvoke({"work": [AIMessage(content="", tool_calls=[call])]}, config)
+        results.append(out["work"][-1])
+        if tool_failed(results[-1:]):
             break
-    action = "\n".join(r.splitlines()[0] for r in results if r.strip())
-    return {"action": action, "tools_used": used,
-            "outcome": {"tool_failed": failed},
+    action = "\n".join(str(r.content).splitlines()[0] for r in results if str(r.content).strip())
+    return {"action": action, "tools_used": [r.name for r in results],
+            "outcome": {"tool_failed": tool_failed(results)},
             "timings": {"fast.act": elapsed_ms(start)}}
 
 
