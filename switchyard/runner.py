@@ -34,7 +34,7 @@ def check_text(text: Any) -> str:
     return text
 
 
-def ensure_ready(*, quiet: bool = True) -> dict[str, Any]:
+def ensure_ready() -> dict[str, Any]:
     """Build what the graph needs if missing: customer database, knowledge index, classifier.
 
     Each step is idempotent; a changed knowledge base bumps its version, which drops public

@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         with console.status("Preparing database, knowledge index and classifier..."):
-            report = ensure_ready(quiet=False)
+            report = ensure_ready()
         ing = report["ingest"]
         console.print(f"database: {report['db']}")
         console.print(f"knowledge: {ing.articles} articles, {ing.chunks} chunks, kb_version {ing.kb_version}")
