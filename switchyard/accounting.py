@@ -6,9 +6,7 @@ reasoning tokens are billed as output tokens, as providers do.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -48,14 +46,3 @@ def totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "simulated_ms": round(sum(r.get("simulated_ms", 0.0) for r in records), 1),
         "calls": len(records),
     }
-
-
-@contextmanager
-def stopwatch() -> Iterator[dict[str, float]]:
-    """``with stopwatch() as t: ...; t["ms"]`` — wall time of a block in milliseconds."""
-    box: dict[str, float] = {}
-    start = time.perf_counter()
-    try:
-        yield box
-    finally:
-        box["ms"] = round((time.perf_counter() - start) * 1000.0, 2)

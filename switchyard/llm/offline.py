@@ -275,6 +275,11 @@ def _summarise_tool_result(content: str, max_lines: int = 6) -> list[str]:
     return lines[:max_lines]
 
 
+def _tool_doc(name: str, description: str) -> str:
+    """How a tool reads when matched against a request: its name in words, then what it does."""
+    return f"{name.replace('_', ' ')}: {description}"
+
+
 # -- the model ----------------------------------------------------------------------------------
 class OfflineChatModel(BaseChatModel):
     """Extractive, tool-calling stand-in for a tier's configured chat model."""
@@ -344,10 +349,7 @@ class OfflineChatModel(BaseChatModel):
         return d @ q
 
     def _choose_tools(self, question: str, tools: list[dict]) -> list[dict]:
-        docs = [
-            f"{t['function']['name'].replace('_', ' ')}: {t['function'].get('description', '')}"
-            for t in tools
-        ]
+        docs = [_tool_doc(t["function"]["name"], t["function"].get("description", "")) for t in tools]
         sims = self._tool_similarity(question, docs)
         q = _stems(question)
         scores = []
@@ -412,10 +414,9 @@ class OfflineChatModel(BaseChatModel):
         tool_lines = re.findall(r"^- (\w+): (.+)$", system, re.M)
         chosen: list[str] = []
         if tool_lines:
-            fake_tools = [{"function": {"name": n, "description": d, "parameters": {}}} for n, d in tool_lines]
-            sims = self._tool_similarity(question, [f"{n.replace('_', ' ')}: {d}" for n, d in tool_lines])
+            sims = self._tool_similarity(question, [_tool_doc(n, d) for n, d in tool_lines])
             order = np.argsort(sims)[::-1]
-            chosen = [fake_tools[i]["function"]["name"] for i in order[:3] if sims[i] > 0.15]
+            chosen = [tool_lines[i][0] for i in order[:3] if sims[i] > 0.15]
         topics = ", ".join(sorted(set(content_words(question)), key=question.lower().find)[:6])
         steps = [
             f"1. Restate the goal: {question.strip()[:200]}",
