@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from switchyard.accounting import call_cost_usd
 from switchyard.settings import TIER_FOR_COMPLEXITY, TIERS, Settings, get_settings
 
 COMPLEXITIES: tuple[str, ...] = ("low", "medium", "high")
@@ -112,7 +113,7 @@ def tier_profile(tier: str, settings: Settings | None = None) -> dict[str, Any]:
     calls = [(tin, tout + reasoning) for tin, tout in TYPICAL_CALLS[tier]]
     tin = sum(c[0] for c in calls)
     tout = sum(c[1] for c in calls)
-    cost = (tin * cfg.input_per_m + tout * cfg.output_per_m) / 1_000_000
+    cost = call_cost_usd(tin, tout, cfg)
     latency_s = sum(cfg.ttft_ms / 1000 + out / cfg.tokens_per_s for _, out in calls)
     return {"model": cfg.model, "calls": len(calls), "input_tokens": tin, "output_tokens": tout,
             "cost_per_request_usd": round(cost, 6), "latency_s": round(latency_s, 2),

@@ -13,6 +13,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from switchyard.accounting import call_cost_usd
 from switchyard.classifier.intents import INTENTS, OUT_OF_SCOPE
 from switchyard.classifier.schema import Classification, LLMVerdict
 from switchyard.settings import TIER_FOR_COMPLEXITY, get_settings
@@ -92,8 +93,7 @@ class LLMClassifier:
             verdict = LLMVerdict(**verdict)
         usage = getattr(out.get("raw"), "usage_metadata", None) or {}
         tin, tout = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-        fast = get_settings().tiers["fast"]
-        cost = tin * fast.input_per_m / 1e6 + tout * fast.output_per_m / 1e6
+        cost = call_cost_usd(tin, tout, get_settings().tiers["fast"])
         intent = verdict.intent if verdict.intent in INTENTS else verdict.intent or "unknown"
         in_scope = verdict.in_scope and intent != OUT_OF_SCOPE
         meta = INTENTS.get(intent)

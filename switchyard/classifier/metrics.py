@@ -61,6 +61,7 @@ TOKENS_PER_REQUEST: dict[str, tuple[int, int]] = {
 
 def tier_request_cost() -> dict[str, float]:
     """Estimated USD per request on each tier, from the tier prices in settings."""
+    from switchyard.accounting import call_cost_usd
     from switchyard.settings import get_settings
 
     s = get_settings()
@@ -68,7 +69,7 @@ def tier_request_cost() -> dict[str, float]:
     for tier, (tin, tout) in TOKENS_PER_REQUEST.items():
         m = s.tiers[tier]
         reasoning = m.simulated_reasoning_tokens if m.reasoning_effort else 0
-        out[tier] = tin * m.input_per_m / 1e6 + (tout + reasoning) * m.output_per_m / 1e6
+        out[tier] = call_cost_usd(tin, tout + reasoning, m)
     return out
 
 
