@@ -5,6 +5,9 @@ Source format: ``@intent NAME [complexity]`` starts a section, then one request 
 ``#`` are comments. The split is stratified by intent (follow-ups and out-of-scope complexities
 are their own strata) with a fixed seed, so rebuilding is deterministic.
 
+``source/train_only/*.txt`` rows go to train only, appended after the split: adding them never
+moves a row between dev and test, so held-out figures stay comparable across data additions.
+
     .venv/bin/python scripts/build_routing_data.py
 """
 
@@ -119,10 +122,16 @@ def main() -> None:
         out["train"].extend(group[n_test + n_dev :])
     for name, _ in SPLITS:
         rng.shuffle(out[name])
+    extra = [r for path in sorted((SOURCE / "train_only").glob("*.txt")) for r in parse(path)]
+    extra = [r for r in extra if (r["text"].lower(), " || ".join(r.get("history", [])).lower()) not in seen]
+    random.Random(SEED + 1).shuffle(extra)
+    out["train"].extend(extra)
+    for name, _ in SPLITS:
         with (OUT / f"{name}.jsonl").open("w") as fh:
             for r in out[name]:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print({name: len(v) for name, v in out.items()}, "total", len(unique), "dropped dups", len(rows) - len(unique))
+    print({name: len(v) for name, v in out.items()}, "total", len(unique) + len(extra),
+          "train-only", len(extra), "dropped dups", len(rows) - len(unique))
 
 
 if __name__ == "__main__":
