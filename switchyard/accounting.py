@@ -11,7 +11,32 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from switchyard.settings import TierModel
+from switchyard.settings import Settings, TierModel, get_settings
+
+# Typical model calls per request of each tier as (input tokens, visible output tokens),
+# measured with `switchyard bench` on the bundled held-out workload (offline model):
+# fast = one answer call; standard = tool-choosing call + answer; expert = plan, agent (tools),
+# reflect, synthesize. Hidden reasoning tokens are added per call from the tier's settings, so
+# estimates follow the configured reasoning budget. Used by `switchyard plan`'s projections,
+# `route eval`'s dollar figures and the classifier's price-aware routing decision.
+TYPICAL_CALLS: dict[str, list[tuple[int, int]]] = {
+    "fast": [(910, 390)],
+    "standard": [(1860, 30), (2160, 360)],
+    "expert": [(400, 110), (2850, 190), (890, 20), (440, 330)],
+}
+
+
+def typical_calls(tier: str, settings: Settings | None = None) -> list[tuple[int, int]]:
+    """The tier's typical calls as (input, output incl. hidden reasoning) tokens."""
+    cfg = (settings or get_settings()).tier(tier)
+    reasoning = cfg.simulated_reasoning_tokens if cfg.reasoning_effort else 0
+    return [(tin, tout + reasoning) for tin, tout in TYPICAL_CALLS[tier]]
+
+
+def typical_request_cost(tier: str, settings: Settings | None = None) -> float:
+    """Estimated USD of one request answered by ``tier``: list prices x typical tokens."""
+    cfg = (settings or get_settings()).tier(tier)
+    return sum(call_cost_usd(tin, tout, cfg) for tin, tout in typical_calls(tier, settings))
 
 
 def call_cost_usd(input_tokens: int, output_tokens: int, prices: TierModel) -> float:

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from switchyard.accounting import call_cost_usd
+from switchyard.accounting import call_cost_usd, typical_calls
 from switchyard.settings import TIER_FOR_COMPLEXITY, TIERS, Settings, get_settings
 
 COMPLEXITIES: tuple[str, ...] = ("low", "medium", "high")
@@ -29,16 +29,6 @@ ARTICLE_TARGETS: dict[str, dict[str, str]] = {
     "low": {"share": "60-70%", "latency": "<1.5s", "cost": "$0.003/request", "caching": "Yes (10-15 min TTL)"},
     "medium": {"share": "20-30%", "latency": "<2.5s", "cost": "$0.02/request", "caching": "Conditional (1-5 min TTL)"},
     "high": {"share": "5-10%", "latency": "<8s", "cost": "$0.15/request", "caching": "No"},
-}
-# Typical model calls per request of each tier as (input tokens, visible output tokens),
-# measured with `switchyard bench` on the bundled held-out workload (offline model):
-# fast = one answer call; standard = tool-choosing call + answer; expert = plan, agent (tools),
-# reflect, synthesize. Hidden reasoning tokens are added per call from the tier's settings, so
-# the projection follows the configured reasoning budget.
-TYPICAL_CALLS: dict[str, list[tuple[int, int]]] = {
-    "fast": [(910, 390)],
-    "standard": [(1860, 30), (2160, 360)],
-    "expert": [(400, 110), (2850, 190), (890, 20), (440, 330)],
 }
 
 
@@ -109,8 +99,7 @@ def tier_profile(tier: str, settings: Settings | None = None) -> dict[str, Any]:
     """Projected cost and latency of one request on ``tier``: list prices x typical tokens,
     TTFT + decode time per call (calls of one request are sequential)."""
     cfg = (settings or get_settings()).tier(tier)
-    reasoning = cfg.simulated_reasoning_tokens if cfg.reasoning_effort else 0
-    calls = [(tin, tout + reasoning) for tin, tout in TYPICAL_CALLS[tier]]
+    calls = typical_calls(tier, settings)
     tin = sum(c[0] for c in calls)
     tout = sum(c[1] for c in calls)
     cost = call_cost_usd(tin, tout, cfg)
