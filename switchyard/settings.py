@@ -97,6 +97,11 @@ class ClassifierSettings(BaseModel):
             "high": {"low": 20.0, "medium": 6.0, "high": 0.0},
         }
     )
+    # Price-aware routing: each tier's typical request price, as a share of the most expensive
+    # tier's, times this weight is added to the expected error cost of routing there (in the units
+    # of error_costs). With o1 as the expert an uncertain request is hedged to the standard tier
+    # unless a miss is likely enough; a cheaper expert is used more readily. Chosen by CV.
+    price_weight: float = 1.0
     # Turns of conversation history the classifier looks at for follow-ups.
     history_turns: int = 3
 

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from switchyard.classifier.data import load_labeled
-from switchyard.classifier.local import LocalClassifier, LocalModel, decide, load_or_fit
+from switchyard.classifier.local import (
+    LocalClassifier,
+    LocalModel,
+    cost_matrix,
+    decide,
+    load_or_fit,
+)
 from switchyard.classifier.metrics import routing_report
 from switchyard.settings import get_settings
 
@@ -97,10 +103,27 @@ def test_hard_off_product_request_is_high_but_never_expert(clf: LocalClassifier)
 
 
 def test_decision_weighs_under_routing_more() -> None:
-    costs = get_settings().classifier.error_costs
+    costs = cost_matrix(price_weight=0.0)
     p = np.array([0.6, 0.1, 0.3])  # most likely low, but a real chance it is high
     assert decide(p, costs) == 2
     assert decide(np.array([0.97, 0.02, 0.01]), costs) == 0
+
+
+def test_decision_is_price_aware() -> None:
+    """Probably medium, possibly high: the error costs alone pick the expert, but while the expert
+    costs ~18x more per request the standard tier wins; priced like the standard tier, the expert
+    wins again."""
+    s = get_settings()
+    p = np.array([0.05, 0.7, 0.25])
+    assert decide(p, cost_matrix(price_weight=0.0)) == 2  # error costs alone: the expert
+    assert decide(p, cost_matrix()) == 1  # o1's price tips it to the standard tier
+    cheap = s.model_copy(deep=True)
+    cheap.tiers["expert"] = cheap.tiers["expert"].model_copy(
+        update={"input_per_m": cheap.tiers["standard"].input_per_m,
+                "output_per_m": cheap.tiers["standard"].output_per_m, "reasoning_effort": None})
+    assert decide(p, cost_matrix(settings=cheap)) == 2
+    # The price term is the same in every row: it never makes a certain request change tier.
+    assert decide(np.array([0.0, 0.0, 1.0]), cost_matrix(price_weight=s.classifier.price_weight)) == 2
 
 
 def test_shared_embedding_and_async(clf: LocalClassifier) -> None:
@@ -121,6 +144,10 @@ def test_tampered_model_is_refused(tmp_path: Path) -> None:
     LocalModel.load(dst)  # intact copy loads
     with (dst / "model.npz").open("ab") as fh:
         fh.write(b"tampered")
+    with pytest.raises(ValueError, match="sha256"):
+        LocalModel.load(dst)
+    shutil.copy(src / "model.npz", dst / "model.npz")
+    (dst / "lexicon.json").write_text('["password", "migrate"]')
     with pytest.raises(ValueError, match="sha256"):
         LocalModel.load(dst)
 

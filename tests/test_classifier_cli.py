@@ -102,6 +102,15 @@ def test_route_train_on_own_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         from switchyard.classifier import get_classifier
 
         assert get_classifier().classify("please migrate 15k users for us, with a cost plan").complexity == "high"
+        # A new model format refits from the user's own file, never silently from the bundled data.
+        from switchyard.classifier.local import load_or_fit, reset_cache
+
+        path = tmp_path / "home" / "classifier" / "manifest.json"
+        path.write_text(json.dumps({**manifest, "version": 1}))
+        reset_cache()
+        refit = load_or_fit()
+        assert refit.intents == ["general_high", "general_low"], refit.intents  # the 12 rows, not the 35 intents
+        assert json.loads(path.read_text())["source"] == manifest["source"]
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()

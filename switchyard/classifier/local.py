@@ -25,19 +25,25 @@ import numpy as np
 
 from switchyard.classifier.data import Example, files_hash, load_labeled
 from switchyard.classifier.intents import COMPLEXITIES, INTENTS, OUT_OF_SCOPE
+from switchyard.classifier.lexical import Lexicon
 from switchyard.classifier.schema import Classification
-from switchyard.settings import TIER_FOR_COMPLEXITY, get_settings
+from switchyard.settings import TIER_FOR_COMPLEXITY, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = 4  # bump when the feature set / file layout changes: forces a refit
+MODEL_VERSION = 5  # bump when the feature set / file layout changes: forces a refit
 _LEVEL = {c: i for i, c in enumerate(COMPLEXITIES)}
+TOP_INTENTS = 5  # intents (with probabilities) reported in Classification.intent_scores
 
 # Hyper-parameters chosen by 5-fold CV on train+dev (scripts/tune_classifier.py); never on test.
 DEFAULT_HPARAMS: dict[str, float] = {
     "C_complexity": 4.0,
     "C_intent": 16.0,
     "C_followup": 2.0,
+    "C_lex_complexity": 8.0,
+    "C_lex_intent": 16.0,
+    # Share of the lexical (word TF-IDF) heads in the complexity and intent distributions.
+    "w_lex": 0.5,
     "w_direct": 0.4,  # mixture weights for the complexity distribution
     "w_intent": 0.6,
     "w_knn": 0.0,  # the kNN vote did not help on dev once the data grew; kept as an option
@@ -46,8 +52,8 @@ DEFAULT_HPARAMS: dict[str, float] = {
     # Sharpen (<1) the mixed distribution before the cost decision: the mixture is soft, and
     # unsharpened the 20x under-routing penalty over-routed ~20% of dev requests.
     "temperature": 0.2,
-    "oos_threshold": 0.5,
-    "oos_threshold_high": 0.7,
+    "oos_threshold": 0.4,
+    "oos_threshold_high": 0.5,
     "followup_threshold": 0.5,
 }
 
@@ -126,6 +132,11 @@ class LocalModel:
     b_f: np.ndarray
     bank: np.ndarray  # training embeddings for the kNN vote (n, 384)
     bank_c: np.ndarray  # their complexity index
+    W_lc: np.ndarray  # lexical complexity head over the lexicon's columns
+    b_lc: np.ndarray
+    W_li: np.ndarray  # lexical intent head
+    b_li: np.ndarray
+    lexicon: Lexicon
     intents: list[str]
     intent_meta: dict[str, IntentMeta]
     hparams: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HPARAMS))
@@ -138,6 +149,11 @@ class LocalModel:
         x = features(emb, texts)
         p_direct = _softmax(x @ self.W_c.T + self.b_c)
         p_int = _softmax(x @ self.W_i.T + self.b_i)
+        if hp["w_lex"] > 0:
+            w = hp["w_lex"]
+            z_c, z_i = self.lexicon.logits(texts, [(self.W_lc, self.b_lc), (self.W_li, self.b_li)])
+            p_direct = (1 - w) * p_direct + w * _softmax(z_c)
+            p_int = (1 - w) * p_int + w * _softmax(z_i)
         # Complexity implied by the intent head; out-of-scope mass follows the direct head.
         to_level, any_level = self._intent_levels()
         p_implied = p_int @ to_level + (p_int @ any_level)[:, None] * p_direct
@@ -177,14 +193,18 @@ class LocalModel:
         tmp = directory / "model.tmp.npz"
         np.savez(
             tmp, W_c=self.W_c, b_c=self.b_c, W_i=self.W_i, b_i=self.b_i, W_f=self.W_f, b_f=self.b_f,
-            bank=self.bank, bank_c=self.bank_c,
+            bank=self.bank, bank_c=self.bank_c, W_lc=self.W_lc, b_lc=self.b_lc, W_li=self.W_li, b_li=self.b_li,
+            lex_idf=self.lexicon.idf,
         )
         tmp.replace(npz)
+        lex = directory / "lexicon.json"
+        lex.write_text(json.dumps(self.lexicon.terms, ensure_ascii=False))
         manifest = {
             "version": MODEL_VERSION,
             "data_hash": data_hash,
             "source": source,
             "model_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
+            "lexicon_sha256": hashlib.sha256(lex.read_bytes()).hexdigest(),
             "intents": self.intents,
             "intent_meta": {k: vars(v) for k, v in self.intent_meta.items()},
             "hparams": self.hparams,
@@ -199,10 +219,15 @@ class LocalModel:
         npz = directory / "model.npz"
         if hashlib.sha256(npz.read_bytes()).hexdigest() != manifest["model_sha256"]:
             raise ValueError(f"{npz} does not match the sha256 in its manifest; refusing to load it")
+        lex = directory / "lexicon.json"
+        if hashlib.sha256(lex.read_bytes()).hexdigest() != manifest["lexicon_sha256"]:
+            raise ValueError(f"{lex} does not match the sha256 in its manifest; refusing to load it")
         with np.load(npz, allow_pickle=False) as arrs:
             a = {k: arrs[k] for k in arrs.files}
+        lexicon = Lexicon(list(json.loads(lex.read_text())), a.pop("lex_idf"))
         model = cls(
             **a,
+            lexicon=lexicon,
             intents=list(manifest["intents"]),
             intent_meta={k: IntentMeta(**v) for k, v in manifest["intent_meta"].items()},
             hparams={**DEFAULT_HPARAMS, **manifest["hparams"]},
@@ -246,9 +271,29 @@ def fit(
         return _fit(rows, embeddings, hparams)
 
 
-def _fit(rows: Sequence[Example], embeddings: np.ndarray, hparams: dict[str, float] | None) -> LocalModel:
+def _lr_head(x: np.ndarray, y: np.ndarray, n_classes: int, C: float, balanced: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression as full (n_classes, d) weights + biases.
+
+    Classes absent from ``y`` get a -30 bias (probability ~0); a single present class wins always.
+    """
     from sklearn.linear_model import LogisticRegression
 
+    W = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
+    b = np.full(n_classes, -30.0, dtype=np.float32)
+    present = sorted(set(y.tolist()))
+    if len(present) == 1:
+        b[present[0]] = 0.0
+        return W, b
+    clf = LogisticRegression(C=C, max_iter=3000, class_weight="balanced" if balanced else None).fit(x, y)
+    coef, icpt = clf.coef_, clf.intercept_
+    if len(present) == 2:  # binary LR stores one row; expand to two logits
+        coef, icpt = np.vstack([-coef / 2, coef / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
+    for j, c in enumerate(clf.classes_):
+        W[c], b[c] = coef[j], icpt[j]
+    return W, b
+
+
+def _fit(rows: Sequence[Example], embeddings: np.ndarray, hparams: dict[str, float] | None) -> LocalModel:
     hp = {**DEFAULT_HPARAMS, **(hparams or {})}
     texts = [r.text for r in rows]
     x_all = features(embeddings, texts)
@@ -256,39 +301,28 @@ def _fit(rows: Sequence[Example], embeddings: np.ndarray, hparams: dict[str, flo
     standalone = np.array([not r.follow_up for r in rows])
     x = x_all[standalone]
     sa_rows = [r for r, s in zip(rows, standalone, strict=True) if s]
+    sa_texts = [r.text for r in sa_rows]
     y_c = np.array([_LEVEL[r.complexity] for r in sa_rows])
-    present = sorted(set(y_c.tolist()))
-    clf_c = LogisticRegression(C=hp["C_complexity"], max_iter=2000, class_weight="balanced").fit(x, y_c)
-    W_c = np.zeros((3, x.shape[1]), dtype=np.float32)
-    b_c = np.full(3, -30.0, dtype=np.float32)  # classes absent from the data get ~0 probability
-    if len(present) == 1:
-        b_c[present[0]] = 0.0
-    else:
-        coef, icpt = clf_c.coef_, clf_c.intercept_
-        if len(present) == 2:  # binary LR stores one row; expand to two logits
-            coef, icpt = np.vstack([-coef / 2, coef / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
-        for j, c in enumerate(clf_c.classes_):
-            W_c[c], b_c[c] = coef[j], icpt[j]
     intents = sorted({r.intent for r in sa_rows})
     y_i = np.array([intents.index(r.intent) for r in sa_rows])
-    if len(intents) > 1:
-        clf_i = LogisticRegression(C=hp["C_intent"], max_iter=3000).fit(x, y_i)
-        coef, icpt = clf_i.coef_, clf_i.intercept_
-        if len(intents) == 2:
-            coef, icpt = np.vstack([-coef / 2, coef / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
-        W_i, b_i = coef.astype(np.float32), icpt.astype(np.float32)
-    else:
-        W_i, b_i = np.zeros((1, x.shape[1]), np.float32), np.zeros(1, np.float32)
+    W_c, b_c = _lr_head(x, y_c, 3, hp["C_complexity"], balanced=True)
+    W_i, b_i = _lr_head(x, y_i, len(intents), hp["C_intent"], balanced=False)
+    lexicon = Lexicon.fit(sa_texts)
+    x_lex = lexicon.sparse(sa_texts)
+    W_lc, b_lc = _lr_head(x_lex, y_c, 3, hp["C_lex_complexity"], balanced=True)
+    W_li, b_li = _lr_head(x_lex, y_i, len(intents), hp["C_lex_intent"], balanced=False)
     y_f = np.array([r.follow_up for r in rows], dtype=int)
-    has_f = int(y_f.sum()) >= 10
+    has_f = int(y_f.sum()) >= 10 and int(y_f.sum()) < len(rows)
     if has_f:
-        clf_f = LogisticRegression(C=hp["C_followup"], max_iter=2000, class_weight="balanced").fit(x_all, y_f)
-        W_f, b_f = clf_f.coef_.astype(np.float32), clf_f.intercept_.astype(np.float32)
+        W_f2, b_f2 = _lr_head(x_all, y_f, 2, hp["C_followup"], balanced=True)
+        # One logit for P(follow-up): the difference of the two class logits.
+        W_f, b_f = (W_f2[1:] - W_f2[:1]), (b_f2[1:] - b_f2[:1])
     else:  # too few labelled follow-ups: rely on the cue heuristic only
         W_f, b_f = np.zeros((1, x.shape[1]), np.float32), np.full(1, -30.0, np.float32)
     return LocalModel(
         W_c=W_c, b_c=b_c, W_i=W_i, b_i=b_i, W_f=W_f, b_f=b_f,
         bank=embeddings[standalone].astype(np.float32), bank_c=y_c.astype(np.int64),
+        W_lc=W_lc, b_lc=b_lc, W_li=W_li, b_li=b_li, lexicon=lexicon,
         intents=intents, intent_meta=_intent_meta(sa_rows), hparams=hp, has_followup_head=has_f,
     )
 
@@ -334,21 +368,28 @@ def load_or_fit(directory: Path | None = None) -> LocalModel:
             return _cached
         directory = directory or get_settings().classifier_path
         model: LocalModel | None = None
+        files, source = default_training_files(), "bundled"
         if (directory / "manifest.json").exists():
             try:
-                model, manifest = LocalModel.load(directory)
-                # A model trained on the user's own file stays until `route train` is run again.
-                stale = manifest.get("version") != MODEL_VERSION or (
-                    manifest.get("source") == "bundled"
-                    and manifest.get("data_hash") != _data_hash(default_training_files())
-                )
-                if stale:
-                    model = None
-            except (ValueError, KeyError, OSError) as exc:
+                manifest = json.loads((directory / "manifest.json").read_text())
+                custom = str(manifest.get("source", "")).removeprefix("custom:")
+                if manifest.get("source", "").startswith("custom:") and Path(custom).is_file():
+                    # A model trained on the user's own file stays theirs: refits (a new model
+                    # format) use that file again, not the bundled data.
+                    files, source = [Path(custom)], manifest["source"]
+                if manifest.get("version") != MODEL_VERSION:
+                    log.info("classifier model format changed (v%s -> v%s): refitting",
+                             manifest.get("version"), MODEL_VERSION)
+                else:
+                    model, manifest = LocalModel.load(directory)
+                    # A model trained on the user's own file stays until `route train` is run again.
+                    if source == "bundled" and manifest.get("data_hash") != _data_hash(files):
+                        model = None
+            except (ValueError, KeyError, OSError, AttributeError) as exc:
                 log.warning("refitting classifier: %s", exc)
                 model = None
         if model is None:
-            model = train_from_files(default_training_files(), directory)
+            model = train_from_files(files, directory, source)
         _cached = model
         return model
 
@@ -360,17 +401,31 @@ def reset_cache() -> None:
 
 
 # -- the classifier --------------------------------------------------------------------------
-_COST_CACHE: dict[int, tuple[dict, np.ndarray]] = {}
+def cost_matrix(
+    error_costs: dict[str, dict[str, float]] | None = None,
+    price_weight: float | None = None,
+    settings: Settings | None = None,
+) -> np.ndarray:
+    """The routing decision's cost[true, routed] over complexities: the asymmetric error costs
+    plus, in every row, ``price_weight`` x the routed tier's typical request price relative to the
+    expert's. Routing to a tier costs its price whatever the truth is, so an uncertain request
+    goes to the cheaper tier unless a miss is likely enough to outweigh the money."""
+    from switchyard.accounting import typical_request_cost
+
+    settings = settings or get_settings()
+    cs = settings.classifier
+    costs = error_costs if error_costs is not None else cs.error_costs
+    weight = cs.price_weight if price_weight is None else price_weight
+    q = np.array([[costs[t][r] for r in COMPLEXITIES] for t in COMPLEXITIES], dtype=np.float64)
+    if weight:
+        price = np.array([typical_request_cost(TIER_FOR_COMPLEXITY[c], settings) for c in COMPLEXITIES])
+        q = q + weight * (price / price.max())[None, :]
+    return q
 
 
-def decide(p: np.ndarray, costs: dict[str, dict[str, float]]) -> int:
-    """Pick the complexity whose expected routing cost is lowest (under-routing costs more)."""
-    hit = _COST_CACHE.get(id(costs))
-    if hit is None or hit[0] is not costs:
-        hit = (costs, np.array([[costs[t][r] for r in COMPLEXITIES] for t in COMPLEXITIES]))
-        _COST_CACHE.clear()
-        _COST_CACHE[id(costs)] = hit
-    return int(np.argmin(p @ hit[1]))
+def decide(p: np.ndarray, costs: np.ndarray) -> int:
+    """Pick the complexity whose expected cost under ``costs`` (see :func:`cost_matrix`) is lowest."""
+    return int(np.argmin(p @ costs))
 
 
 class LocalClassifier:
@@ -465,7 +520,7 @@ class LocalClassifier:
         h_embs: list[np.ndarray | None],
     ) -> list[Classification]:
         m = self.model
-        costs = get_settings().classifier.error_costs
+        costs = cost_matrix()
         hp = m.hparams
         pred = m.predict(emb, texts)
         # History turns: scored in one batch, each as a standalone request.
@@ -528,6 +583,8 @@ class LocalClassifier:
             meta = m.intent_meta.get(intent, IntentMeta(complexity, False, []))
             agent = TIER_FOR_COMPLEXITY[complexity] if in_scope else "fast"  # deflect cheaply
             scores = {c: round(float(v), 4) for c, v in zip(COMPLEXITIES, p, strict=True)}
+            top = np.argsort(-p_int)[:TOP_INTENTS]
+            intent_scores = {m.intents[k]: round(float(p_int[k]), 4) for k in top}
             reason += f"intent {intent} (p={float(p_int[j]):.2f}); expected-cost choice {complexity}"
             if not in_scope:
                 reason += "; out of scope: polite deflection by the fast agent"
@@ -542,6 +599,7 @@ class LocalClassifier:
                     intent=intent,
                     in_scope=in_scope,
                     scores=scores,
+                    intent_scores=intent_scores,
                     follow_up=follow,
                     classifier=self.name,
                 )

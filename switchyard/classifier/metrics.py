@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from switchyard.classifier.data import Example
 from switchyard.classifier.schema import Classification
 from switchyard.settings import TIER_FOR_COMPLEXITY, TIERS
@@ -50,27 +52,34 @@ def routing_report(rows: Sequence[Example], preds: Sequence[Classification]) -> 
 
 
 # -- money and threshold suggestions (for `switchyard route eval`) ----------------------------
-# Typical tokens per request for each tier's agent (prompt incl. retrieved passages, answer,
-# tool loop turns). Assumptions, stated so the dollar figures can be read as estimates.
-TOKENS_PER_REQUEST: dict[str, tuple[int, int]] = {
-    "fast": (1_500, 250),
-    "standard": (3_500, 500),
-    "expert": (7_000, 1_200),
-}
-
-
 def tier_request_cost() -> dict[str, float]:
-    """Estimated USD per request on each tier, from the tier prices in settings."""
-    from switchyard.accounting import call_cost_usd
-    from switchyard.settings import get_settings
+    """Estimated USD per request on each tier (settings' prices x the bench-measured typical calls)."""
+    from switchyard.accounting import typical_request_cost
 
-    s = get_settings()
-    out: dict[str, float] = {}
-    for tier, (tin, tout) in TOKENS_PER_REQUEST.items():
-        m = s.tiers[tier]
-        reasoning = m.simulated_reasoning_tokens if m.reasoning_effort else 0
-        out[tier] = call_cost_usd(tin, tout + reasoning, m)
-    return out
+    return {tier: typical_request_cost(tier) for tier in TIERS}
+
+
+# The article's traffic mix by true complexity (also the bench's default workload mix).
+ARTICLE_MIX: dict[str, float] = {"low": 0.65, "medium": 0.30, "high": 0.05}
+
+
+def mix_overspend(
+    rows: Sequence[Example], agents: Sequence[str], price: dict[str, float], mix: dict[str, float] | None = None
+) -> float:
+    """Routed cost / perfectly-routed cost - 1 on traffic in ``mix`` (no cache), priced per tier.
+
+    The labelled set's own mix is not the production one (it over-samples hard requests), so each
+    complexity's mean routed and ideal price is weighted by its share of real traffic instead.
+    This is what `switchyard bench` measures as the gap to the oracle, without the cache.
+    """
+    mix = mix or ARTICLE_MIX
+    routed = ideal = 0.0
+    for c, share in mix.items():
+        idx = [i for i, r in enumerate(rows) if r.complexity == c]
+        if idx:
+            routed += share * float(np.mean([price[agents[i]] for i in idx]))
+            ideal += share * float(np.mean([price[expected_agent(rows[i])] for i in idx]))
+    return routed / ideal - 1.0 if ideal else 0.0
 
 
 def routing_costs(rows: Sequence[Example], preds: Sequence[Classification]) -> dict[str, float]:
@@ -93,6 +102,7 @@ def routing_costs(rows: Sequence[Example], preds: Sequence[Classification]) -> d
         penalty += penalties[COMPLEXITY_FOR_TIER[want]][COMPLEXITY_FOR_TIER[got]]
     n = max(1, len(rows))
     return {
+        "mix_overspend_pct": 100.0 * mix_overspend(rows, [p.recommended_agent for p in preds], price),
         "routed_usd": routed,
         "ideal_usd": ideal,
         "all_expert_usd": price["expert"] * len(rows),
@@ -103,13 +113,11 @@ def routing_costs(rows: Sequence[Example], preds: Sequence[Classification]) -> d
     }
 
 
-def _redecide(p: Classification, costs: dict[str, dict[str, float]]) -> str:
+def _redecide(p: Classification, costs: np.ndarray) -> str:
     from switchyard.classifier.local import decide
 
     if not p.in_scope or not p.scores:
         return p.recommended_agent
-    import numpy as np
-
     vec = np.array([p.scores.get(c, 0.0) for c in ("low", "medium", "high")])
     return TIER_FOR_COMPLEXITY[("low", "medium", "high")[decide(vec, costs)]]
 
@@ -126,11 +134,13 @@ def suggest_thresholds(rows: Sequence[Example], preds: Sequence[Classification])
     base = get_settings().classifier.error_costs
     levels = ("low", "medium", "high")
     scales = []
+    from switchyard.classifier.local import cost_matrix
+
     for scale in (0.25, 0.5, 1.0, 2.0, 4.0):
-        costs = {
+        costs = cost_matrix({
             t: {r: v * (scale if levels.index(r) < levels.index(t) else 1.0) for r, v in row.items()}
             for t, row in base.items()
-        }
+        })
         agents = [_redecide(p, costs) for p in preds]
         fake = [p.model_copy(update={"recommended_agent": a}) for p, a in zip(preds, agents, strict=True)]
         rep = routing_report(rows, fake)

@@ -20,6 +20,9 @@ class Classification(BaseModel):
     intent: str = "unknown"
     in_scope: bool = True
     scores: dict[str, float] = Field(default_factory=dict, description="probability per complexity")
+    intent_scores: dict[str, float] = Field(
+        default_factory=dict, description="the most likely intents and their probabilities (local classifier)"
+    )
     follow_up: bool = False
     classifier: str = "local"
     cost_usd: float = 0.0
