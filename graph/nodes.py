@@ -172,7 +172,7 @@ async def cache_lookup(state: State, runtime: Runtime[Context]) -> Command[Route
     route = state["route"]
     policy = cache_policy(complexity=COMPLEXITY_FOR_TIER[route], intent=cls.get("intent", ""),
                           in_scope=cls.get("in_scope", True), text=state["request"],
-                          settings=settings.cache)
+                          settings=settings.cache, intent_scores=cls.get("intent_scores"))
     # A follow-up ("yes, please do that") means what its conversation means: its text alone
     # is not a safe cache key.
     follow_up = is_follow_up(state)
@@ -231,7 +231,8 @@ async def cache_store(state: State) -> dict[str, Any]:
                 state.get("answer", ""), errored=bool(state.get("error")),
                 truncated=outcome.get("truncated", False), refused=outcome.get("refused", False),
                 tool_failed=outcome.get("tool_failed", False),
-                strategic=is_strategic(cls.get("intent"), state["request"], get_settings().cache)
+                strategic=is_strategic(cls.get("intent"), state["request"], get_settings().cache,
+                                       cls.get("intent_scores"))
                 or state["route"] == "expert",
             )
             if ok:

@@ -139,6 +139,12 @@ class CacheSettings(BaseModel):
     strategic_intents: list[str] = Field(
         default_factory=lambda: ["strateg", "recommend", "advice", "advis", "roadmap", "architecture"]
     )
+    # Also never cached: requests the classifier gives at least this probability of a strategic
+    # intent, even when another intent won ("which plan features do we need for audit?"). The most
+    # conservative value that leaves >= 99% of non-strategic cacheable requests cacheable in 5-fold
+    # CV on train+dev: it caught 2 of the 3 strategic requests the intent and wording rules missed,
+    # and made 4 of 883 others uncacheable.
+    strategic_min_probability: float = 0.2
 
 
 class RetrievalSettings(BaseModel):

@@ -133,6 +133,15 @@ def test_never_cache_rules() -> None:
         settings=cs,
     )
     assert not rec.cacheable
+    # The predicted intent won, but the classifier gives a strategic intent a real chance.
+    audit = "For audit purposes, which plan features do we need to turn on?"
+    unsure = {"plan_info": 0.48, "feature_recommendation": 0.25, "compliance_review": 0.04}
+    maybe = cache_policy(complexity="low", intent="plan_info", in_scope=True, text=audit,
+                         settings=CacheSettings(), intent_scores=unsure)
+    assert not maybe.cacheable and "strategic" in maybe.reason
+    sure = {"plan_info": 0.9, "feature_recommendation": 0.1}
+    assert cache_policy(complexity="low", intent="plan_info", in_scope=True, text=audit,
+                        settings=CacheSettings(), intent_scores=sure).cacheable
     off = cache_policy(
         complexity="low", intent="faq", in_scope=False, text="tell me a joke", settings=cs
     )

@@ -40,9 +40,21 @@ def _cache_settings(settings: Settings | CacheSettings | None) -> CacheSettings:
     return settings.cache
 
 
-def is_strategic(intent: str | None, text: str, settings: CacheSettings) -> bool:
+def strategic_probability(intent_scores: dict[str, float] | None, settings: CacheSettings) -> float:
+    """The classifier's probability that the request is a strategic recommendation."""
+    return sum(p for name, p in (intent_scores or {}).items()
+               if any(frag in name.casefold() for frag in settings.strategic_intents))
+
+
+def is_strategic(
+    intent: str | None, text: str, settings: CacheSettings, intent_scores: dict[str, float] | None = None
+) -> bool:
+    """Strategic by the predicted intent, by the wording, or by a material probability of a
+    strategic intent: a wrongly cached recommendation is worse than a missed cache hit."""
     name = (intent or "").casefold()
     if any(frag in name for frag in settings.strategic_intents):
+        return True
+    if strategic_probability(intent_scores, settings) >= settings.strategic_min_probability:
         return True
     return bool(_STRATEGIC_TEXT.search(text))
 
@@ -54,6 +66,7 @@ def cache_policy(
     in_scope: bool,
     text: str,
     settings: Settings | CacheSettings | None = None,
+    intent_scores: dict[str, float] | None = None,
 ) -> CachePolicy:
     """Decide whether this request may use the cache, and the TTL of what it would store."""
     cs = _cache_settings(settings)
@@ -73,7 +86,7 @@ def cache_policy(
         return CachePolicy(False, None, "skipped: high complexity never cached")
     if complexity not in cs.ttl_s:
         return CachePolicy(False, None, f"skipped: unknown complexity {complexity!r}")
-    if is_strategic(intent, text, cs):
+    if is_strategic(intent, text, cs, intent_scores):
         return CachePolicy(False, None, "skipped: strategic recommendation never cached")
     if intent is not None and intent in cs.intent_ttl_s:
         ttl = cs.intent_ttl_s[intent]
