@@ -198,7 +198,9 @@ class LocalModel:
         )
         tmp.replace(npz)
         lex = directory / "lexicon.json"
-        lex.write_text(json.dumps(self.lexicon.terms, ensure_ascii=False))
+        lex_tmp = directory / "lexicon.tmp.json"
+        lex_tmp.write_text(json.dumps(self.lexicon.terms, ensure_ascii=False), encoding="utf-8")
+        lex_tmp.replace(lex)
         manifest = {
             "version": MODEL_VERSION,
             "data_hash": data_hash,
@@ -224,7 +226,7 @@ class LocalModel:
             raise ValueError(f"{lex} does not match the sha256 in its manifest; refusing to load it")
         with np.load(npz, allow_pickle=False) as arrs:
             a = {k: arrs[k] for k in arrs.files}
-        lexicon = Lexicon(list(json.loads(lex.read_text())), a.pop("lex_idf"))
+        lexicon = Lexicon(list(json.loads(lex.read_text(encoding="utf-8"))), a.pop("lex_idf"))
         model = cls(
             **a,
             lexicon=lexicon,

@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
                                                  help="Requests kept in flight.")] = 200,
         mix: Annotated[str, typer.Option(help="Share of low,medium,high complexity (true labels).")] = "0.65,0.30,0.05",
         seed: Annotated[int, typer.Option(help="Workload seed (same seed, same workload).")] = 7,
+        seeds: Annotated[str | None, typer.Option(
+            "--seeds", help="Several workload seeds, e.g. 7,1,2,3,4: one bench each, then the median "
+                            "and range of the headline figures (reports under --out/seed-N/).")] = None,
         daily_volume: Annotated[int, typer.Option("--daily-volume", min=1,
                                                   help="Requests/day for the daily and monthly projection.")] = 25_000,
         time_scale: Annotated[float, typer.Option("--time-scale", min=0.001, max=1.0,
@@ -43,7 +46,7 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn,
         )
 
-        from switchyard.bench.report import CONFIG_LABELS, render_rich
+        from switchyard.bench.report import CONFIG_LABELS, render_rich, render_seed_summary, seed_summary
         from switchyard.bench.run import run_bench, write_outputs
         from switchyard.bench.workload import build_workload, load_rows, parse_mix
 
@@ -53,6 +56,12 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--mix") from exc
         n = requests or max(200, concurrency)
+        try:
+            seed_list = [int(x) for x in seeds.split(",") if x.strip()] if seeds is not None else [seed]
+        except ValueError as exc:
+            raise typer.BadParameter("seeds are integers separated by commas, e.g. 7,1,2", param_hint="--seeds") from exc
+        if not seed_list or len(set(seed_list)) != len(seed_list):
+            raise typer.BadParameter("give at least one seed, each once", param_hint="--seeds")
         rows = load_rows(data) if data else None
         # Users come from the seeded customer database (built by the bench's set-up step).
         # (index and classifier are prepared by the bench itself, against a throw-away cache).
@@ -60,22 +69,35 @@ def register(app: typer.Typer) -> None:
 
         with err.status("preparing the customer database..."):
             seed_db()
-        workload = build_workload(n, mix=shares, seed=seed, rows=rows,
-                                  source=str(data) if data else "data/routing/test.jsonl")
-
         progress = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=err, transient=False)
+        reports: dict[int, dict] = {}
+        for s in seed_list:
+            workload = build_workload(n, mix=shares, seed=s, rows=rows,
+                                      source=str(data) if data else "data/routing/test.jsonl")
 
-        def start(name: str, total: int) -> Callable[[], None]:
-            task = progress.add_task(CONFIG_LABELS[name], total=total)
-            return lambda: progress.advance(task)
+            def start(name: str, total: int, s: int = s) -> Callable[[], None]:
+                label = CONFIG_LABELS[name] + (f" (seed {s})" if len(seed_list) > 1 else "")
+                task = progress.add_task(label, total=total)
+                return lambda: progress.advance(task)
 
-        results: dict = {}
-        with progress:
-            report = asyncio.run(run_bench(workload, concurrency=concurrency,
-                                           daily_volume=daily_volume, time_scale=time_scale,
-                                           progress=start, results_sink=results))
-        paths = write_outputs(report, out, results, workload)
+            results: dict = {}
+            with progress:
+                report = asyncio.run(run_bench(workload, concurrency=concurrency,
+                                               daily_volume=daily_volume, time_scale=time_scale,
+                                               progress=start, results_sink=results))
+            paths = write_outputs(report, out / f"seed-{s}" if len(seed_list) > 1 else out, results, workload)
+            reports[s] = report
+        if len(seed_list) > 1:
+            summary = seed_summary(reports)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "seeds.json").write_text(json.dumps(summary, indent=1))
+            if as_json:
+                typer.echo(json.dumps({**summary, "reports": reports}, default=str))
+                return
+            render_seed_summary(summary, Console())
+            Console().print(f"\n[dim]per-seed reports under {out}/seed-N/, summary {out / 'seeds.json'}[/]")
+            return
         if as_json:
             typer.echo(json.dumps(report, default=str))
             return
