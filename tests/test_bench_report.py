@@ -103,3 +103,23 @@ def test_markdown_report_has_the_table_flags_and_chart():
     md = to_markdown(report)
     assert "| Cost per request |" in md and "Simulation" in md and "chart.png" in md
     assert md.count("\n- ok:") == 4
+
+
+def _headline(cost: float, latency: float, gap: float, errors: int = 0) -> dict:
+    cfg = {"errors": errors}
+    return {"cost_reduction_pct": cost, "latency_reduction_pct": latency, "oracle_cost_gap_pct": gap,
+            "baseline": cfg, "routed": cfg, "routed_cached": cfg, "oracle": cfg,
+            "targets": {"cost_reduction_ge_85pct": cost >= 85, "latency_reduction_ge_60pct": latency >= 60,
+                        "within_10pct_of_oracle": gap <= 10}}
+
+
+def test_seed_summary_reports_median_range_and_misses():
+    from switchyard.bench.report import seed_summary
+
+    summary = seed_summary({7: _headline(93.4, 81.7, 6.5), 1: _headline(93.6, 79.9, 24.2),
+                            3: _headline(95.1, 82.8, -2.2, errors=1)})
+    assert summary["seeds"] == [7, 1, 3]
+    gap = summary["stats"]["oracle_cost_gap_pct"]
+    assert (gap["median"], gap["min"], gap["max"]) == (6.5, -2.2, 24.2)
+    assert summary["seeds_meeting_all_targets"] == 2  # seed 1 misses the oracle target
+    assert summary["errors"] == 4  # one error counted in each of seed 3's four configurations

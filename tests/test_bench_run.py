@@ -62,3 +62,14 @@ def test_outputs_are_written(report):
     assert paths["chart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(paths["json"].read_text())["baseline"]["requests"] == 20
     assert "| Cost per request |" in paths["md"].read_text()
+
+
+@pytest.mark.parametrize("seeds", ["7,x", "3,3", ","])
+def test_bench_cli_rejects_bad_seed_lists(seeds: str) -> None:
+    from typer.testing import CliRunner
+
+    from switchyard.cli import app
+
+    res = CliRunner().invoke(app, ["bench", "-n", "5", "--seeds", seeds])
+    assert res.exit_code == 2, res.output
+    assert "seed" in res.output.lower()

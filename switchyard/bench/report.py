@@ -374,11 +374,14 @@ def render_seed_summary(summary: dict[str, Any], console: Any) -> None:
         table.add_column(label, justify="right")
     table.add_column("errors", justify="right")
     table.add_column("all targets", justify="center")
+    def pct(key: str, v: float) -> str:  # reductions read as sizes, the gap as a signed difference
+        return f"{v:+.1f}%" if key == "oracle_cost_gap_pct" else f"{v:.1f}%"
+
     for r in summary["per_seed"]:
-        table.add_row(str(r["seed"]), *[f"{r[k]:+.1f}%" for k, _ in SEED_METRICS], str(r["errors"]),
+        table.add_row(str(r["seed"]), *[pct(k, r[k]) for k, _ in SEED_METRICS], str(r["errors"]),
                       "met" if r["targets_met"] else "missed")
     st = summary["stats"]
-    table.add_row("median", *[f"{st[k]['median']:+.1f}%" for k, _ in SEED_METRICS], str(summary["errors"]),
+    table.add_row("median", *[pct(k, st[k]["median"]) for k, _ in SEED_METRICS], str(summary["errors"]),
                   f"{summary['seeds_meeting_all_targets']}/{len(summary['per_seed'])}", style="bold")
-    table.add_row("min..max", *[f"{st[k]['min']:+.1f}..{st[k]['max']:+.1f}%" for k, _ in SEED_METRICS], "", "")
+    table.add_row("range", *[f"{pct(k, st[k]['min'])} to {pct(k, st[k]['max'])}" for k, _ in SEED_METRICS], "", "")
     console.print(table)

@@ -46,7 +46,12 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn,
         )
 
-        from switchyard.bench.report import CONFIG_LABELS, render_rich, render_seed_summary, seed_summary
+        from switchyard.bench.report import (
+            CONFIG_LABELS,
+            render_rich,
+            render_seed_summary,
+            seed_summary,
+        )
         from switchyard.bench.run import run_bench, write_outputs
         from switchyard.bench.workload import build_workload, load_rows, parse_mix
 
@@ -72,22 +77,22 @@ def register(app: typer.Typer) -> None:
         progress = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=err, transient=False)
         reports: dict[int, dict] = {}
-        for s in seed_list:
-            workload = build_workload(n, mix=shares, seed=s, rows=rows,
-                                      source=str(data) if data else "data/routing/test.jsonl")
+        with progress:
+            for s in seed_list:
+                workload = build_workload(n, mix=shares, seed=s, rows=rows,
+                                          source=str(data) if data else "data/routing/test.jsonl")
 
-            def start(name: str, total: int, s: int = s) -> Callable[[], None]:
-                label = CONFIG_LABELS[name] + (f" (seed {s})" if len(seed_list) > 1 else "")
-                task = progress.add_task(label, total=total)
-                return lambda: progress.advance(task)
+                def start(name: str, total: int, s: int = s) -> Callable[[], None]:
+                    label = CONFIG_LABELS[name] + (f" (seed {s})" if len(seed_list) > 1 else "")
+                    task = progress.add_task(label, total=total)
+                    return lambda: progress.advance(task)
 
-            results: dict = {}
-            with progress:
+                results: dict = {}
                 report = asyncio.run(run_bench(workload, concurrency=concurrency,
                                                daily_volume=daily_volume, time_scale=time_scale,
                                                progress=start, results_sink=results))
-            paths = write_outputs(report, out / f"seed-{s}" if len(seed_list) > 1 else out, results, workload)
-            reports[s] = report
+                paths = write_outputs(report, out / f"seed-{s}" if len(seed_list) > 1 else out, results, workload)
+                reports[s] = report
         if len(seed_list) > 1:
             summary = seed_summary(reports)
             out.mkdir(parents=True, exist_ok=True)
