@@ -77,6 +77,20 @@ def test_route_eval_on_a_labelled_file(tmp_path: Path) -> None:
     res = runner.invoke(app, ["route", "eval", "--labeled", str(f), "--json"])
     rep = json.loads(res.stdout)
     assert rep["n"] == 5 and rep["tier_accuracy"] == 1.0 and "suggestions" in rep
+    assert rep["costs"]["mix_overspend_pct"] == 0.0  # perfect routing spends what perfect routing spends
+
+
+def test_mix_overspend_weights_mistakes_by_real_traffic() -> None:
+    from switchyard.classifier.data import Example
+    from switchyard.classifier.metrics import mix_overspend
+
+    rows = [Example(text=f"q{i}", complexity=c, intent="x") for i, c in enumerate(["low", "low", "medium", "high"])]
+    price = {"fast": 1.0, "standard": 10.0, "expert": 100.0}
+    ideal = 0.65 * 1 + 0.30 * 10 + 0.05 * 100
+    # One of the two low requests sent to the expert: the low tier's mean price becomes 50.5.
+    got = mix_overspend(rows, ["expert", "fast", "standard", "expert"], price)
+    assert abs(got - ((0.65 * 50.5 + 0.30 * 10 + 0.05 * 100) / ideal - 1)) < 1e-9
+    assert mix_overspend(rows, ["fast", "fast", "standard", "expert"], price) == 0.0
 
 
 def test_route_train_on_own_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
