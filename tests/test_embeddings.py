@@ -47,3 +47,24 @@ def test_concurrent_async_calls_are_batched(monkeypatch):
     vectors = asyncio.run(many())
     assert len(vectors) == 20 and all(v.shape == (384,) for v in vectors)
     assert sum(calls) == 20 and len(calls) < 20, f"expected batched forward passes, got {calls}"
+
+
+def test_threads_and_lru_size_come_from_settings(monkeypatch) -> None:
+    import torch
+
+    from switchyard.settings import get_settings
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("SWITCHYARD_EMBEDDING_THREADS", "1")
+    monkeypatch.setenv("SWITCHYARD_EMBEDDING_LRU_SIZE", "2")
+    get_settings.cache_clear()
+    try:
+        emb = Embedder()
+        assert torch.get_num_threads() == 1
+        for text in ("first", "second", "third"):
+            emb.embed_one(text)
+        assert list(emb._lru) == ["second", "third"]  # the oldest vector was evicted
+    finally:
+        torch.set_num_threads(before)
+        monkeypatch.undo()
+        get_settings.cache_clear()
