@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from switchyard.classifier.data import Example
+from switchyard.classifier.local import cost_matrix, decide
 from switchyard.classifier.schema import Classification
 from switchyard.settings import TIER_FOR_COMPLEXITY, TIERS
 
@@ -114,8 +115,6 @@ def routing_costs(rows: Sequence[Example], preds: Sequence[Classification]) -> d
 
 
 def _redecide(p: Classification, costs: np.ndarray) -> str:
-    from switchyard.classifier.local import decide
-
     if not p.in_scope or not p.scores:
         return p.recommended_agent
     vec = np.array([p.scores.get(c, 0.0) for c in ("low", "medium", "high")])
@@ -134,8 +133,6 @@ def suggest_thresholds(rows: Sequence[Example], preds: Sequence[Classification])
     base = get_settings().classifier.error_costs
     levels = ("low", "medium", "high")
     scales = []
-    from switchyard.classifier.local import cost_matrix
-
     for scale in (0.25, 0.5, 1.0, 2.0, 4.0):
         costs = cost_matrix({
             t: {r: v * (scale if levels.index(r) < levels.index(t) else 1.0) for r, v in row.items()}
