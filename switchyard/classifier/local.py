@@ -374,11 +374,12 @@ def load_or_fit(directory: Path | None = None) -> LocalModel:
         if (directory / "manifest.json").exists():
             try:
                 manifest = json.loads((directory / "manifest.json").read_text())
-                custom = str(manifest.get("source", "")).removeprefix("custom:")
-                if manifest.get("source", "").startswith("custom:") and Path(custom).is_file():
+                trained_on = str(manifest.get("source", ""))
+                custom = Path(trained_on.removeprefix("custom:"))
+                if trained_on.startswith("custom:") and custom.is_file():
                     # A model trained on the user's own file stays theirs: refits (a new model
                     # format) use that file again, not the bundled data.
-                    files, source = [Path(custom)], manifest["source"]
+                    files, source = [custom], trained_on
                 if manifest.get("version") != MODEL_VERSION:
                     log.info("classifier model format changed (v%s -> v%s): refitting",
                              manifest.get("version"), MODEL_VERSION)
