@@ -12,9 +12,9 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, ToolMess
 from langchain_core.tools import BaseTool
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
+from switchyard.graph.context import Context
 from typing_extensions import TypedDict  # pydantic (Studio schemas) needs it on 3.11
 
-from graph.context import Context
 from switchyard.accounting import usage_record
 from switchyard.llm import chat_model_for, tier_gate
 from switchyard.settings import get_settings
@@ -89,7 +89,8 @@ def elapsed_ms(start: float) -> float:
 
 async def retrieve_passages(request: str) -> list[dict[str, Any]]:
     """Top-k help-center passages; the request's embedding comes from the shared embedder cache."""
-    from knowledge.retriever import get_retriever
+    from switchyard.knowledge.retriever import get_retriever
+
     from switchyard.embeddings import get_embedder
 
     embedding = await get_embedder().aembed_one(request)

@@ -15,8 +15,7 @@ from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
-
-from agents.common import (
+from switchyard.agents.common import (
     AgentInput,
     AgentOutput,
     AgentState,
@@ -32,7 +31,7 @@ from agents.common import (
     tool_failed,
     tool_loop_turn,
 )
-from agents.prompts import (
+from switchyard.agents.prompts import (
     EXPERT_AGENT_SYSTEM,
     EXPERT_PLAN_SYSTEM,
     EXPERT_REFLECT_SYSTEM,
@@ -40,8 +39,8 @@ from agents.prompts import (
     render_passages,
     render_tool_list,
 )
-from graph.context import Context
-from tools import ALL_TOOLS
+from switchyard.graph.context import Context
+from switchyard.tools import ALL_TOOLS
 
 TIER = "expert"
 

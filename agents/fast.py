@@ -17,8 +17,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
-
-from agents.common import (
+from switchyard.agents.common import (
     AgentInput,
     AgentOutput,
     AgentState,
@@ -32,9 +31,9 @@ from agents.common import (
     sources_of,
     tool_failed,
 )
-from agents.prompts import DEFLECT_SYSTEM, FAST_SYSTEM, render_account, render_passages
-from graph.context import Context
-from tools import TOOLS_BY_NAME, ToolAuthError, account_snapshot
+from switchyard.agents.prompts import DEFLECT_SYSTEM, FAST_SYSTEM, render_account, render_passages
+from switchyard.graph.context import Context
+from switchyard.tools import TOOLS_BY_NAME, ToolAuthError, account_snapshot
 
 TIER = "fast"
 # Intents whose answer is an action run as fixed steps: (tool, args) in order.

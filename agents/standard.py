@@ -9,8 +9,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
-
-from agents.common import (
+from switchyard.agents.common import (
     AgentInput,
     AgentOutput,
     AgentState,
@@ -25,9 +24,9 @@ from agents.common import (
     tool_failed,
     tool_loop_turn,
 )
-from agents.prompts import STANDARD_SYSTEM, render_passages
-from graph.context import Context
-from tools import BASIC_TOOLS
+from switchyard.agents.prompts import STANDARD_SYSTEM, render_passages
+from switchyard.graph.context import Context
+from switchyard.tools import BASIC_TOOLS
 
 TIER = "standard"
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
-
-from agents.expert import expert_agent
-from agents.fast import fast_agent
-from agents.standard import standard_agent
-from graph.context import Context
-from graph.nodes import cache_lookup, cache_store, classify, intake, respond
-from graph.state import InputState, State
+from switchyard.agents.expert import expert_agent
+from switchyard.agents.fast import fast_agent
+from switchyard.agents.standard import standard_agent
+from switchyard.graph.context import Context
+from switchyard.graph.nodes import cache_lookup, cache_store, classify, intake, respond
+from switchyard.graph.state import InputState, State
 
 # Transient provider errors are retried per agent; bad input never reaches an agent.
 AGENT_RETRY = RetryPolicy(max_attempts=2, initial_interval=0.5)

@@ -14,10 +14,10 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Command
+from switchyard.agents.common import is_follow_up
+from switchyard.graph.context import Context
+from switchyard.graph.state import RESET, State
 
-from agents.common import is_follow_up
-from graph.context import Context
-from graph.state import RESET, State
 from switchyard.settings import COMPLEXITY_FOR_TIER, TIERS, get_settings
 
 Route = Literal["fast", "standard", "expert"]
@@ -145,10 +145,11 @@ async def classify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def _partition(state: State, ctx: Context):
-    from agents.prompts import PROMPT_VERSION
-    from knowledge.ingest import kb_version
+    from switchyard.agents.prompts import PROMPT_VERSION
+    from switchyard.knowledge.ingest import kb_version
+    from switchyard.tools import TOOLSET_VERSION
+
     from switchyard.cache import Partition, is_personal
-    from tools import TOOLSET_VERSION
 
     cls = state["classification"]
     # Conservative: a wrong "personal" only costs hit rate; a wrong "public" leaks an answer.

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
-
-from knowledge.ingest import (
+from switchyard.knowledge.ingest import (
     MANIFEST,
     IndexIntegrityError,
     LoadedIndex,

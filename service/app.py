@@ -34,8 +34,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from sse_starlette import EventSourceResponse
+from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
 
-from service.schemas import ChatRequest, ChatResponse, ErrorResponse
 from switchyard.runner import record_from_state
 from switchyard.settings import TIERS, get_settings
 from switchyard.tracing import user_hash
@@ -109,7 +109,7 @@ class ChatService:
         return f"{tenant}:{user_hash(req.user_id)}:{thread_id}"
 
     def prepare(self, req: ChatRequest) -> tuple[dict[str, Any], Any, HumanMessage, str]:
-        from graph.context import Context
+        from switchyard.graph.context import Context
 
         settings = get_settings()
         tenant = req.tenant or settings.default_tenant
@@ -135,7 +135,7 @@ class ChatService:
         if not flight_id:
             return
         try:
-            from graph.nodes import release_flight
+            from switchyard.graph.nodes import release_flight
 
             release_flight(flight_id)
         except Exception:  # pragma: no cover - best effort clean-up
@@ -290,8 +290,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+        from switchyard.graph.graph import builder
 
-        from graph.graph import builder
         from switchyard.runner import ensure_ready
 
         settings = get_settings()

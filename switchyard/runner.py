@@ -40,10 +40,10 @@ def ensure_ready() -> dict[str, Any]:
     Each step is idempotent; a changed knowledge base bumps its version, which drops public
     cache entries written under the old one.
     """
-    from knowledge.ingest import ingest
     from switchyard.cache import get_cache
     from switchyard.classifier import get_classifier
-    from tools.database import seed
+    from switchyard.knowledge.ingest import ingest
+    from switchyard.tools.database import seed
 
     db = seed()
     report = ingest()
@@ -82,12 +82,12 @@ def record_from_state(state: dict[str, Any]) -> dict[str, Any]:
 async def arun(text: str, *, user_id: str | None = None, tenant: str | None = None,
                thread_id: str | None = None, graph: Any = None, **context: Any) -> dict[str, Any]:
     """Route one message; returns the routing record. ``graph`` defaults to the exported one."""
-    from graph.context import Context
+    from switchyard.graph.context import Context
 
     settings = get_settings()
     check_text(text)
     if graph is None:
-        from graph.graph import graph as default_graph
+        from switchyard.graph.graph import graph as default_graph
 
         graph = default_graph
     ctx = Context(user_id=user_id or settings.demo_user_id,
@@ -95,7 +95,7 @@ async def arun(text: str, *, user_id: str | None = None, tenant: str | None = No
     config: dict[str, Any] = {"run_name": "switchyard", "configurable": {}}
     if thread_id:
         config["configurable"]["thread_id"] = thread_id
-    from graph.nodes import release_flights_on_error
+    from switchyard.graph.nodes import release_flights_on_error
 
     with release_flights_on_error():
         state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config=config, context=ctx)

@@ -8,6 +8,7 @@ here: it is runtime context, see ``graph/context.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from functools import lru_cache
@@ -23,7 +24,18 @@ TIERS: tuple[Tier, ...] = ("fast", "standard", "expert")
 TIER_FOR_COMPLEXITY: dict[str, Tier] = {"low": "fast", "medium": "standard", "high": "expert"}
 COMPLEXITY_FOR_TIER: dict[str, Complexity] = {v: k for k, v in TIER_FOR_COMPLEXITY.items()}
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def bundled_path(package: str, *parts: str) -> Path:
+    """A file shipped inside an installed sub-package (``switchyard.knowledge``, ``switchyard.data``).
+
+    Found from the package's import location, never from the repository root, so a normal
+    (non-editable) install finds its data too. The package itself is not imported.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"switchyard is installed without its data package {package!r}")
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
 
 
 class TierModel(BaseModel):
@@ -186,9 +198,9 @@ class Settings(BaseSettings):
     default_tenant: str = "default"
 
     # Bundled data.
-    product_path: Path = REPO_ROOT / "knowledge" / "product.json"
-    articles_dir: Path = REPO_ROOT / "knowledge" / "articles"
-    routing_data_dir: Path = REPO_ROOT / "data" / "routing"
+    product_path: Path = Field(default_factory=lambda: bundled_path("switchyard.knowledge", "product.json"))
+    articles_dir: Path = Field(default_factory=lambda: bundled_path("switchyard.knowledge", "articles"))
+    routing_data_dir: Path = Field(default_factory=lambda: bundled_path("switchyard.data", "routing"))
 
     @property
     def use_offline_model(self) -> bool:

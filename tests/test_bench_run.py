@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict:
-    from tools.database import seed
+    from switchyard.tools.database import seed
 
     seed()
     wl = build_workload(20, seed=11)

@@ -97,8 +97,7 @@ async def test_bad_input_gets_a_clear_error_and_costs_nothing():
 
 async def test_follow_up_is_answered_in_context_and_never_cached():
     from langgraph.checkpoint.memory import InMemorySaver
-
-    from graph.graph import builder
+    from switchyard.graph.graph import builder
 
     threaded = builder.compile(checkpointer=InMemorySaver())
     first = await arun("Help me debug this system error: webhook deliveries fail with 401",
@@ -115,8 +114,8 @@ async def test_follow_up_is_answered_in_context_and_never_cached():
 async def test_a_failed_run_releases_its_single_flight_ticket(monkeypatch):
     import time
 
-    import agents.common
-    from graph.nodes import _FLIGHTS
+    from switchyard.agents import common as agents_common
+    from switchyard.graph.nodes import _FLIGHTS
 
     class ProviderDown(RuntimeError):
         pass
@@ -125,7 +124,7 @@ async def test_a_failed_run_releases_its_single_flight_ticket(monkeypatch):
         raise ProviderDown("provider unavailable")
 
     text = "How do I change the timezone of my workspace settings?"
-    monkeypatch.setattr(agents.common, "chat_model_for", broken)
+    monkeypatch.setattr(agents_common, "chat_model_for", broken)
     with pytest.raises(ProviderDown):
         await arun(text, user_id="u-0009")
     assert not _FLIGHTS, "the failed leader's ticket must be released"

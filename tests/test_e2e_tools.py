@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from switchyard.tools import ALL_TOOLS, EXPERT_ONLY_TOOLS
+from switchyard.tools.testing import call_tool
 
 from switchyard.runner import arun, ensure_ready
-from tools import ALL_TOOLS, EXPERT_ONLY_TOOLS
-from tools.testing import call_tool
 
 pytestmark = pytest.mark.integration
 

@@ -77,7 +77,7 @@ def test_upload_creates_dataset_experiment_runs_and_feedback() -> None:
 
 
 def test_tool_choice_set_is_well_formed() -> None:
-    from tools import ALL_TOOLS, BASIC_TOOLS
+    from switchyard.tools import ALL_TOOLS, BASIC_TOOLS
 
     rows = load_tool_choice(TOOL_CHOICE_PATH)
     assert len(rows) >= 40

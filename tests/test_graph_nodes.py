@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from switchyard.graph.nodes import intake, respond
+from switchyard.graph.state import RESET, add_per_turn, merge_per_turn
 
-from graph.nodes import intake, respond
-from graph.state import RESET, add_per_turn, merge_per_turn
 from switchyard.runner import InputError, check_text
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 from langgraph.runtime import Runtime
+from switchyard.graph.context import Context
+from switchyard.graph.nodes import _FLIGHTS, cache_lookup, cache_store, classify
 
-from graph.context import Context
-from graph.nodes import _FLIGHTS, cache_lookup, cache_store, classify
 from switchyard.runner import ensure_ready
 
 pytestmark = pytest.mark.integration

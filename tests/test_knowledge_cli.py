@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from switchyard.knowledge.retriever import reset_retriever
 from typer.testing import CliRunner
 
-from knowledge.retriever import reset_retriever
 from switchyard.cli import app
 from switchyard.settings import get_settings
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from knowledge.ingest import load_articles, parse_article
-from knowledge.retriever import EVAL_PATH, load_eval
+from switchyard.knowledge.ingest import load_articles, parse_article
+from switchyard.knowledge.retriever import EVAL_PATH, load_eval
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = ROOT / "knowledge" / "articles"

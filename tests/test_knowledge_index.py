@@ -14,9 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from knowledge import ingest as kb
-from knowledge.retriever import MAX_PER_ARTICLE, Retriever, evaluate_retrieval, get_retriever
+from switchyard.knowledge import ingest as kb
+from switchyard.knowledge.retriever import (
+    MAX_PER_ARTICLE,
+    Retriever,
+    evaluate_retrieval,
+    get_retriever,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -247,7 +251,7 @@ def test_recall_at_4_meets_target(full_retriever: Retriever) -> None:
 def test_retriever_picks_up_a_new_index_and_kb_version_follows(
     kb_copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from knowledge import retriever as retriever_mod
+    from switchyard.knowledge import retriever as retriever_mod
 
     articles, index = kb_copy
     retriever = Retriever(index_dir=index, articles_dir=articles)

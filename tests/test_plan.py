@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from switchyard.plan import build_plan, plan_from_log, read_log, render_markdown, tier_profile
-from switchyard.settings import REPO_ROOT, TIERS
+from switchyard.settings import TIERS, bundled_path
 
-SAMPLE = REPO_ROOT / "data" / "sample_traffic.jsonl"
+SAMPLE = bundled_path("switchyard.data", "sample_traffic.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_sample_log_is_realistic_and_not_the_held_out_split():
     rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
     assert 300 <= len(rows) <= 500
     assert all(r["text"] and r["user_id"].startswith("u-") and r["ts"].endswith("Z") for r in rows)
-    test_texts = {json.loads(x)["text"] for x in (REPO_ROOT / "data/routing/test.jsonl").read_text().splitlines()}
+    test_texts = {json.loads(x)["text"] for x in bundled_path("switchyard.data", "routing", "test.jsonl").read_text().splitlines()}
     assert not test_texts & {r["text"] for r in rows}
 
 

@@ -30,7 +30,7 @@ EXPERT_Q = "I want to migrate 10K users from our old system to yours. What's the
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def app() -> AsyncIterator[Any]:
-    from service.app import ServiceConfig, create_app
+    from switchyard.service.app import ServiceConfig, create_app
 
     application = create_app(ServiceConfig(request_timeout_s=60))
     async with application.router.lifespan_context(application):
@@ -95,7 +95,7 @@ async def test_thread_follow_up_sees_the_history(app: Any, client: httpx.AsyncCl
     assert follow.status_code == 200 and follow.json()["thread_id"] == thread
 
     svc = app.state.service
-    from service.schemas import ChatRequest
+    from switchyard.service.schemas import ChatRequest
 
     key = svc.thread_key(ChatRequest(message="x", user_id=_user()), "default", thread)
     state = (await svc.graph.aget_state({"configurable": {"thread_id": key}})).values
@@ -144,11 +144,11 @@ async def test_stream_sends_route_then_answer_then_done(client: httpx.AsyncClien
 
 async def test_stream_emits_tokens_from_a_streaming_model(
         client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    import agents.common
+    from switchyard.agents import common as agents_common
 
     streaming = GenericFakeChatModel(messages=iter([AIMessage("Reset links expire after 30 minutes.")]))
-    real = agents.common.chat_model_for
-    monkeypatch.setattr(agents.common, "chat_model_for",
+    real = agents_common.chat_model_for
+    monkeypatch.setattr(agents_common, "chat_model_for",
                         lambda tier, **kw: streaming if tier == "fast" else real(tier, **kw))
     payload = {"message": FAST_Q, "user_id": _user(), "tenant": f"t{uuid.uuid4().hex[:8]}"}
     async with client.stream("POST", "/v1/chat/stream", json=payload) as resp:
@@ -202,10 +202,10 @@ class _Down(BaseChatModel):
 
 
 def _break(monkeypatch: pytest.MonkeyPatch, tiers: set[str]) -> None:
-    import agents.common
+    from switchyard.agents import common as agents_common
 
-    real = agents.common.chat_model_for
-    monkeypatch.setattr(agents.common, "chat_model_for",
+    real = agents_common.chat_model_for
+    monkeypatch.setattr(agents_common, "chat_model_for",
                         lambda tier, **kw: _Down() if tier in tiers else real(tier, **kw))
 
 
@@ -246,15 +246,15 @@ async def test_a_hung_provider_hits_the_request_deadline(
         app: Any, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    import agents.common
+    from switchyard.agents import common as agents_common
 
     class _Hung(_Down):
         async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
             await asyncio.sleep(3600)
             raise AssertionError("unreachable")
 
-    real = agents.common.chat_model_for
-    monkeypatch.setattr(agents.common, "chat_model_for",
+    real = agents_common.chat_model_for
+    monkeypatch.setattr(agents_common, "chat_model_for",
                         lambda tier, **kw: _Hung() if tier == "fast" else real(tier, **kw))
     monkeypatch.setattr(app.state.service.config, "request_timeout_s", 2.0)
     start = time.perf_counter()

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-
-from tools import (
+from switchyard.tools import (
     ALL_TOOLS,
     BASIC_TOOLS,
     PUBLIC_TOOLS,
@@ -19,8 +18,8 @@ from tools import (
     account_snapshot,
     common,
 )
-from tools.database import AS_OF, connect, db_path
-from tools.testing import call_tool, call_tool_message
+from switchyard.tools.database import AS_OF, connect, db_path
+from switchyard.tools.testing import call_tool, call_tool_message
 
 DEMO = "u-0001"
 

@@ -11,16 +11,15 @@ import json
 
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-
-from tools.account import account_snapshot, get_account_summary, get_subscription
-from tools.analytics import usage_analytics
-from tools.auth import ToolAuthError
-from tools.billing import explain_charge, get_invoice, list_invoices
-from tools.common import ToolError
-from tools.errors import lookup_error_code, recent_api_errors
-from tools.identity import reset_password, verify_identity
-from tools.migration import estimate_migration
-from tools.pricing import pricing_calculator
+from switchyard.tools.account import account_snapshot, get_account_summary, get_subscription
+from switchyard.tools.analytics import usage_analytics
+from switchyard.tools.auth import ToolAuthError
+from switchyard.tools.billing import explain_charge, get_invoice, list_invoices
+from switchyard.tools.common import ToolError
+from switchyard.tools.errors import lookup_error_code, recent_api_errors
+from switchyard.tools.identity import reset_password, verify_identity
+from switchyard.tools.migration import estimate_migration
+from switchyard.tools.pricing import pricing_calculator
 
 BASIC_TOOLS: list[BaseTool] = [
     verify_identity, reset_password, get_account_summary, list_invoices, get_invoice,

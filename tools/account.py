@@ -5,11 +5,11 @@ from typing import Annotated, Any
 
 from langchain_core.tools import InjectedToolArg
 from langgraph.prebuilt import ToolRuntime
+from switchyard.tools.auth import Caller, load_caller, resolve_caller
+from switchyard.tools.common import ToolArgs, mask_email, money, render, support_tool
+from switchyard.tools.database import AS_OF, _add_months, connect
 
 from switchyard.settings import load_product
-from tools.auth import Caller, load_caller, resolve_caller
-from tools.common import ToolArgs, mask_email, money, render, support_tool
-from tools.database import AS_OF, _add_months, connect
 
 
 class NoArgs(ToolArgs):

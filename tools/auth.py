@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tools import common
-from tools.common import ToolError
+from switchyard.tools import common
+from switchyard.tools.common import ToolError
 
 VERIFICATION_MINUTES = 15
 # Users in these states can still be helped (a locked user needs the password reset).

@@ -5,10 +5,9 @@ import sqlite3
 
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
-
-from tools.auth import authorize_invoice, require_admin, resolve_caller
-from tools.common import ToolArgs, money, render, support_tool
-from tools.database import AS_OF, _add_months, connect
+from switchyard.tools.auth import authorize_invoice, require_admin, resolve_caller
+from switchyard.tools.common import ToolArgs, money, render, support_tool
+from switchyard.tools.database import AS_OF, _add_months, connect
 
 _MAX_INVOICE = 2_147_483_647
 

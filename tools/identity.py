@@ -7,12 +7,17 @@ from datetime import datetime, timedelta
 
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field, field_validator
+from switchyard.tools import common
+from switchyard.tools.auth import (
+    ToolAuthError,
+    record_verification,
+    resolve_caller,
+    valid_verification,
+)
+from switchyard.tools.common import ToolArgs, ToolError, hhmm, mask_email, render, support_tool
+from switchyard.tools.database import connect
 
 from switchyard.settings import load_product
-from tools import common
-from tools.auth import ToolAuthError, record_verification, resolve_caller, valid_verification
-from tools.common import ToolArgs, ToolError, hhmm, mask_email, render, support_tool
-from tools.database import connect
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 

@@ -17,9 +17,8 @@ from langchain_core.messages import AIMessage, ToolMessage
 def _tool_graph() -> Any:
     from langgraph.graph import END, START, MessagesState, StateGraph
     from langgraph.prebuilt import ToolNode
-
-    from graph.context import Context
-    from tools import ALL_TOOLS
+    from switchyard.graph.context import Context
+    from switchyard.tools import ALL_TOOLS
 
     builder = StateGraph(MessagesState, context_schema=Context)
     builder.add_node("tools", ToolNode(ALL_TOOLS))
@@ -31,7 +30,7 @@ def _tool_graph() -> Any:
 def call_tool_message(name: str, args: dict[str, Any] | None = None,
                       user_id: str | None = "u-0001") -> ToolMessage:
     """The ``ToolMessage`` the agent would see. ``user_id=None`` means nobody is signed in."""
-    from graph.context import Context
+    from switchyard.graph.context import Context
 
     call = {"name": name, "args": dict(args or {}), "id": f"call_{uuid.uuid4().hex[:12]}",
             "type": "tool_call"}

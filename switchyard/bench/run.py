@@ -206,7 +206,7 @@ async def run_config(
     """Replay the workload in arrival order with ``concurrency`` requests in flight."""
     from langchain_core.messages import HumanMessage
 
-    from graph.context import Context
+    from switchyard.graph.context import Context
     from switchyard.runner import record_from_state
 
     tracker = TierCallTracker()
@@ -292,7 +292,7 @@ async def run_config(
 async def _warm_up(graph: Any) -> None:
     from langchain_core.messages import HumanMessage
 
-    from graph.context import Context
+    from switchyard.graph.context import Context
 
     for tier, text in WARMUP:
         await graph.ainvoke({"messages": [HumanMessage(text)]},
@@ -334,7 +334,7 @@ async def run_bench(
     ``progress(name, total)`` may return a per-request callback (the CLI's progress bar);
     ``results_sink`` receives the per-request results of each configuration (for diagnosis).
     """
-    from graph.graph import graph
+    from switchyard.graph.graph import graph
     from switchyard.runner import ensure_ready
 
     specs = [s for s in CONFIG_SPECS if s.name in configs]

@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         rows = load_rows(data) if data else None
         # Users come from the seeded customer database (built by the bench's set-up step).
         # (index and classifier are prepared by the bench itself, against a throw-away cache).
-        from tools.database import seed as seed_db
+        from switchyard.tools.database import seed as seed_db
 
         with err.status("preparing the customer database..."):
             seed_db()

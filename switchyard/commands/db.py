@@ -13,7 +13,7 @@ db_app = typer.Typer(help="The customer database (SQLite under SWITCHYARD_HOME).
 @db_app.command("seed")
 def seed_cmd(force: bool = typer.Option(False, "--force", help="Rebuild even if up to date.")) -> None:
     """Build the deterministic customer database (skipped when already up to date)."""
-    from tools.database import seed
+    from switchyard.tools.database import seed
 
     result = seed(force=force)
     if result.skipped:
@@ -29,7 +29,7 @@ def seed_cmd(force: bool = typer.Option(False, "--force", help="Rebuild even if 
 @db_app.command("info")
 def info_cmd() -> None:
     """Show where the database is, its seed version, row counts and the demo user."""
-    from tools.database import connect, db_path, read_meta, row_counts, seed_version
+    from switchyard.tools.database import connect, db_path, read_meta, row_counts, seed_version
 
     path = db_path()
     meta = read_meta(path)

@@ -26,8 +26,10 @@ from typing import Annotated, Any
 
 import typer
 
+from switchyard.settings import bundled_path
+
 SUITES = ("routing", "retrieval", "tools")
-TOOL_CHOICE_PATH = Path(__file__).resolve().parents[2] / "data" / "tool_choice.jsonl"
+TOOL_CHOICE_PATH = bundled_path("switchyard.data", "tool_choice.jsonl")
 _NAMESPACE = uuid.UUID("6f1c1e4e-3f7e-4a53-9a43-5b0c2d7e9a11")
 
 
@@ -55,7 +57,7 @@ def eval_routing(split: str = "test") -> dict[str, Any]:
 
 
 def eval_retrieval(k: int = 4) -> dict[str, Any]:
-    from knowledge.retriever import EVAL_PATH, evaluate_retrieval, load_eval
+    from switchyard.knowledge.retriever import EVAL_PATH, evaluate_retrieval, load_eval
 
     result = evaluate_retrieval(k=k).model_dump()
     missed = {m["question"] for m in result["misses"]}
@@ -84,9 +86,9 @@ def load_tool_choice(path: Path = TOOL_CHOICE_PATH) -> list[dict[str, Any]]:
 async def _choose(tier: str, request: str) -> list[str]:
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from agents.prompts import EXPERT_AGENT_SYSTEM, STANDARD_SYSTEM
+    from switchyard.agents.prompts import EXPERT_AGENT_SYSTEM, STANDARD_SYSTEM
     from switchyard.llm import chat_model_for
-    from tools import ALL_TOOLS, BASIC_TOOLS
+    from switchyard.tools import ALL_TOOLS, BASIC_TOOLS
 
     # The agent's first round exactly as the tool loop sends it (minus retrieved passages).
     tools, system = (BASIC_TOOLS, STANDARD_SYSTEM) if tier == "standard" else (ALL_TOOLS, EXPERT_AGENT_SYSTEM)

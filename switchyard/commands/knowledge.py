@@ -17,8 +17,8 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
         from rich.table import Table
 
-        from knowledge import retriever
-        from knowledge.ingest import ingest
+        from switchyard.knowledge import retriever
+        from switchyard.knowledge.ingest import ingest
 
         console = Console()
         with Progress(
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from knowledge.retriever import EVAL_PATH, evaluate_retrieval
+        from switchyard.knowledge.retriever import EVAL_PATH, evaluate_retrieval
 
         console = Console()
         result = evaluate_retrieval(k=k, path=path or EVAL_PATH)

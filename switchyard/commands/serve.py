@@ -19,4 +19,4 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         # An import string (not the app object) so --workers > 1 can re-import it per process.
-        uvicorn.run("service.app:app", host=host, port=port, workers=workers, log_level=log_level)
+        uvicorn.run("switchyard.service.app:app", host=host, port=port, workers=workers, log_level=log_level)
