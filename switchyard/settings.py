@@ -191,6 +191,10 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(default=0, ge=0)
     embedding_lru_size: int = Field(default=4096, ge=0)
 
+    # Shared PostgreSQL (+ pgvector) for many replicas (SWITCHYARD_DATABASE_URL,
+    # postgresql://...): cache, single-flight, rate limits, threads. None = embedded, one process.
+    database_url: str | None = None
+
     # Requests longer than this are rejected with a clear error before any model call.
     max_input_chars: int = 20_000
     max_tool_iterations: int = 4

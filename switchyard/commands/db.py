@@ -1,4 +1,5 @@
-"""``switchyard db seed`` and ``switchyard db info``: the customer database."""
+"""``switchyard db seed`` and ``switchyard db info``: the customer database;
+``switchyard db migrate``: the shared PostgreSQL schema."""
 
 from __future__ import annotations
 
@@ -51,6 +52,41 @@ def info_cmd() -> None:
     if demo:
         typer.echo(f"demo_user: {demo['id']} {demo['email']} ({demo['role']}) of org "
                    f"{demo['org_id']} {demo['name']}")
+
+
+@db_app.command("migrate")
+def migrate_cmd(
+    url: str | None = typer.Option(
+        None, "--url", help="PostgreSQL URL (default: SWITCHYARD_DATABASE_URL)."
+    ),
+) -> None:
+    """Create or update the shared PostgreSQL schema (cache, single-flight, limits, threads).
+
+    Idempotent, and safe to run from several replicas at once.
+    """
+    from switchyard.settings import get_settings
+
+    url = url or get_settings().database_url
+    if not url:
+        typer.echo("No database: set SWITCHYARD_DATABASE_URL or pass --url postgresql://...",
+                   err=True)
+        raise typer.Exit(2)
+    try:
+        from switchyard.pg.pool import DatabaseUnavailable
+        from switchyard.pg.schema import migrate
+    except ImportError as exc:
+        typer.echo(f"PostgreSQL support is not installed ({exc.name}): "
+                   'pip install -e ".[postgres]"', err=True)
+        raise typer.Exit(2) from None
+    try:
+        before, after = migrate(url)
+    except DatabaseUnavailable as exc:
+        typer.echo(f"migrate failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if before == after:
+        typer.echo(f"Schema up to date (version {after}).")
+    else:
+        typer.echo(f"Schema migrated from version {before} to {after}.")
 
 
 def register(app: typer.Typer) -> None:

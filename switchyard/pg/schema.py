@@ -1,0 +1,188 @@
+"""The PostgreSQL schema, as numbered migrations applied once each (``switchyard db migrate``).
+
+Append a new ``Migration`` to change the schema; never edit an applied one. ``migrate`` is
+idempotent and safe to run from several replicas at once (a session advisory lock serialises
+them), and also sets up LangGraph's checkpoint tables for threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from switchyard.pg.pool import DatabaseUnavailable, _check
+
+EMBEDDING_DIM = 384  # all-MiniLM-L6-v2; the HNSW index needs a fixed dimension
+_MIGRATE_LOCK = 0x5377_6974_6368  # any constant bigint, the same for every replica
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "semantic cache, single-flight leases, rate limits, concurrency slots",
+        f"""
+CREATE EXTENSION IF NOT EXISTS vector;
+
+-- Semantic cache. Partition = (tenant, scope, tier, versions); every query filters on it.
+-- Times are epoch seconds (double precision), like CachedAnswer, so expiry is absolute.
+CREATE TABLE sy_cache_entries (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant      text NOT NULL,
+    scope       text NOT NULL,
+    tier        text NOT NULL,
+    versions    text NOT NULL,
+    kb_version  text NOT NULL,
+    norm_text   text NOT NULL,
+    text        text NOT NULL,
+    intent      text NOT NULL,
+    complexity  text NOT NULL,
+    created_at  double precision NOT NULL,
+    expires_at  double precision NOT NULL,
+    nbytes      integer NOT NULL,
+    embedding   vector({EMBEDDING_DIM}) NOT NULL,
+    answer      text NOT NULL
+);
+-- Exact match and the partition filter; a newer answer to the same question replaces the old.
+CREATE UNIQUE INDEX sy_cache_entries_key
+    ON sy_cache_entries (tenant, scope, tier, versions, norm_text);
+CREATE INDEX sy_cache_entries_hnsw
+    ON sy_cache_entries USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX sy_cache_entries_expiry ON sy_cache_entries (expires_at, id);
+CREATE INDEX sy_cache_entries_scope ON sy_cache_entries (scope);
+CREATE INDEX sy_cache_entries_intent ON sy_cache_entries (intent);
+
+-- Running totals for the bounds (no count(*) per store). Statement-level triggers with
+-- transition tables: one update per statement, taken after all row locks, so no deadlocks.
+CREATE TABLE sy_cache_totals (
+    k int PRIMARY KEY CHECK (k = 0),
+    n bigint NOT NULL,
+    bytes bigint NOT NULL
+);
+INSERT INTO sy_cache_totals VALUES (0, 0, 0);
+CREATE FUNCTION sy_cache_totals_ins() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE sy_cache_totals SET n = n + d.n, bytes = bytes + d.b
+      FROM (SELECT count(*) AS n, coalesce(sum(nbytes), 0) AS b FROM new_rows) d WHERE k = 0;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION sy_cache_totals_upd() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE sy_cache_totals SET bytes = bytes
+        + (SELECT coalesce(sum(nbytes), 0) FROM new_rows)
+        - (SELECT coalesce(sum(nbytes), 0) FROM old_rows) WHERE k = 0;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION sy_cache_totals_del() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE sy_cache_totals SET n = n - d.n, bytes = bytes - d.b
+      FROM (SELECT count(*) AS n, coalesce(sum(nbytes), 0) AS b FROM old_rows) d WHERE k = 0;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER sy_cache_entries_ai AFTER INSERT ON sy_cache_entries
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION sy_cache_totals_ins();
+CREATE TRIGGER sy_cache_entries_au AFTER UPDATE ON sy_cache_entries
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION sy_cache_totals_upd();
+CREATE TRIGGER sy_cache_entries_ad AFTER DELETE ON sy_cache_entries
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION sy_cache_totals_del();
+
+CREATE TABLE sy_cache_counters (name text PRIMARY KEY, value bigint NOT NULL);
+
+-- Single-flight across replicas: one leader per key until it releases or its lease ends.
+CREATE TABLE sy_flights (
+    key        text PRIMARY KEY,
+    token      text NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
+-- Rate limits (GCRA): the theoretical arrival time per limiter, on the database clock.
+CREATE TABLE sy_rate_limits (
+    name text PRIMARY KEY,
+    tat  double precision NOT NULL
+);
+
+-- Concurrency caps: one row per slot; a holder keeps it by renewing its lease.
+CREATE TABLE sy_slots (
+    gate       text NOT NULL,
+    slot       integer NOT NULL,
+    holder     text,
+    expires_at timestamptz,
+    PRIMARY KEY (gate, slot)
+);
+""",
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS sy_schema (
+    version     integer PRIMARY KEY,
+    description text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+class SchemaOutdated(DatabaseUnavailable):
+    """The database's schema is older than this code; run ``switchyard db migrate``."""
+
+
+def current_version(conn: psycopg.Connection) -> int:
+    """Highest applied migration, 0 for an empty database."""
+    row = conn.execute("SELECT to_regclass('sy_schema') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return 0
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM sy_schema").fetchone()
+    return int(row[0]) if row else 0
+
+
+def require_schema(conn: psycopg.Connection) -> None:
+    """Raise a clear error unless the schema is at this code's version."""
+    version = current_version(conn)
+    if version < SCHEMA_VERSION:
+        raise SchemaOutdated(
+            f"database schema is at version {version}, this code needs {SCHEMA_VERSION}: "
+            "run `switchyard db migrate`"
+        )
+
+
+def migrate(url: str, *, checkpoints: bool = True) -> tuple[int, int]:
+    """Apply the missing migrations (and the checkpointer's tables). Returns (before, after)."""
+    _check(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
+        try:
+            conn.execute(_VERSION_TABLE)
+            before = current_version(conn)
+            for m in MIGRATIONS:
+                if m.version <= before:
+                    continue
+                with conn.transaction():
+                    try:
+                        conn.execute(m.sql)  # type: ignore[arg-type]  # trusted constant DDL
+                    except psycopg.errors.InsufficientPrivilege as exc:
+                        raise DatabaseUnavailable(
+                            f"migration {m.version} needs more privileges ({exc}); "
+                            "CREATE EXTENSION vector needs a superuser or the database owner"
+                        ) from None
+                    conn.execute(
+                        "INSERT INTO sy_schema (version, description) VALUES (%s, %s)",
+                        (m.version, m.description),
+                    )
+            if checkpoints:
+                from langgraph.checkpoint.postgres import PostgresSaver
+
+                with PostgresSaver.from_conn_string(url) as saver:
+                    saver.setup()
+            return before, current_version(conn)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
