@@ -32,7 +32,8 @@ import faiss
 import numpy as np
 
 from switchyard.cache.base import CachedAnswer, CacheVerdict, Partition, SemanticCache, user_scope
-from switchyard.cache.guard import guard_conflict, normalize_text, spelling_variants
+from switchyard.cache.guard import normalize_text
+from switchyard.cache.matching import Candidate, choose
 from switchyard.settings import CacheSettings
 
 EVICTION_POLICY = "soonest-expiry-first (absolute TTL), after purging expired entries"
@@ -479,8 +480,7 @@ class FaissSemanticCache(SemanticCache):
                 saw_expired = True
         q = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(1, -1))
         k = min(self.settings.lookup_top_k, len(pidx.ids))
-        best: float | None = None
-        reason = "miss"
+        live: list[Candidate] = []
         for sim, eid in pidx.search(q, k):
             meta = self._meta.get(eid)
             if meta is None:
@@ -488,40 +488,19 @@ class FaissSemanticCache(SemanticCache):
             if meta.expires_at <= now:  # expired: skipped now, deleted on the next store
                 saw_expired = True
                 continue
-            if best is None:
-                best = sim
-            typos = None
-            if sim < threshold:
-                # Below the threshold only a spelling variant of the cached question may hit
-                # ("how do i reset my pasword"): MiniLM scores typos ~0.6-0.75.
-                if sim >= self.settings.spelling_floor:
-                    typos = spelling_variants(text, meta.text)
-                if typos is None:
-                    if reason == "miss":
-                        reason = f"below threshold {threshold:.2f}"
-                    continue
-            conflict = guard_conflict(text, meta.text)
-            if conflict is not None:
-                if not reason.startswith("guard:"):
-                    reason = f"guard: {conflict}"
-                continue
-            ans = self._fetch(eid)
-            if ans is None:
-                continue
-            if typos is not None:
-                spelled = ", ".join(f"{x}~{y}" for x, y in typos)
-                match, why = "exact", f"exact match up to spelling ({spelled})"
-            else:
-                match, why = "semantic", f"semantic match >= {threshold:.2f}"
-            return CacheVerdict(
-                hit=True,
-                similarity=sim,
-                partition=label,
-                entry_age_s=max(0.0, now - meta.created_at),
-                match=match,
-                reason=why,
-                answer=ans,
-            )
+            live.append(Candidate(sim, meta.text, meta.created_at, eid))
+        choice = choose(
+            text,
+            live,
+            label=label,
+            now=now,
+            threshold=threshold,
+            spelling_floor=self.settings.spelling_floor,
+            fetch=lambda c: self._fetch(c.ref),
+        )
+        if choice.verdict is not None:
+            return choice.verdict
+        best, reason = choice.best, choice.reason
         if saw_expired:
             if reason == "miss":
                 reason = "miss: entry expired"
