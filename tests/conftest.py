@@ -20,3 +20,68 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def switchyard_home() -> Path:
     return _HOME
+
+
+# -- PostgreSQL (switchyard.pg): a fresh, migrated database per test session ------------------
+# CI starts a throwaway server with scripts/dev-postgres.sh and sets SWITCHYARD_TEST_DATABASE_URL;
+# locally a server started by that script (default dir) is found too. Otherwise these tests skip.
+
+_REPO = Path(__file__).resolve().parent.parent
+PG_TABLES = "sy_cache_entries, sy_cache_counters, sy_flights, sy_rate_limits, sy_slots"
+
+
+def _server_url() -> str | None:
+    url = os.environ.get("SWITCHYARD_TEST_DATABASE_URL")
+    if url:
+        return url
+    import subprocess
+
+    try:
+        out = subprocess.run([str(_REPO / "scripts" / "dev-postgres.sh"), "url"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = out.stdout.strip().splitlines()
+    return lines[-1] if out.returncode == 0 and lines else None
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of a fresh database with the current schema; dropped at the end of the session."""
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg", reason="PostgreSQL tests need the postgres extra")
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    server = _server_url()
+    if not server:
+        pytest.skip("no PostgreSQL: set SWITCHYARD_TEST_DATABASE_URL "
+                    "(scripts/dev-postgres.sh start prints one)")
+    from switchyard.pg.schema import migrate
+
+    name = f"sy_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(server, dbname=name)
+    assert conninfo_to_dict(url)["dbname"] == name
+    migrate(url)
+    yield url
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_pool(pg_url: str):
+    from switchyard.pg.pool import open_pool
+
+    pool = open_pool(pg_url, max_size=4)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def pg_clean(pg_pool) -> None:
+    """Empty every switchyard table before the test (the schema stays)."""
+    with pg_pool.connection() as conn:
+        conn.execute(f"TRUNCATE {PG_TABLES}")
+        conn.execute("UPDATE sy_cache_totals SET n = 0, bytes = 0")

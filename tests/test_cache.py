@@ -1,5 +1,6 @@
 """Semantic cache: policy, TTL, exact/semantic hits, partitions, invalidation, eviction,
-persistence across processes, single-flight, clear. Real SQLite + FAISS in temp dirs."""
+persistence across processes, single-flight, clear. Real SQLite + FAISS in temp dirs, and the
+same behaviour tests against the PostgreSQL + pgvector backend (skipped without a server)."""
 
 from __future__ import annotations
 
@@ -82,11 +83,40 @@ def answer(
     )
 
 
+@pytest.fixture(params=["faiss", "postgres"])
+def make_cache(request: pytest.FixtureRequest, tmp_path: Path):
+    """Factory: ``make_cache(settings)`` opens another handle on the SAME storage (a second
+    process or replica), for either backend."""
+    opened: list = []
+    if request.param == "postgres":
+        from switchyard.cache.pg_backend import PgSemanticCache
+        from switchyard.pg.pool import open_pool
+
+        url = request.getfixturevalue("pg_url")
+        request.getfixturevalue("pg_clean")
+
+        def make(settings: CacheSettings | None = None):
+            pool = open_pool(url, max_size=2)
+            c = PgSemanticCache(pool, settings or CacheSettings())
+            opened.append((c, pool))
+            return c
+    else:
+
+        def make(settings: CacheSettings | None = None):
+            c = FaissSemanticCache(tmp_path / "cache.sqlite", settings or CacheSettings())
+            opened.append((c, None))
+            return c
+
+    yield make
+    for c, pool in opened:
+        c.close()
+        if pool is not None:
+            pool.close()
+
+
 @pytest.fixture
-def cache(tmp_path: Path) -> FaissSemanticCache:
-    c = FaissSemanticCache(tmp_path / "cache.sqlite", CacheSettings())
-    yield c
-    c.close()
+def cache(make_cache):
+    return make_cache()
 
 
 # -- policy ----------------------------------------------------------------------------------
@@ -162,7 +192,7 @@ def test_never_cache_rules() -> None:
     assert not is_storable("   ", **flags)[0]
 
 
-def test_store_refuses_high_complexity_expired_and_long(cache: FaissSemanticCache) -> None:
+def test_store_refuses_high_complexity_expired_and_long(cache) -> None:
     p = part()
     assert not cache.store("q", rand_vec(1), p, answer("q", complexity="high"))
     assert not cache.store("q", rand_vec(1), p, answer("q", now=time.time() - 1000))
@@ -191,7 +221,7 @@ def test_is_personal_is_conservative() -> None:
 # -- lookups -----------------------------------------------------------------------------------
 
 
-def test_ttl_expiry_per_tier_absolute(cache: FaissSemanticCache) -> None:
+def test_ttl_expiry_per_tier_absolute(cache) -> None:
     now = time.time()
     for tier, complexity, ttl in (("fast", "low", 600.0), ("standard", "medium", 60.0)):
         p = part(tier=tier)
@@ -205,7 +235,7 @@ def test_ttl_expiry_per_tier_absolute(cache: FaissSemanticCache) -> None:
         assert not v.hit and "expired" in v.reason
 
 
-def test_exact_then_semantic_then_guard(cache: FaissSemanticCache, embed) -> None:
+def test_exact_then_semantic_then_guard(cache, embed) -> None:
     p = part()
     q = "How do I enable SSO for my workspace?"
     cache.store(q, embed(q), p, answer(q))
@@ -263,7 +293,7 @@ def test_exact_then_semantic_then_guard(cache: FaissSemanticCache, embed) -> Non
     ],
 )
 def test_guard_blocks_near_misses(
-    cache: FaissSemanticCache, embed, stored: str, query: str, why: str
+    cache, embed, stored: str, query: str, why: str
 ) -> None:
     p = part()
     cache.store(stored, embed(stored), p, answer(stored))
@@ -271,7 +301,7 @@ def test_guard_blocks_near_misses(
     assert not v.hit and why in v.reason, v.reason
 
 
-def test_partition_isolation(cache: FaissSemanticCache, embed) -> None:
+def test_partition_isolation(cache, embed) -> None:
     q = "What's my current balance?"
     cache.store(q, embed(q), part("alice"), answer(q, body="alice owes $10"))
     for other in (
@@ -286,7 +316,7 @@ def test_partition_isolation(cache: FaissSemanticCache, embed) -> None:
     assert cache.lookup(q, embed(q), part("alice")).answer.answer == "alice owes $10"
 
 
-def test_invalidate_public_on_kb_change(cache: FaissSemanticCache, embed) -> None:
+def test_invalidate_public_on_kb_change(cache, embed) -> None:
     q = "How do I enable SSO?"
     cache.store(q, embed(q), part(None, personal=False, kb="1"), answer(q))
     cache.store(q, embed(q), part(None, personal=False, kb="2"), answer(q))
@@ -297,8 +327,8 @@ def test_invalidate_public_on_kb_change(cache: FaissSemanticCache, embed) -> Non
     assert cache.lookup(q, embed(q), part("u9", kb="1")).hit  # user partitions untouched
 
 
-def test_eviction_by_count_soonest_expiry_first(tmp_path: Path) -> None:
-    c = FaissSemanticCache(tmp_path / "c.sqlite", CacheSettings(max_entries=5))
+def test_eviction_by_count_soonest_expiry_first(make_cache) -> None:
+    c = make_cache(CacheSettings(max_entries=5))
     p = part()
     for i in range(8):  # ttl grows with i: entries 0..2 expire soonest
         c.store(f"question {i}", rand_vec(i), p, answer(f"question {i}", ttl=100.0 + i))
@@ -308,8 +338,8 @@ def test_eviction_by_count_soonest_expiry_first(tmp_path: Path) -> None:
     c.close()
 
 
-def test_eviction_by_bytes(tmp_path: Path) -> None:
-    c = FaissSemanticCache(tmp_path / "c.sqlite", CacheSettings(max_bytes=12_000))
+def test_eviction_by_bytes(make_cache) -> None:
+    c = make_cache(CacheSettings(max_bytes=12_000))
     p = part()
     for i in range(20):
         c.store(f"q{i}", rand_vec(i), p, answer(f"q{i}", ttl=100.0 + i, body="x" * 1000))
@@ -319,7 +349,7 @@ def test_eviction_by_bytes(tmp_path: Path) -> None:
     c.close()
 
 
-def test_expired_entries_purged_on_store(cache: FaissSemanticCache) -> None:
+def test_expired_entries_purged_on_store(cache) -> None:
     p = part()
     cache.store("old", rand_vec(1), p, answer("old", ttl=0.2))
     time.sleep(0.3)
@@ -327,7 +357,7 @@ def test_expired_entries_purged_on_store(cache: FaissSemanticCache) -> None:
     assert len(cache) == 1 and cache.stats()["counters"]["expired_purged"] >= 1
 
 
-def test_clear_by_user_and_intent(cache: FaissSemanticCache) -> None:
+def test_clear_by_user_and_intent(cache) -> None:
     cache.store("a", rand_vec(1), part("u1"), answer("a", intent="billing"))
     cache.store("b", rand_vec(2), part("u1"), answer("b", intent="faq"))
     cache.store("c", rand_vec(3), part("u2"), answer("c", intent="billing"))
@@ -337,7 +367,7 @@ def test_clear_by_user_and_intent(cache: FaissSemanticCache) -> None:
     assert len(cache) == 0
 
 
-def test_stats_counts(cache: FaissSemanticCache) -> None:
+def test_stats_counts(cache) -> None:
     cache.store("a", rand_vec(1), part("u1"), answer("a"))
     cache.store("b", rand_vec(2), part(None, personal=False), answer("b"))
     cache.lookup("a", rand_vec(1), part("u1"))
@@ -408,9 +438,8 @@ def test_persistence_and_concurrent_writers_across_processes(tmp_path: Path) -> 
     assert db.execute("SELECT n FROM totals").fetchone()[0] == 300
 
 
-def test_other_process_clear_is_seen(tmp_path: Path) -> None:
-    path = tmp_path / "c.sqlite"
-    a, b = FaissSemanticCache(path), FaissSemanticCache(path)
+def test_other_process_clear_is_seen(make_cache) -> None:
+    a, b = make_cache(), make_cache()
     p = part()
     a.store("q", rand_vec(1), p, answer("q"))
     assert b.lookup("q", rand_vec(1), p).hit
@@ -423,7 +452,7 @@ def test_other_process_clear_is_seen(tmp_path: Path) -> None:
 # -- single-flight ------------------------------------------------------------------------------
 
 
-async def test_single_flight_one_leader_followers_hit(cache: FaissSemanticCache) -> None:
+async def test_single_flight_one_leader_followers_hit(cache) -> None:
     p = part()
     q, vec = "What's my current balance?", rand_vec(5)
     calls = 0
@@ -451,7 +480,7 @@ async def test_single_flight_one_leader_followers_hit(cache: FaissSemanticCache)
     assert sum(results) == 9  # every follower got the leader's answer
 
 
-async def test_single_flight_leader_failure_releases_followers(cache: FaissSemanticCache) -> None:
+async def test_single_flight_leader_failure_releases_followers(cache) -> None:
     p = part()
     leader = await cache.acquire_flight("q", p)
     assert leader.leader
@@ -463,7 +492,7 @@ async def test_single_flight_leader_failure_releases_followers(cache: FaissSeman
     assert (await cache.acquire_flight("q", p)).leader  # the flight is gone
 
 
-async def test_single_flight_timeout_and_release_from_thread(cache: FaissSemanticCache) -> None:
+async def test_single_flight_timeout_and_release_from_thread(cache) -> None:
     cache.single_flight_timeout_s = 0.05
     p = part()
     leader = await cache.acquire_flight("q", p)

@@ -34,6 +34,7 @@ import numpy as np
 from switchyard.cache.base import CachedAnswer, CacheVerdict, Partition, SemanticCache, user_scope
 from switchyard.cache.guard import normalize_text
 from switchyard.cache.matching import Candidate, choose
+from switchyard.cache.policy import store_refusal
 from switchyard.settings import CacheSettings
 
 EVICTION_POLICY = "soonest-expiry-first (absolute TTL), after purging expired entries"
@@ -316,16 +317,7 @@ class FaissSemanticCache(SemanticCache):
     def _refusal(
         self, text: str, embedding: np.ndarray, answer: CachedAnswer, now: float
     ) -> str | None:
-        # Defence in depth: the graph checks the policy too, but the store is the last gate.
-        if answer.complexity == "high":
-            return "high complexity never cached"
-        if answer.expires_at <= now:
-            return "already expired"
-        if len(text) > self.settings.max_cacheable_chars:
-            return "input too long"
-        if embedding.shape[-1] != self.dim:
-            return f"embedding has {embedding.shape[-1]} dims, expected {self.dim}"
-        return None
+        return store_refusal(text, embedding, answer, now, self.settings, self.dim)
 
     def store(
         self, text: str, embedding: np.ndarray, partition: Partition, answer: CachedAnswer

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from switchyard.settings import CacheSettings, Settings, get_settings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from switchyard.cache.base import CachedAnswer
 
 # Intent names (or fragments) that denote strategic recommendations: never cached, because the
 # advice depends on the customer's situation at the time and goes stale silently.
@@ -122,3 +128,20 @@ def is_storable(
     if not answer_text or not answer_text.strip():
         return False, "not stored: empty answer"
     return True, "stored"
+
+
+def store_refusal(
+    text: str, embedding: np.ndarray, answer: CachedAnswer, now: float, settings: CacheSettings,
+    dim: int,
+) -> str | None:
+    """Why a backend must refuse to store this entry, or None. Defence in depth: the graph checks
+    the policy too, but the store is the last gate (every backend calls this)."""
+    if answer.complexity == "high":
+        return "high complexity never cached"
+    if answer.expires_at <= now:
+        return "already expired"
+    if len(text) > settings.max_cacheable_chars:
+        return "input too long"
+    if embedding.shape[-1] != dim:
+        return f"embedding has {embedding.shape[-1]} dims, expected {dim}"
+    return None

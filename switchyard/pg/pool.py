@@ -25,7 +25,7 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or is not set up; the message says what to do."""
 
 
-def _describe(url: str) -> str:
+def describe_url(url: str) -> str:
     """The URL without its password, safe for error messages."""
     try:
         info = psycopg.conninfo.conninfo_to_dict(url)
@@ -53,9 +53,9 @@ async def _aconfigure(conn: psycopg.AsyncConnection) -> None:
         await register_vector_async(conn)
 
 
-def _check(url: str) -> None:
+def check_reachable(url: str) -> None:
     """Fail fast with a readable message instead of a pool that retries forever."""
-    where = _describe(url)
+    where = describe_url(url)
     try:
         with psycopg.connect(url, connect_timeout=5) as conn:
             conn.execute("SELECT 1")
@@ -66,7 +66,7 @@ def _check(url: str) -> None:
 
 def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> ConnectionPool:
     """A sync pool (cache lookups/stores run in worker threads, like the embedded backend)."""
-    _check(url)
+    check_reachable(url)
     pool = ConnectionPool(
         url,
         min_size=min_size,
@@ -85,7 +85,7 @@ async def open_async_pool(
     url: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any
 ) -> AsyncConnectionPool:
     """An async pool (single-flight, rate limits, concurrency gates, thread locks)."""
-    _check(url)
+    check_reachable(url)
     pool = AsyncConnectionPool(
         url,
         min_size=min_size,
@@ -102,7 +102,7 @@ async def open_async_pool(
 
 async def open_checkpointer_pool(url: str, *, max_size: int = 10) -> AsyncConnectionPool:
     """The pool ``AsyncPostgresSaver`` needs: autocommit, no prepared statements, dict rows."""
-    _check(url)
+    check_reachable(url)
     pool = AsyncConnectionPool(
         url,
         max_size=max_size,

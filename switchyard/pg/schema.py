@@ -7,11 +7,12 @@ them), and also sets up LangGraph's checkpoint tables for threads.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import psycopg
 
-from switchyard.pg.pool import DatabaseUnavailable, _check
+from switchyard.pg.pool import DatabaseUnavailable, check_reachable
 
 EMBEDDING_DIM = 384  # all-MiniLM-L6-v2; the HNSW index needs a fixed dimension
 _MIGRATE_LOCK = 0x5377_6974_6368  # any constant bigint, the same for every replica
@@ -69,8 +70,8 @@ CREATE TABLE sy_cache_totals (
 INSERT INTO sy_cache_totals VALUES (0, 0, 0);
 CREATE FUNCTION sy_cache_totals_ins() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE sy_cache_totals SET n = n + d.n, bytes = bytes + d.b
-      FROM (SELECT count(*) AS n, coalesce(sum(nbytes), 0) AS b FROM new_rows) d WHERE k = 0;
+    UPDATE sy_cache_totals t SET n = t.n + d.n, bytes = t.bytes + d.b
+      FROM (SELECT count(*) AS n, coalesce(sum(nbytes), 0) AS b FROM new_rows) d WHERE t.k = 0;
     RETURN NULL;
 END $$;
 CREATE FUNCTION sy_cache_totals_upd() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -82,8 +83,8 @@ BEGIN
 END $$;
 CREATE FUNCTION sy_cache_totals_del() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE sy_cache_totals SET n = n - d.n, bytes = bytes - d.b
-      FROM (SELECT count(*) AS n, coalesce(sum(nbytes), 0) AS b FROM old_rows) d WHERE k = 0;
+    UPDATE sy_cache_totals t SET n = t.n - d.n, bytes = t.bytes - d.b
+      FROM (SELECT count(*) AS n, coalesce(sum(nbytes), 0) AS b FROM old_rows) d WHERE t.k = 0;
     RETURN NULL;
 END $$;
 CREATE TRIGGER sy_cache_entries_ai AFTER INSERT ON sy_cache_entries
@@ -155,11 +156,22 @@ def require_schema(conn: psycopg.Connection) -> None:
         )
 
 
-def migrate(url: str, *, checkpoints: bool = True) -> tuple[int, int]:
+def migrate(
+    url: str, *, checkpoints: bool = True, lock_timeout_s: float = 300.0
+) -> tuple[int, int]:
     """Apply the missing migrations (and the checkpointer's tables). Returns (before, after)."""
-    _check(url)
+    check_reachable(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
+        # Poll a try-lock instead of blocking in pg_advisory_lock: a blocked statement is an open
+        # transaction, and the checkpointer's CREATE INDEX CONCURRENTLY waits for every open
+        # transaction, so two replicas migrating at once would wait on each other forever.
+        deadline = time.monotonic() + lock_timeout_s
+        while not conn.execute("SELECT pg_try_advisory_lock(%s)", (_MIGRATE_LOCK,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise DatabaseUnavailable(
+                    f"another `switchyard db migrate` held the lock for {lock_timeout_s:g} s"
+                )
+            time.sleep(0.2)
         try:
             conn.execute(_VERSION_TABLE)
             before = current_version(conn)

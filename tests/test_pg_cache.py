@@ -1,0 +1,196 @@
+"""PostgreSQL + pgvector specifics: schema migrations, replicas writing at once, filtered HNSW
+search, purge. The behaviour shared with the embedded backend is tested in test_cache.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from switchyard.cache import CachedAnswer, Partition
+from switchyard.settings import CacheSettings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def unit(rng: np.random.Generator, dim: int = 384) -> np.ndarray:
+    v = rng.standard_normal(dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def ans(text: str, ttl: float = 600.0) -> CachedAnswer:
+    return CachedAnswer.create(answer=f"answer to {text}", agent="fast", model="m", intent="faq",
+                               complexity="low", original_text=text, ttl_s=ttl)
+
+
+def part(user: str | None = None, tier: str = "fast") -> Partition:
+    return Partition.for_request(tenant="acme", user_id=user, personal=user is not None,
+                                 tier=tier, prompt_version=1, toolset_version=1, kb_version=1)
+
+
+@pytest.fixture
+def pgcache(pg_pool, pg_clean):
+    from switchyard.cache.pg_backend import PgSemanticCache
+
+    c = PgSemanticCache(pg_pool, CacheSettings())
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def empty_db(pg_url: str):
+    """A database with no switchyard schema at all."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"sy_empty_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_conninfo(pg_url, dbname=name)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- schema -------------------------------------------------------------------------------------
+
+
+def test_migrate_is_idempotent_and_safe_from_two_replicas(empty_db: str) -> None:
+    from switchyard.cache.pg_backend import PgSemanticCache
+    from switchyard.pg.pool import open_pool
+    from switchyard.pg.schema import SCHEMA_VERSION, SchemaOutdated, current_version, migrate
+
+    pool = open_pool(empty_db, max_size=1)
+    try:
+        with pytest.raises(SchemaOutdated, match="switchyard db migrate"):
+            PgSemanticCache(pool)
+        results: list[tuple[int, int]] = []
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                results.append(migrate(empty_db))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        assert sorted(results) == [(0, SCHEMA_VERSION), (SCHEMA_VERSION, SCHEMA_VERSION)]
+        assert migrate(empty_db) == (SCHEMA_VERSION, SCHEMA_VERSION)
+        with pool.connection() as conn:
+            assert current_version(conn) == SCHEMA_VERSION
+            tables = {r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        assert {"sy_cache_entries", "sy_flights", "sy_slots", "checkpoints"} <= tables
+        PgSemanticCache(pool).close()  # now it opens
+    finally:
+        pool.close()
+
+
+def test_db_migrate_cli(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from switchyard.cli import app
+    from switchyard.settings import get_settings
+
+    runner = CliRunner()
+    monkeypatch.delenv("SWITCHYARD_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    out = runner.invoke(app, ["db", "migrate"])
+    assert out.exit_code == 2 and "SWITCHYARD_DATABASE_URL" in out.output
+    out = runner.invoke(app, ["db", "migrate", "--url", "postgresql://x@127.0.0.1:1/none"])
+    assert out.exit_code == 1 and "cannot connect to PostgreSQL at 127.0.0.1:1/none" in out.output
+    assert "Traceback" not in out.output
+    monkeypatch.setenv("SWITCHYARD_DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    out = runner.invoke(app, ["db", "migrate"])
+    assert out.exit_code == 0 and "up to date" in out.output
+    get_settings.cache_clear()
+
+
+# -- search -------------------------------------------------------------------------------------
+
+
+def test_filtered_hnsw_search_finds_a_small_partition_among_a_large_one(pgcache) -> None:
+    rng = np.random.default_rng(7)
+    crowd = [(f"public question {i}", unit(rng), part(), ans(f"public question {i}"))
+             for i in range(3000)]
+    assert pgcache.store_many(crowd) == 3000
+    mine = [unit(rng) for _ in range(3)]
+    for i, v in enumerate(mine):
+        assert pgcache.store(f"alice question {i}", v, part("alice"), ans(f"alice question {i}"))
+    for i, v in enumerate(mine):
+        near = v + 0.05 * unit(rng)
+        verdict = pgcache.lookup(f"alice question {i} please", near / np.linalg.norm(near),
+                                 part("alice"))
+        assert verdict.hit and verdict.answer.original_text == f"alice question {i}", verdict
+    # ... and a large partition is searched through the index, still finding its neighbour.
+    q = crowd[1234][1] + 0.05 * unit(rng)
+    verdict = pgcache.lookup("public question 1234 please", q / np.linalg.norm(q), part())
+    assert verdict.hit and verdict.answer.original_text == "public question 1234"
+    assert pgcache.stats()["entries"] == 3003
+
+
+def test_purge_and_expiry_in_every_query(pgcache) -> None:
+    rng = np.random.default_rng(1)
+    v = unit(rng)
+    assert pgcache.store("short lived", v, part(), ans("short lived", ttl=0.3))
+    assert pgcache.lookup("short lived", v, part()).hit
+    time.sleep(0.4)
+    semantic = pgcache.lookup("short lived please", v, part())  # not purged yet, never served
+    assert not semantic.hit
+    assert pgcache.stats()["expired_pending_purge"] == 1
+    assert pgcache.purge() == 1 and len(pgcache) == 0
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys, numpy as np
+    from switchyard.cache import CachedAnswer, Partition
+    from switchyard.cache.pg_backend import PgSemanticCache
+    from switchyard.pg.pool import open_pool
+    url, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    pool = open_pool(url, max_size=1)
+    c = PgSemanticCache(pool)
+    p = Partition.for_request(tenant="t", user_id=None, personal=False, tier="fast",
+                              prompt_version=1, toolset_version=1, kb_version=1)
+    rng = np.random.default_rng(abs(hash(prefix)) % 2**32)
+    for i in range(n):
+        v = rng.standard_normal(384).astype("float32"); v /= np.linalg.norm(v)
+        a = CachedAnswer.create(answer=f"{prefix}-{i}", agent="fast", model="m", intent="faq",
+                                complexity="low", original_text=f"{prefix} question {i}", ttl_s=600)
+        assert c.store(f"{prefix} question {i}", v, p, a)
+        # The shared question: both replicas answer it, one row must remain.
+        assert c.store("shared question", v, p, a)
+    c.close(); pool.close()
+    """
+)
+
+
+def test_replicas_write_at_once_totals_stay_exact(pg_url: str, pgcache) -> None:
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, pg_url, name, "120"], cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name in ("alpha", "beta")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    p = Partition.for_request(tenant="t", user_id=None, personal=False, tier="fast",
+                              prompt_version=1, toolset_version=1, kb_version=1)
+    v = pgcache.lookup("beta question 7", np.zeros(384, np.float32) + 0.05, p)
+    assert v.hit and v.answer.answer == "beta-7"
+    assert len(pgcache) == 241
+    with pgcache.pool.connection() as conn:
+        n, nbytes = conn.execute("SELECT count(*), sum(nbytes) FROM sy_cache_entries").fetchone()
+        assert conn.execute("SELECT n, bytes FROM sy_cache_totals").fetchone() == (n, nbytes)
+    assert pgcache.stats()["counters"]["stores"] == 480
