@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
+from procs import REPO, run_together
 
 _REPLICA = textwrap.dedent(
     """
@@ -20,7 +17,7 @@ _REPLICA = textwrap.dedent(
     from switchyard.pg.pool import open_async_pool
     from switchyard.pg.singleflight import PgSingleFlight
 
-    url, key, start_at, tasks = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    url, key, tasks = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
     async def one(flights):
         lease = await flights.acquire(key, 5.0)
@@ -35,7 +32,7 @@ _REPLICA = textwrap.dedent(
         pool = await open_async_pool(url, max_size=tasks + 1)
         flights = PgSingleFlight(pool)
         await flights._listener.start()
-        await asyncio.sleep(max(0.0, start_at - time.time()))
+        print("ready", flush=True); sys.stdin.readline()  # start together
         out = await asyncio.gather(*(one(flights) for _ in range(tasks)))
         await flights.close(); await pool.close()
         print(json.dumps(out))
@@ -74,17 +71,7 @@ async def flights(pg_url: str, pg_clean):
 
 
 def test_one_leader_across_processes_followers_woken(pg_url: str, pg_clean) -> None:
-    start_at = f"{time.time() + 4.0:.3f}"  # after both interpreters are up
-    procs = [
-        subprocess.Popen([sys.executable, "-c", _REPLICA, pg_url, "k|how do i reset", start_at,
-                          "4"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for _ in range(2)
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode()[-2000:]
-        results += json.loads(out.decode().strip().splitlines()[-1])
+    results = run_together(_REPLICA, [[pg_url, "k|how do i reset", "4"]] * 2)
     leaders = [r for r in results if r["role"] == "leader"]
     followers = [r for r in results if r["role"] == "follower"]
     assert len(leaders) == 1 and len(followers) == 7
