@@ -100,11 +100,14 @@ async def open_async_pool(
     return pool
 
 
-async def open_checkpointer_pool(url: str, *, max_size: int = 10) -> AsyncConnectionPool:
+async def open_checkpointer_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10
+) -> AsyncConnectionPool:
     """The pool ``AsyncPostgresSaver`` needs: autocommit, no prepared statements, dict rows."""
     check_reachable(url)
     pool = AsyncConnectionPool(
         url,
+        min_size=min_size,
         max_size=max_size,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         open=False,
