@@ -2,7 +2,8 @@
 
 * ``autocommit=True``: every module opens explicit transactions when it needs one, so a pooled
   connection is never returned mid-transaction.
-* ``hnsw.iterative_scan = relaxed_order`` on every connection: without it an HNSW scan with a
+* ``hnsw.iterative_scan = relaxed_order`` (and ``plan_cache_mode = force_custom_plan``) on every
+  connection: without it an HNSW scan with a
   partition filter stops after ``ef_search`` candidates and can return nothing although matches
   exist (measured: 0 of 4). Set per session, so it is done in the pool's ``configure`` callback.
 * pgvector's binary adapters are registered so numpy arrays go in as ``vector`` directly.
@@ -35,10 +36,15 @@ def describe_url(url: str) -> str:
     return f"{host}:{port}/{db}"
 
 
+# Per-session settings. force_custom_plan: psycopg prepares repeated statements, and a generic
+# plan cannot tell a 5-entry user partition (btree + sort) from a 30k public one (HNSW scan).
+_SESSION = "SET hnsw.iterative_scan = relaxed_order; SET plan_cache_mode = force_custom_plan"
+
+
 def _configure(conn: psycopg.Connection) -> None:
     from pgvector.psycopg import register_vector
 
-    conn.execute("SET hnsw.iterative_scan = relaxed_order")
+    conn.execute(_SESSION)
     # No vector type yet (fresh database before `switchyard db migrate`): the modules check the
     # schema version themselves and say so clearly.
     with contextlib.suppress(psycopg.ProgrammingError):
@@ -48,7 +54,7 @@ def _configure(conn: psycopg.Connection) -> None:
 async def _aconfigure(conn: psycopg.AsyncConnection) -> None:
     from pgvector.psycopg import register_vector_async
 
-    await conn.execute("SET hnsw.iterative_scan = relaxed_order")
+    await conn.execute(_SESSION)
     with contextlib.suppress(psycopg.ProgrammingError):
         await register_vector_async(conn)
 
