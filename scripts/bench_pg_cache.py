@@ -98,6 +98,7 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch database (analysis)")
     args = ap.parse_args()
     if not args.url:
         print("no database: pass --url or set SWITCHYARD_DATABASE_URL "
@@ -161,8 +162,11 @@ def main() -> int:
         pg.close()
         pool.close()
     finally:
-        with psycopg.connect(args.url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep:
+            print(f"kept database {name}", file=sys.stderr)
+        else:
+            with psycopg.connect(args.url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     with tempfile.TemporaryDirectory() as tmp:
         fa = FaissSemanticCache(Path(tmp) / "cache.sqlite", settings)

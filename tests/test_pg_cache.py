@@ -194,3 +194,20 @@ def test_replicas_write_at_once_totals_stay_exact(pg_url: str, pgcache) -> None:
         n, nbytes = conn.execute("SELECT count(*), sum(nbytes) FROM sy_cache_entries").fetchone()
         assert conn.execute("SELECT n, bytes FROM sy_cache_totals").fetchone() == (n, nbytes)
     assert pgcache.stats()["counters"]["stores"] == 480
+
+
+def test_pool_sessions_are_configured_for_filtered_hnsw(pg_url: str) -> None:
+    from switchyard.pg.pool import DatabaseUnavailable, open_pool
+
+    with pytest.raises(ValueError, match="ef_search"):
+        open_pool(pg_url, ef_search=0)
+    with pytest.raises(DatabaseUnavailable, match="cannot connect"):
+        open_pool("postgresql://nobody@127.0.0.1:1/none")
+    pool = open_pool(pg_url, max_size=1, ef_search=77)
+    try:
+        with pool.connection() as conn:
+            assert conn.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "relaxed_order"
+            assert conn.execute("SHOW hnsw.ef_search").fetchone()[0] == "77"
+            assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_custom_plan"
+    finally:
+        pool.close()

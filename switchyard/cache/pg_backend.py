@@ -53,7 +53,8 @@ _COUNTERS = (
     "expired_purged",
 )
 _PART = "tenant = %(tenant)s AND scope = %(scope)s AND tier = %(tier)s AND versions = %(versions)s"
-# Exact row (answer only while live) + the k nearest live neighbours, in one round trip.
+# Exact row (answer only while live) + the k nearest live neighbours, in one round trip. The
+# ORDER BY matches the HNSW index's expression (half precision); the similarity is full precision.
 _LOOKUP = f"""
 (SELECT 0, id, text, created_at, expires_at, 1.0::float8,
         CASE WHEN expires_at > %(now)s THEN answer END
@@ -61,7 +62,8 @@ _LOOKUP = f"""
 UNION ALL
 (SELECT 1, id, text, created_at, expires_at, 1 - (embedding <=> %(q)s), answer
    FROM sy_cache_entries WHERE {_PART} AND expires_at > %(now)s
-  ORDER BY embedding <=> %(q)s LIMIT %(k)s)
+  ORDER BY embedding::halfvec({EMBEDDING_DIM}) <=> %(q)s::vector::halfvec({EMBEDDING_DIM})
+  LIMIT %(k)s)
 """
 _INSERT = """
 INSERT INTO sy_cache_entries (tenant, scope, tier, versions, kb_version, norm_text, text, intent,

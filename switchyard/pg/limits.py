@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +27,8 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from switchyard.pg.notify import PgListener
+
+log = logging.getLogger(__name__)
 
 _NOW = "extract(epoch FROM clock_timestamp())"
 # Reserve the next emission slot; returns the seconds to wait before using it (<= 0: now).
@@ -240,7 +243,13 @@ class PgConcurrencyGate:
     async def _heartbeat(self, params: dict[str, object]) -> None:
         while True:
             await asyncio.sleep(self.lease_s / 3)
-            await self._exec(_RENEW, params)
+            try:
+                if not await self._exec(_RENEW, params):
+                    log.warning("gate %s: slot %s was reclaimed (lease %.1f s expired)",
+                                self.name, params["slot"], self.lease_s)
+                    return
+            except Exception as exc:  # noqa: BLE001 - a blip: two more tries before expiry
+                log.warning("gate %s: lease renewal failed: %s", self.name, exc)
 
     async def close(self) -> None:
         await self._listener.close()

@@ -15,6 +15,7 @@ The LangGraph checkpointer wants dict rows and no prepared statements: use
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 import psycopg
@@ -41,10 +42,19 @@ def describe_url(url: str) -> str:
 _SESSION = "SET hnsw.iterative_scan = relaxed_order; SET plan_cache_mode = force_custom_plan"
 
 
-def _configure(conn: psycopg.Connection) -> None:
+def _session_sql(ef_search: int | None) -> str:
+    if ef_search is None:
+        return _SESSION
+    if not 1 <= ef_search <= 1000:
+        raise ValueError("ef_search must be between 1 and 1000")
+    # Candidates per HNSW scan (pgvector default 40): higher finds more true neighbours, slower.
+    return f"{_SESSION}; SET hnsw.ef_search = {int(ef_search)}"
+
+
+def _configure(conn: psycopg.Connection, session: str = _SESSION) -> None:
     from pgvector.psycopg import register_vector
 
-    conn.execute(_SESSION)
+    conn.execute(session)  # type: ignore[arg-type]  # built from constants and an int
     # No vector type yet (fresh database before `switchyard db migrate`): the modules check the
     # schema version themselves and say so clearly.
     with contextlib.suppress(psycopg.ProgrammingError):
@@ -70,15 +80,27 @@ def check_reachable(url: str) -> None:
         raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {where}: {first}") from None
 
 
-def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> ConnectionPool:
-    """A sync pool (cache lookups/stores run in worker threads, like the embedded backend)."""
+def open_pool(
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    ef_search: int | None = None,
+    **kwargs: Any,
+) -> ConnectionPool:
+    """A sync pool (cache lookups/stores run in worker threads, like the embedded backend).
+
+    ``ef_search``: HNSW candidates per lookup (pgvector's default 40 when None); the cache's
+    recall/latency knob (see scripts/bench_pg_cache.py).
+    """
+    session = _session_sql(ef_search)
     check_reachable(url)
     pool = ConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         kwargs={"autocommit": True},
-        configure=_configure,
+        configure=functools.partial(_configure, session=session),
         open=False,
         name="switchyard",
         **kwargs,

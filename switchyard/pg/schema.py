@@ -54,8 +54,10 @@ CREATE TABLE sy_cache_entries (
 -- Exact match and the partition filter; a newer answer to the same question replaces the old.
 CREATE UNIQUE INDEX sy_cache_entries_key
     ON sy_cache_entries (tenant, scope, tier, versions, norm_text);
-CREATE INDEX sy_cache_entries_hnsw
-    ON sy_cache_entries USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+-- HNSW over the half-precision copy: half the index size (it must stay in memory to be fast),
+-- same neighbours in practice; the similarity reported and thresholded is full precision.
+CREATE INDEX sy_cache_entries_hnsw ON sy_cache_entries
+    USING hnsw ((embedding::halfvec({EMBEDDING_DIM})) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64);
 CREATE INDEX sy_cache_entries_expiry ON sy_cache_entries (expires_at, id);
 CREATE INDEX sy_cache_entries_scope ON sy_cache_entries (scope);
 CREATE INDEX sy_cache_entries_intent ON sy_cache_entries (intent);
