@@ -15,15 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Tier = Literal["fast", "standard", "expert"]
-Complexity = Literal["low", "medium", "high"]
-TIERS: tuple[Tier, ...] = ("fast", "standard", "expert")
-TIER_FOR_COMPLEXITY: dict[str, Tier] = {"low": "fast", "medium": "standard", "high": "expert"}
-COMPLEXITY_FOR_TIER: dict[str, Complexity] = {v: k for k, v in TIER_FOR_COMPLEXITY.items()}
-
+from switchyard.domain import COMPLEXITY_FOR_TIER, TIER_FOR_COMPLEXITY, TIERS, Tier  # noqa: F401
 
 
 def bundled_path(package: str, *parts: str) -> Path:
@@ -147,10 +142,7 @@ class CacheSettings(BaseModel):
     spelling_floor: float = 0.5
     # Partitions with at least this many entries switch from an exact flat scan to HNSW.
     hnsw_min_entries: int = 4096
-    # Intent names containing any of these fragments are strategic: never cached.
-    strategic_intents: list[str] = Field(
-        default_factory=lambda: ["strateg", "recommend", "advice", "advis", "roadmap", "architecture"]
-    )
+    # Strategic intents (never cached) are flagged in the domain catalogue (switchyard/domain.py).
     # Also never cached: requests the classifier gives at least this probability of a strategic
     # intent, even when another intent won ("which plan features do we need for audit?"). The most
     # conservative value that leaves >= 99% of non-strategic cacheable requests cacheable in 5-fold
@@ -191,6 +183,18 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(default=0, ge=0)
     embedding_lru_size: int = Field(default=4096, ge=0)
 
+    # Service authentication: "jwt" verifies a Bearer token signed with auth_secret (HS256);
+    # "none" is a loudly labelled local-trial mode that trusts the body's user_id.
+    auth: Literal["jwt", "none"] = "jwt"
+    auth_secret: SecretStr | None = None
+    # Per-deployment secret keying every user-id hash (cache scope, thread key, trace user).
+    # Unset: a random key kept in SWITCHYARD_HOME/secret.key (see switchyard/privacy.py).
+    secret: SecretStr | None = None
+    # One deadline per request: every model attempt gets the time that is left.
+    request_timeout_s: float = Field(default=90.0, gt=0)
+    # Earlier turns (user and assistant) the agents see, trimmed to this many tokens.
+    conversation_max_tokens: int = Field(default=2_000, ge=0)
+
     # Requests longer than this are rejected with a clear error before any model call.
     max_input_chars: int = 20_000
     max_tool_iterations: int = 4
@@ -201,6 +205,14 @@ class Settings(BaseSettings):
     product_path: Path = Field(default_factory=lambda: bundled_path("switchyard.knowledge", "product.json"))
     articles_dir: Path = Field(default_factory=lambda: bundled_path("switchyard.knowledge", "articles"))
     routing_data_dir: Path = Field(default_factory=lambda: bundled_path("switchyard.data", "routing"))
+
+    @property
+    def hash_key(self) -> bytes:
+        from switchyard.privacy import home_key
+
+        if self.secret is not None:
+            return self.secret.get_secret_value().encode()
+        return home_key(self.home)
 
     @property
     def use_offline_model(self) -> bool:

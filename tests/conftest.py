@@ -20,3 +20,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def switchyard_home() -> Path:
     return _HOME
+
+
+@pytest.fixture(scope="session")
+def deps(switchyard_home: Path):
+    """The real dependencies for the test home (database, index, classifier, cache), built once."""
+    from switchyard.runner import default_graph, ensure_ready
+
+    ensure_ready()
+    return default_graph()[0]  # the same dependencies ``runner.arun`` uses by default
+
+
+@pytest.fixture(scope="session")
+def nodes(deps):
+    from switchyard.graph.nodes import RouterNodes
+
+    return RouterNodes(deps)

@@ -8,10 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from switchyard.tools import database
-from switchyard.tools.database import AS_OF, connect, seed
 
 from switchyard.settings import load_product
+from switchyard.tools import database
+from switchyard.tools.database import AS_OF, connect, seed
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -139,8 +140,48 @@ class DatabaseError(RuntimeError):
 _seed_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class CustomerDatabase:
+    """The customer database one graph uses (injected through its dependencies).
+
+    Tools find it through :func:`bind_database`, which the graph's tool nodes and agents set for
+    the duration of a call: two graphs with different databases can share a process.
+    """
+
+    path: Path
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = True) -> Iterator[sqlite3.Connection]:
+        with connect(read_only=read_only, path=self.path) as conn:
+            yield conn
+
+    def ensure_seeded(self) -> None:
+        ensure_seeded(self.path)
+
+    def user_status(self, user_id: str) -> str | None:
+        """The user's status ('active', 'locked', ...), or None when no such user exists."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT status FROM users WHERE id = ?", (user_id,)).fetchone()
+        return None if row is None else str(row["status"])
+
+
+_BOUND: ContextVar[CustomerDatabase | None] = ContextVar("switchyard_customer_db", default=None)
+
+
+@contextlib.contextmanager
+def bind_database(db: CustomerDatabase) -> Iterator[None]:
+    """Make ``db`` the database tool code reads in this context (and threads started from it)."""
+    token = _BOUND.set(db)
+    try:
+        yield
+    finally:
+        _BOUND.reset(token)
+
+
 def db_path() -> Path:
-    return get_settings().db_path
+    """The bound database's path; outside a graph (CLI, scripts) the configured one."""
+    bound = _BOUND.get()
+    return bound.path if bound is not None else get_settings().db_path
 
 
 @contextlib.contextmanager

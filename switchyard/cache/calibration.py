@@ -118,6 +118,7 @@ def run_pairs(
                 tenant="probe",
                 user_id=f"probe-user-{n}",
                 personal=True,
+                key=b"cache-probe",  # throwaway partitions: any key isolates the pairs
                 tier="fast",
                 prompt_version="probe",
                 toolset_version="probe",

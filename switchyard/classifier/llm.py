@@ -14,8 +14,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from switchyard.accounting import call_cost_usd
-from switchyard.classifier.intents import INTENTS, OUT_OF_SCOPE
 from switchyard.classifier.schema import Classification, LLMVerdict
+from switchyard.domain import INTENTS, OUT_OF_SCOPE
 from switchyard.settings import TIER_FOR_COMPLEXITY, get_settings
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ class Classification(BaseModel):
         default_factory=dict, description="the most likely intents and their probabilities (local classifier)"
     )
     follow_up: bool = False
+    forced_tier: Agent | None = Field(default=None, description="tier set by the caller, bypassing the router")
     classifier: str = "local"
     cost_usd: float = 0.0
     tokens: int = 0

@@ -18,5 +18,13 @@ def register(app: typer.Typer) -> None:
         """Serve POST /v1/chat, POST /v1/chat/stream, GET /healthz and /readyz."""
         import uvicorn
 
+        from switchyard.service.auth import configuration_problems
+        from switchyard.settings import get_settings
+
+        problems = configuration_problems(get_settings())
+        if problems:
+            for problem in problems:
+                typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(code=2)
         # An import string (not the app object) so --workers > 1 can re-import it per process.
         uvicorn.run("switchyard.service.app:app", host=host, port=port, workers=workers, log_level=log_level)

@@ -93,3 +93,20 @@ def _offline_model(tier: str, model_name: str, settings: Settings) -> OfflineCha
         cfg.max_tokens, cfg.simulated_reasoning_tokens if cfg.reasoning_effort else 0,
         cfg.requests_per_second,
     )
+
+
+class ModelFactory:
+    """Chat models and per-tier concurrency gates for one configuration (injected into graphs)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._gates: dict[str, TierGate] = {}
+
+    def chat_model(self, tier: str, override: str | None = None) -> BaseChatModel:
+        return chat_model_for(tier, override=override, settings=self.settings)
+
+    def gate(self, tier: str) -> TierGate:
+        gate = self._gates.get(tier)
+        if gate is None:
+            gate = self._gates[tier] = TierGate(self.settings.tier(tier).max_concurrency)
+        return gate
