@@ -208,9 +208,9 @@ class ModelFactory:
                         common: dict[str, Any]) -> BaseChatModel:
         cfg = self.settings.tier(tier)
         try:
-            from langchain_classic.chat_models import init_chat_model
-        except ImportError:  # pragma: no cover - langchain-classic ships with langchain-community
-            from langchain.chat_models import init_chat_model  # type: ignore[no-redef]
+            from langchain.chat_models import init_chat_model
+        except ImportError:  # langchain-classic (with langchain-community) keeps the same entry
+            from langchain_classic.chat_models import init_chat_model  # type: ignore[no-redef]
         kwargs: dict[str, Any] = {**common, "max_tokens": rules.max_completion_tokens}
         if temperature is not None:
             kwargs["temperature"] = temperature
