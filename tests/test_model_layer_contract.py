@@ -376,3 +376,17 @@ def test_cascade_falls_back_to_the_local_verdict_on_a_slow_llm(openai_server: Op
     assert c.classifier == "cascade:local" and c.recommended_agent == "standard"
     assert c.latency_ms < 2500  # two 0.3 s attempts, not the 3 s hang (nor 3 x 60 s)
     assert openai_server.count("gpt-4o-mini") == 2  # one retry at most
+
+
+def test_the_readme_toml_example_loads_as_described(tmp_path: Path, monkeypatch):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "switchyard.toml"
+    path.write_text(block)
+    monkeypatch.setenv("SWITCHYARD_CONFIG", str(path))
+    monkeypatch.setenv("OPENAI_EXPERT_KEY", "sk-expert")
+    s = load_settings(offline=False)
+    assert (s.tiers["fast"].provider, s.tiers["fast"].input_per_m) == ("local", 0.0)
+    assert (s.tiers["expert"].model, s.tiers["expert"].input_per_m) == ("o3", 2.0)
+    assert s.tiers["standard"].model == "gpt-4.1" and s.tier_api_key("expert") == "sk-expert"
+    assert ModelFactory(s).rules("expert").max_completion_tokens == 2000 + 32000
