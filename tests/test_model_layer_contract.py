@@ -372,6 +372,7 @@ def test_cascade_falls_back_to_the_local_verdict_on_a_slow_llm(openai_server: Op
     openai_server.script("gpt-4o-mini", fail=["hang", "hang"], hang_s=3)
     cascade = CascadeClassifier(local=_UnsureLocal(), llm=LLMClassifier(factory=ModelFactory(s)),
                                 threshold=0.55)
+    assert cascade.llm_deadline_s == pytest.approx(0.3 * 2 + 1.0)
     c = run(cascade.aclassify("which plan do we need?"))
     assert c.classifier == "cascade:local" and c.recommended_agent == "standard"
     assert c.latency_ms < 2500  # two 0.3 s attempts, not the 3 s hang (nor 3 x 60 s)

@@ -33,11 +33,10 @@ class CascadeClassifier:
     ) -> None:
         self.local = local or LocalClassifier()
         self.llm = llm or LLMClassifier()
-        cfg = get_settings().classifier
-        self.threshold = cfg.cascade_threshold if threshold is None else threshold
-        # Whole-call deadline: every attempt's timeout plus a little backoff, however the LLM
-        # classifier's model was built.
-        self.llm_deadline_s = cfg.llm_timeout_s * (1 + cfg.llm_max_retries) + 1.0
+        self.threshold = get_settings().classifier.cascade_threshold if threshold is None else threshold
+        # Whole-call deadline, however the LLM classifier's model was built (an injected test
+        # double has no SDK timeout of its own).
+        self.llm_deadline_s = getattr(self.llm, "deadline_s", 17.0)
 
     def _merge(self, first: Classification, second: Classification | None, t0: float) -> Classification:
         if second is None:

@@ -85,6 +85,12 @@ class LLMClassifier:
         return self._price
 
     @property
+    def deadline_s(self) -> float:
+        """Longest a verdict may take: every attempt's timeout plus a little backoff."""
+        cfg = (self._factory.settings if self._factory else get_settings()).classifier
+        return cfg.llm_timeout_s * (1 + cfg.llm_max_retries) + 1.0
+
+    @property
     def runnable(self) -> Any:
         if self._runnable is None:
             chat = self._chat or default_chat_model(self._factory)
