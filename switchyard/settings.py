@@ -135,8 +135,10 @@ class TierModel(BaseModel):
     @classmethod
     def _known_provider(cls, value: str) -> str:
         value = value.strip().lower()
-        known = _init_chat_model_providers()
-        if value in OPENAI_COMPATIBLE or known is None or value in known:
+        if value in OPENAI_COMPATIBLE:
+            return value
+        known = _init_chat_model_providers()  # imported only for other providers
+        if known is None or value in known:
             return value
         raise ValueError(
             f"unknown provider {value!r}: use openai, local or one of {', '.join(sorted(known))}"
