@@ -58,7 +58,9 @@ def call_cost_usd(input_tokens: int, output_tokens: int, prices: TierModel | Mod
 
 def _model_used(message: AIMessage, cfg: TierModel) -> str:
     meta = message.response_metadata or {}
-    name = str(meta.get("stands_in_for") or meta.get("model_name") or meta.get("model") or "")
+    # The model asked for (the factory's models say which) before the name the server answered.
+    name = str(meta.get("stands_in_for") or meta.get("requested_model") or meta.get("model_name")
+               or meta.get("model") or "")
     return name or cfg.model
 
 

@@ -148,6 +148,21 @@ async def _collect(model: Any) -> AIMessage:
     return final
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_priced_as_the_model_asked_for_whatever_name_the_server_answers(
+    openai_server: OpenAIContractServer, stream: bool
+):
+    factory = ModelFactory(online(openai_server))
+    openai_server.script("gpt-4o-mini", response_model="gpt-3.5-turbo")  # llama.cpp's habit
+    model = factory.chat_model("fast")
+    message = run(_collect(model)) if stream else run(model.ainvoke(ASK))
+    assert message.response_metadata["requested_model"] == "gpt-4o-mini"
+    rec = usage_record("fast.answer", "fast", factory.settings.tier("fast"), message)
+    u = message.usage_metadata
+    assert rec["price_source"] == "catalog" and not rec["usage_estimated"]
+    assert rec["cost_usd"] == pytest.approx((u["input_tokens"] * 0.15 + u["output_tokens"] * 0.60) / 1e6)
+
+
 # -- event loops --
 def test_ten_successive_asyncio_runs_on_one_factory(openai_server: OpenAIContractServer):
     factory = ModelFactory(online(openai_server))

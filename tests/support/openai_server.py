@@ -60,6 +60,7 @@ class Script:
     tool_calls: deque[list[dict[str, Any]]] = field(default_factory=deque)
     answer: str | None = None
     json_answer: dict[str, Any] | None = None
+    response_model: str | None = None  # answer under another name (a snapshot, an alias)
 
 
 class InvalidRequest(Exception):
@@ -388,6 +389,7 @@ class OpenAIContractServer:
         if failure == "hang":
             await asyncio.sleep(script.hang_s)
         answer = make_answer(body, script, failure, n)
+        model = script.response_model or model
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(self._sse(model, n, answer, include_usage),
