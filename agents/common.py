@@ -26,6 +26,7 @@ from switchyard.classifier.schema import Classification
 from switchyard.context import Context
 from switchyard.deps import Dependencies
 from switchyard.domain import reads_account, tools_for
+from switchyard.llm.answers import is_unusable
 from switchyard.tools import TOOLS_BY_NAME
 from switchyard.tools.database import CustomerDatabase, bind_database
 
@@ -128,6 +129,11 @@ def sources_of(passages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+class UnusableAnswer(RuntimeError):
+    """The model returned nothing usable even with a larger budget: the tier has failed (the
+    graph hands the request to another tier)."""
+
+
 async def call_model(
     deps: Dependencies,
     tier: str,
@@ -141,23 +147,41 @@ async def call_model(
     """One metered model call: concurrency cap per tier, usage record, wall time.
 
     ``step`` travels in the call's metadata (the offline model reads it to know what it is asked
-    for); ``answer`` tags the call whose tokens are the user-facing answer.
+    for); ``answer`` tags the call whose tokens are the user-facing answer. An empty answer, or
+    one cut off by the completion budget (a reasoning model can spend all of it on hidden
+    reasoning), is never passed on: the call is retried once with twice the budget, and if that
+    is unusable too, :class:`UnusableAnswer` makes the tier fail over.
     """
-    ctx = context_of(runtime)
-    model = deps.models.chat_model(tier, override=ctx.model_override(tier))
-    runnable = model.bind_tools(list(tools)) if tools else model
+    override = context_of(runtime).model_override(tier)
     tags = [f"tier:{tier}", *([ANSWER_TAG] if answer else [])]
+    price = deps.models.price(tier, override)
+    records: list[dict[str, Any]] = []
     start = time.perf_counter()
-    async with deps.models.gate(tier).semaphore():
-        message = await runnable.ainvoke(
-            list(messages),
-            config={"run_name": f"{tier}.{step}", "tags": tags,
-                    "metadata": {"switchyard_tier": tier, "switchyard_step": step}},
-        )
-    if not isinstance(message, AIMessage):  # pragma: no cover - defensive for custom models
-        message = AIMessage(content=str(message.content))
-    cfg = deps.settings.tier(tier)
-    return message, usage_record(f"{tier}.{step}", tier, cfg, message), elapsed_ms(start)
+    for attempt, model in enumerate((deps.models.chat_model(tier, override=override),
+                                     deps.models.with_budget(tier, 2.0, override=override))):
+        runnable = model.bind_tools(list(tools)) if tools else model
+        async with deps.models.gate(tier).semaphore():
+            message = await runnable.ainvoke(
+                list(messages),
+                config={"run_name": f"{tier}.{step}", "tags": tags,
+                        "metadata": {"switchyard_tier": tier, "switchyard_step": step}},
+            )
+        if not isinstance(message, AIMessage):  # pragma: no cover - defensive for custom models
+            message = AIMessage(content=str(message.content))
+        record = usage_record(f"{tier}.{step}", tier, price, message, prompt=messages)
+        problem = is_unusable(message)
+        if problem is None:
+            if attempt:
+                record["retried_after"] = records[-1]["unusable"]
+            # The first attempt's tokens were billed too: fold them into this call's line.
+            for earlier in records:
+                for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cost_usd"):
+                    record[key] = record.get(key, 0) + earlier.get(key, 0)
+            return message, record, elapsed_ms(start)
+        record["unusable"] = problem
+        records.append(record)
+    raise UnusableAnswer(f"{tier}.{step}: the model's answer was {records[-1]['unusable']} "
+                         "twice, the second time with twice the budget")
 
 
 def is_truncated(message: AIMessage) -> bool:

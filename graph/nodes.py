@@ -164,12 +164,8 @@ class RouterNodes:
         classification = result.model_copy(update=updates)
         update: dict[str, Any] = {"classification": classification, "route": str(route),
                                   "timings": {"classify": _ms(start)}}
-        if classification.cost_usd or classification.tokens:
-            update["usage"] = [{
-                "step": "classify", "tier": "classifier", "model": classification.classifier,
-                "input_tokens": classification.tokens, "output_tokens": 0, "reasoning_tokens": 0,
-                "cost_usd": classification.cost_usd, "simulated_ms": 0.0,
-            }]
+        if classification.usage:  # an LLM classifier's call, priced at its own model
+            update["usage"] = [{**classification.usage, "step": "classify", "tier": "classifier"}]
         return update
 
     # -- cache -------------------------------------------------------------------------------

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# The local OpenAI contract server's fixtures (openai_server, second_openai_server).
+pytest_plugins = ["support.fixtures"]
+
 _HOME = Path(tempfile.mkdtemp(prefix="switchyard-test-"))
 os.environ["SWITCHYARD_HOME"] = str(_HOME)
 os.environ["SWITCHYARD_OFFLINE"] = "true"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,8 @@ class Classification(BaseModel):
     cost_usd: float = 0.0
     tokens: int = 0
     latency_ms: float = 0.0
+    # The LLM classifier's accounting line (switchyard.accounting.usage_record); None when local.
+    usage: dict[str, Any] | None = None
 
     @property
     def agent(self) -> Agent:
