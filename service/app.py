@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from sse_starlette import EventSourceResponse
+from switchyard.service.limits import RequestLimitsMiddleware
 from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
 
 from switchyard.runner import record_from_state
@@ -313,6 +314,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     app = FastAPI(title="switchyard", version="0.1.0", lifespan=lifespan,
                   description="Routes each support request to the cheapest agent tier that can "
                               "handle it, with a semantic cache in front.")
+
+    app.add_middleware(RequestLimitsMiddleware)  # 413 / 400 before any body is parsed
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -166,6 +166,16 @@ class RetrievalSettings(BaseModel):
     min_score: float = 0.25
 
 
+class ServiceSettings(BaseModel):
+    """Limits the HTTP service enforces before a request body reaches the parser."""
+
+    # A chat body is a message of at most max_input_chars plus a few ids: 1 MiB is ample, and the
+    # cap is checked against Content-Length (413 before reading) and while streaming.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Deeper JSON is refused with 400 before json.loads (which recurses once per level).
+    max_json_depth: int = Field(default=32, gt=0, le=500)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SWITCHYARD_", env_nested_delimiter="__", extra="ignore"
@@ -176,6 +186,7 @@ class Settings(BaseSettings):
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     # Real models: set OPENAI_API_KEY (and optionally OPENAI_BASE_URL) to use ChatOpenAI.
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
