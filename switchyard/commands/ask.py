@@ -60,11 +60,17 @@ def register(app: typer.Typer) -> None:
             _fail(str(exc), as_json)
         try:
             ensure_ready()
+            if user is not None:  # an explicit --user must name an account ("" is not the demo user)
+                from switchyard.tools.database import require_user
+
+                require_user(user)
             record = run(text, user_id=user, tenant=tenant, use_cache=not no_cache)
         except InputError as exc:
             _fail(str(exc), as_json)
         except Exception as exc:  # a provider/infra failure: say what, no traceback
-            _fail(f"{type(exc).__name__}: {exc}", as_json)
+            from switchyard.cli import friendly_error
+
+            _fail(friendly_error(exc), as_json)
         if record.get("error"):
             if as_json:
                 typer.echo(json.dumps(record, default=str))
