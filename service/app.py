@@ -39,6 +39,7 @@ from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
 
 from switchyard.runner import record_from_state
 from switchyard.settings import TIERS, get_settings
+from switchyard.storage import storage_health
 from switchyard.tracing import user_hash
 
 log = logging.getLogger("switchyard.service")
@@ -388,8 +389,10 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
             "database": settings.db_path.exists(),
             "knowledge_index": settings.index_dir.exists() and any(settings.index_dir.iterdir()),
         }
+        checks["storage"] = not (problems := await asyncio.to_thread(storage_health, settings))
         ready = all(checks.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks,
+                             "problems": [p.to_dict() for p in problems]},
                             status_code=200 if ready else 503)
 
     return app

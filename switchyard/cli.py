@@ -24,8 +24,17 @@ from switchyard import commands
 
 def friendly_error(exc: BaseException) -> str:
     """What went wrong, in one sentence a person can act on."""
-    from switchyard.storage import describe_error
+    from switchyard.storage import classify_error, describe_error, probe_write
 
+    if classify_error(exc) == "io":
+        # SQLite says only "unable to open database file"; the home itself says why.
+        from switchyard.settings import get_settings
+
+        home = get_settings().home
+        try:
+            probe_write(home)
+        except OSError as cause:
+            return describe_error(cause, home) or str(cause)
     storage = describe_error(exc)
     if storage:
         return storage
