@@ -56,6 +56,15 @@ def use_home(monkeypatch: pytest.MonkeyPatch):
     reset_cache()
 
 
+def _close_singletons() -> None:
+    from switchyard.knowledge.retriever import reset_retriever
+
+    from switchyard.cache import reset_cache
+
+    reset_cache()
+    reset_retriever()
+
+
 def _settings():
     from switchyard.settings import get_settings
 
@@ -132,6 +141,7 @@ def test_full_disk_readiness_serve_and_commands(template: Path, tmp_path: Path,
         forced = _cli("db", "seed", "--force")  # must write: fails cleanly, data intact
         assert forced.exit_code == 1 and "Traceback" not in forced.output
         assert "full" in forced.output
+        _close_singletons()
     # (the mount is gone; the copy on it with it)
 
 
@@ -153,3 +163,4 @@ def test_read_only_home_commands_say_so_without_tracebacks(template: Path, tmp_p
             assert "Traceback" not in out.output, out.output
             if out.exit_code != 0:
                 assert "read-only" in out.output, out.output
+        _close_singletons()  # release open files before the mount goes away
