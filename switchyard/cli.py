@@ -18,6 +18,7 @@ from typing import Any
 import click
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from switchyard import commands
 
@@ -45,12 +46,16 @@ def friendly_error(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}: {exc}"
 
 
+# Typer vendors its own click; exceptions of either are click's business, not faults.
+_PASS_THROUGH = (TyperException, typer.Exit, typer.Abort, click.exceptions.Exit,
+                 click.exceptions.Abort, click.ClickException)
+
+
 class _Group(TyperGroup):
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException,
-                typer.Exit, typer.Abort):
+        except _PASS_THROUGH:  # usage errors and exits keep click's own handling
             raise
         except Exception as exc:
             if ctx.params.get("verbose") or os.environ.get("SWITCHYARD_VERBOSE") == "1":

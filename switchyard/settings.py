@@ -176,6 +176,15 @@ class ServiceSettings(BaseModel):
     max_json_depth: int = Field(default=32, gt=0, le=500)
 
 
+class ThreadSettings(BaseModel):
+    """Retention of the conversation store (``switchyard threads prune``)."""
+
+    # Threads idle longer than this are deleted (None: no age limit).
+    ttl_s: float | None = Field(default=30 * 86400.0, ge=0)
+    # At most this many threads are kept, the most recently active (None: no count limit).
+    max_threads: int | None = Field(default=100_000, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SWITCHYARD_", env_nested_delimiter="__", extra="ignore"
@@ -187,6 +196,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    threads: ThreadSettings = Field(default_factory=ThreadSettings)
 
     # Real models: set OPENAI_API_KEY (and optionally OPENAI_BASE_URL) to use ChatOpenAI.
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
