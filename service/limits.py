@@ -4,8 +4,9 @@ A pure ASGI middleware (no ``BaseHTTPMiddleware``: that one buffers and wraps st
 responses). For requests that carry a body it
 
 - answers **413** from ``Content-Length`` alone when it exceeds ``service.max_body_bytes``,
-  without reading the body; a body without (or lying about) its length is read in chunks and
-  cut off at the same cap, so memory per request is bounded by the cap whatever the client sends;
+  without buffering the body; a body without (or lying about) its length is read in chunks and
+  cut off at the same cap, so memory per request is bounded by the cap whatever the client sends
+  (the refused rest is drained and dropped, within a budget, so the client can read the 413);
 - answers **400** when the JSON nests deeper than ``service.max_json_depth`` (a linear scan, so
   ``json.loads`` never recurses into a hostile document) or when ``Content-Length`` is malformed;
 - replays the buffered body to the application otherwise, then hands over the real ``receive``
@@ -31,6 +32,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Bodies above this are depth-scanned in a worker thread so the event loop stays responsive.
 _SCAN_IN_THREAD_BYTES = 64 * 1024
+# A refused body is drained (read and dropped, never kept) up to this much, for this long, so the
+# client gets to read its 413; beyond either the connection is simply closed.
+_DRAIN_BYTES = 512 * 1024 * 1024
+_DRAIN_SECONDS = 15.0
 
 
 def _human(n: int) -> str:
@@ -59,6 +64,8 @@ class RequestLimitsMiddleware:
             await _reject(send, 400, "The Content-Length header is not a valid length.")
             return
         if declared is not None and declared > self.max_body_bytes:
+            if declared <= _DRAIN_BYTES:
+                await _discard(receive)
             await _reject(send, 413, self._too_large(declared))
             return
         chunks: list[bytes] = []
@@ -70,6 +77,9 @@ class RequestLimitsMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
+                chunks.clear()
+                if message.get("more_body", False):
+                    await _discard(receive)
                 await _reject(send, 413, self._too_large(None))
                 return
             chunks.append(chunk)
@@ -104,6 +114,24 @@ def _content_length(scope: Scope) -> int | None:
             text = value.decode("latin-1").strip()
             return int(text) if text.isdigit() else -1
     return None
+
+
+async def _discard(receive: Receive) -> None:
+    """Read and drop the rest of a refused body, within a byte and time budget.
+
+    Why at all: HTTP/1.1 clients (httpx, curl, requests) send the whole body before reading the
+    response, and closing a socket with unread data makes the kernel send a reset that destroys
+    the 413 in flight. Each chunk is dropped as it arrives, so memory stays flat; past the budget
+    we stop and close anyway."""
+    drained = 0
+    with anyio.move_on_after(_DRAIN_SECONDS):
+        while drained < _DRAIN_BYTES:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

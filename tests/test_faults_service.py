@@ -8,10 +8,12 @@ the limits must hold before the graph, the database or the index are even touche
 from __future__ import annotations
 
 import json
+import tracemalloc
 from typing import Any
 
 import httpx
 import pytest
+from switchyard.service import limits
 from switchyard.service.limits import RequestLimitsMiddleware
 
 from switchyard.jsonsafe import JsonLimitError, loads_limited, nesting_depth
@@ -70,16 +72,24 @@ def _deep(levels: int) -> bytes:
     return b'{"message": ' + b"[" * levels + b"]" * levels + b', "user_id": "u-0001"}'
 
 
-async def test_declared_oversize_body_is_refused_before_reading() -> None:
+async def test_declared_oversize_body_is_refused_without_reaching_the_app() -> None:
     echo = _Echo()
     app = RequestLimitsMiddleware(echo, max_body_bytes=MiB, max_json_depth=32)
-    status, body, pulled = await _drive(app, [b"x" * 65536] * 4,
-                                        [(b"content-length", str(150 * MiB).encode())])
-    assert status == 413 and "limit" in body["error"]
-    assert pulled == 0 and echo.calls == 0
+    status, body, _ = await _drive(app, [b"x" * 65536] * 4,
+                                   [(b"content-length", str(150 * MiB).encode())])
+    assert status == 413 and "limit" in body["error"] and echo.calls == 0
 
 
-async def test_undeclared_oversize_body_is_cut_off_at_the_cap() -> None:
+async def test_absurd_declared_length_is_refused_before_reading_a_byte() -> None:
+    echo = _Echo()
+    app = RequestLimitsMiddleware(echo, max_body_bytes=MiB, max_json_depth=32)
+    status, _, pulled = await _drive(app, [b"x" * 65536] * 4,
+                                     [(b"content-length", str(10 * 1024 * MiB).encode())])
+    assert status == 413 and pulled == 0 and echo.calls == 0
+
+
+async def test_undeclared_oversize_body_is_cut_off_at_the_cap(monkeypatch) -> None:
+    monkeypatch.setattr(limits, "_DRAIN_BYTES", 0)  # no courtesy drain: see where reading stops
     echo = _Echo()
     app = RequestLimitsMiddleware(echo, max_body_bytes=MiB, max_json_depth=32)
     chunk = b"x" * 65536
@@ -88,10 +98,36 @@ async def test_undeclared_oversize_body_is_cut_off_at_the_cap() -> None:
     assert pulled <= MiB + len(chunk)
 
 
-async def test_lying_content_length_is_cut_off_at_the_cap() -> None:
+async def test_lying_content_length_is_cut_off_at_the_cap(monkeypatch) -> None:
+    monkeypatch.setattr(limits, "_DRAIN_BYTES", 0)
     app = RequestLimitsMiddleware(_Echo(), max_body_bytes=MiB, max_json_depth=32)
     status, _, pulled = await _drive(app, [b"x" * 65536] * 40, [(b"content-length", b"10")])
     assert status == 413 and pulled <= MiB + 65536
+
+
+async def test_refused_body_is_drained_without_being_kept() -> None:
+    """The rest of a refused body is read (so the client can read its 413) and dropped."""
+    echo, left, pulled, sent = _Echo(), 320, 0, []
+
+    async def receive() -> dict:  # 20 MiB, chunked, each chunk a fresh allocation
+        nonlocal left, pulled
+        left -= 1
+        pulled += 65536
+        return {"type": "http.request", "body": bytes(65536), "more_body": left > 0}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    app = RequestLimitsMiddleware(echo, max_body_bytes=MiB, max_json_depth=32)
+    tracemalloc.start()
+    try:
+        await app({"type": "http", "method": "POST", "path": "/v1/chat", "headers": []},
+                  receive, send)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sent[0]["status"] == 413 and echo.calls == 0 and pulled == 20 * MiB
+    assert peak < 3 * MiB  # the cap plus a chunk, not the 20 MiB that went through
 
 
 async def test_malformed_content_length_is_a_400() -> None:
