@@ -23,7 +23,6 @@ import time
 from collections.abc import AsyncIterator
 
 import httpx
-import psutil
 
 MiB = 1024 * 1024
 
@@ -34,25 +33,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def rss(proc: psutil.Process) -> int:
-    # uvicorn runs the app in this process (workers=1); include children just in case.
-    total = proc.memory_info().rss
-    for child in proc.children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
+def rss(pid: int) -> int:
+    """Resident set size from /proc (uvicorn with one worker serves in this very process)."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 class Sampler(threading.Thread):
-    def __init__(self, proc: psutil.Process) -> None:
+    def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.proc, self.peak, self.stop = proc, 0, threading.Event()
+        self.pid, self.peak, self.stop = pid, 0, threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak = max(self.peak, rss(self.proc))
+            self.peak = max(self.peak, rss(self.pid))
             time.sleep(0.01)
 
 
@@ -108,12 +105,11 @@ def main() -> None:
                                "--log-level", "warning"], env=os.environ.copy())
     try:
         wait_ready(base, server, args.ready_timeout)
-        proc = psutil.Process(server.pid)
         time.sleep(1.0)
-        idle = max(rss(proc) for _ in range(20) if time.sleep(0.05) is None)
+        idle = max(rss(server.pid) for _ in range(20) if time.sleep(0.05) is None)
         print(f"server pid {server.pid} on :{port}; idle RSS {idle / MiB:.1f} MiB")
         for chunked in (False, True):
-            sampler = Sampler(proc)
+            sampler = Sampler(server.pid)
             sampler.start()
             started = time.perf_counter()
             results = asyncio.run(round_trip(f"{base}/v1/chat", args.count,

@@ -91,6 +91,23 @@ def describe_error(exc: BaseException, where: Path | str | None = None) -> str |
             "under SWITCHYARD_HOME.")
 
 
+def open_sqlite_read_only(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
+    """A read-only SQLite connection that also works on a read-only home.
+
+    A WAL database needs its -shm file; on a read-only mount or snapshot that file cannot be
+    created, so fall back to ``immutable=1``, safe there because nothing can write the file."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+        return conn
+    except sqlite3.OperationalError:
+        if os.access(Path(path).parent, os.W_OK):
+            raise
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=timeout)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+        return conn
+
+
 def _problem(component: str, exc: BaseException, where: Path) -> StorageProblem:
     kind = classify_error(exc) or "io"
     return StorageProblem(component, kind, describe_error(exc, where) or f"{where}: {exc}")

@@ -105,7 +105,9 @@ def stats(path: Path | None = None) -> ThreadStats:
         return out
     out.file_bytes = path.stat().st_size + sum(
         p.stat().st_size for p in (Path(f"{path}-wal"),) if p.exists())
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    from switchyard.storage import open_sqlite_read_only
+
+    conn = open_sqlite_read_only(path, timeout=30)  # stats also work on a read-only home
     try:
         if not _has_tables(conn):
             return out

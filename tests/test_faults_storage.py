@@ -113,6 +113,8 @@ def test_full_disk_readiness_serve_and_commands(template: Path, tmp_path: Path,
     with full_disk(tmp_path / "disk", size="48m") as disk:
         home = shutil.copytree(template / "home", disk / "home")
         use_home(home, template / "articles")
+        path = home / "customers.sqlite"
+        before = db.read_meta(path)
         fill(disk)
         problems = storage.storage_health(_settings())
         assert ("home", "full") in [(p.component, p.kind) for p in problems]
@@ -141,6 +143,11 @@ def test_full_disk_readiness_serve_and_commands(template: Path, tmp_path: Path,
         forced = _cli("db", "seed", "--force")  # must write: fails cleanly, data intact
         assert forced.exit_code == 1 and "Traceback" not in forced.output
         assert "full" in forced.output
+        (disk / ".filler").unlink()  # space back (a WAL read needs room for its -shm index)
+        assert db.read_meta(path) == before
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
         _close_singletons()
     # (the mount is gone; the copy on it with it)
 

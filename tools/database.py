@@ -162,19 +162,10 @@ def db_path() -> Path:
 
 
 def _open_read_only(target: Path) -> sqlite3.Connection:
-    """A read-only connection. A WAL database needs its -shm file; on a read-only home (mount,
-    snapshot) that file cannot be created, so fall back to ``immutable=1``, which is safe there
-    because nothing can write the file either."""
-    try:
-        conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True, timeout=10)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
-        return conn
-    except sqlite3.OperationalError:
-        if os.access(target.parent, os.W_OK):
-            raise
-        conn = sqlite3.connect(f"file:{target}?mode=ro&immutable=1", uri=True, timeout=10)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
-        return conn
+    # Falls back to immutable=1 on a read-only home, where the WAL's -shm cannot be created.
+    from switchyard.storage import open_sqlite_read_only
+
+    return open_sqlite_read_only(target)
 
 
 @contextlib.contextmanager
