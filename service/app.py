@@ -41,8 +41,10 @@ from switchyard.graph.dependencies import abuild_dependencies
 from switchyard.graph.graph import build_graph
 from switchyard.runner import ensure_ready, record_from_state
 from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
+from switchyard.service.limits import RequestLimitsMiddleware
 from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
 from switchyard.settings import Settings, get_settings
+from switchyard.storage import storage_health
 from switchyard.tracing import user_hash
 
 log = logging.getLogger("switchyard.service")
@@ -286,6 +288,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                   description="Routes each support request to the cheapest agent tier that can "
                               "handle it, with a semantic cache in front.")
 
+    app.add_middleware(RequestLimitsMiddleware)  # 413 / 400 before any body is parsed
+
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
@@ -361,11 +365,13 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
             "database": settings.db_path.exists(),
             "knowledge_index": settings.index_dir.exists() and any(settings.index_dir.iterdir()),
         }
+        checks["storage"] = not (problems := await asyncio.to_thread(storage_health, settings))
         ready = all(checks.values())
         auth = ("jwt" if settings.auth == "jwt" else
                 "none: LOCAL TRIAL, the body's user_id is trusted (SWITCHYARD_AUTH=none)")
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks,
-                             "auth": auth}, status_code=200 if ready else 503)
+                             "auth": auth, "problems": [p.to_dict() for p in problems]},
+                            status_code=200 if ready else 503)
 
     return app
 

@@ -288,6 +288,25 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+class ServiceSettings(BaseModel):
+    """Limits the HTTP service enforces before a request body reaches the parser."""
+
+    # A chat body is a message of at most max_input_chars plus a few ids: 1 MiB is ample, and the
+    # cap is checked against Content-Length (413 before reading) and while streaming.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Deeper JSON is refused with 400 before json.loads (which recurses once per level).
+    max_json_depth: int = Field(default=32, gt=0, le=500)
+
+
+class ThreadSettings(BaseModel):
+    """Retention of the conversation store (``switchyard threads prune``)."""
+
+    # Threads idle longer than this are deleted (None: no age limit).
+    ttl_s: float | None = Field(default=30 * 86400.0, ge=0)
+    # At most this many threads are kept, the most recently active (None: no count limit).
+    max_threads: int | None = Field(default=100_000, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SWITCHYARD_", env_nested_delimiter="__", extra="ignore"
@@ -313,6 +332,8 @@ class Settings(BaseSettings):
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    threads: ThreadSettings = Field(default_factory=ThreadSettings)
 
     # The global default server for openai/local tiers: OPENAI_API_KEY (and optionally
     # OPENAI_BASE_URL). A tier's own base_url / api_key_env take precedence.

@@ -81,7 +81,8 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"graph": True, "database": True, "knowledge_index": True}
+    assert ready.json()["checks"] == {"graph": True, "database": True, "knowledge_index": True,
+                                      "storage": True}
     assert ready.json()["auth"] == "jwt"
 
 

@@ -66,7 +66,9 @@ def register(app: typer.Typer) -> None:
             ensure_ready()
             record = run(text, user_id=user_id, tenant=tenant, use_cache=not no_cache)
         except Exception as exc:  # a provider/infra failure: say what, no traceback
-            _fail(f"{type(exc).__name__}: {exc}", as_json)
+            from switchyard.cli import friendly_error
+
+            _fail(friendly_error(exc), as_json)
         if record.get("error"):
             if as_json:
                 typer.echo(json.dumps(record, default=str))
