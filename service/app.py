@@ -17,6 +17,7 @@ Run it: ``switchyard serve`` or ``uvicorn service.app:app``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -45,6 +46,7 @@ from switchyard.service.limits import RequestLimitsMiddleware
 from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
 from switchyard.settings import Settings, get_settings
 from switchyard.storage import storage_health
+from switchyard.threads import prune as prune_threads
 from switchyard.tracing import user_hash
 
 log = logging.getLogger("switchyard.service")
@@ -93,8 +95,12 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 class ChatService:
     """The graph plus what a request needs around it: threads, deadlines, fallbacks."""
 
-    def __init__(self, graph: Any, deps: Dependencies, config: ServiceConfig) -> None:
+    def __init__(self, graph: Any, deps: Dependencies, config: ServiceConfig,
+                 oneshot_graph: Any = None) -> None:
         self.graph = graph
+        # Requests without a thread_id are one-shot: no checkpoint is written for them, so the
+        # thread store grows only with conversations someone can continue.
+        self.oneshot_graph = oneshot_graph or graph
         self.deps = deps
         self.config = config
         self.authenticator = Authenticator(deps.settings)
@@ -125,20 +131,29 @@ class ChatService:
                 ) -> tuple[dict[str, Any], Context, HumanMessage, str]:
         settings = self.deps.settings
         tenant = who.tenant or settings.default_tenant
-        thread_id = req.thread_id or uuid.uuid4().hex
-        config = {"run_name": "switchyard",
-                  "configurable": {"thread_id": self.thread_key(who, tenant, thread_id)}}
+        thread_id = req.thread_id
+        config: dict[str, Any] = {"run_name": "switchyard", "configurable": {}}
+        if thread_id:
+            config["configurable"]["thread_id"] = self.thread_key(who, tenant, thread_id)
         ctx = Context(user_id=who.user_id, tenant=tenant)
         message = HumanMessage(req.message, id=f"req-{uuid.uuid4().hex}")
         return config, ctx, message, thread_id
 
     # -- one turn ----------------------------------------------------------------------------
+    def _graph_for(self, thread_id: str | None) -> Any:
+        return self.graph if thread_id else self.oneshot_graph
+
+    def _lock_for(self, config: dict[str, Any]) -> Any:
+        key = config["configurable"].get("thread_id")
+        return self._lock(key) if key else contextlib.nullcontext()
+
     async def chat(self, req: ChatRequest, who: Identity) -> dict[str, Any]:
         config, ctx, message, thread_id = self.prepare(req, who)
-        async with self._lock(config["configurable"]["thread_id"]):
+        async with self._lock_for(config):
             try:
                 async with asyncio.timeout(self._deadline_s()):
-                    state = await self.graph.ainvoke({"messages": [message]}, config, context=ctx)
+                    state = await self._graph_for(thread_id).ainvoke(
+                        {"messages": [message]}, config, context=ctx)
             except TimeoutError as exc:
                 raise self._timeout() from exc
         return self._record(state, thread_id)
@@ -154,7 +169,7 @@ class ChatService:
                                  "is slow or overloaded.")
 
     @staticmethod
-    def _record(state: dict[str, Any], thread_id: str) -> dict[str, Any]:
+    def _record(state: dict[str, Any], thread_id: str | None) -> dict[str, Any]:
         if state.get("error") and not state.get("classification"):
             # Refused at intake (empty, too long, unknown user): the request, not the service.
             raise ServiceError(422, str(state["error"]))
@@ -173,14 +188,14 @@ class ChatService:
         the tokens so far": a tier failed mid-answer and the next tier starts over.
         ``error`` replaces ``done`` when the request could not be answered."""
         config, ctx, message, thread_id = self.prepare(req, who)
-        async with self._lock(config["configurable"]["thread_id"]):
+        async with self._lock_for(config):
             streamed = False
             final: dict[str, Any] | None = None
             classification: Any = None
             route: str | None = None
             try:
                 async with asyncio.timeout(self._deadline_s()):
-                    async for ns, mode, chunk in self.graph.astream(
+                    async for ns, mode, chunk in self._graph_for(thread_id).astream(
                         {"messages": [message]}, config, context=ctx,
                         stream_mode=["updates", "messages", "values", "custom"], subgraphs=True,
                     ):
@@ -218,6 +233,19 @@ class ChatService:
             if not streamed:  # a cache hit, an error message, or a non-streaming model
                 yield _sse("answer", {"text": record["answer"]})
             yield _sse("done", ChatResponse(**record).model_dump())
+
+
+async def _prune_threads(path: Path, settings: Settings) -> None:
+    """Keep the thread store bounded: prune by TTL and count at start-up, then periodically."""
+    while True:
+        try:
+            result = await asyncio.to_thread(prune_threads, path, ttl_s=settings.threads.ttl_s,
+                                             max_threads=settings.threads.max_threads)
+            if result.threads_removed:
+                log.info("pruned %d conversation threads", result.threads_removed)
+        except Exception:  # noqa: BLE001 - retention must never take the service down
+            log.warning("thread pruning failed; retrying later", exc_info=True)
+        await asyncio.sleep(settings.threads.prune_interval_s)
 
 
 def _sse(event: str, data: dict[str, Any]) -> dict[str, str]:
@@ -277,11 +305,17 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         deps = await abuild_dependencies(settings)
         async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
             await saver.setup()
-            graph = build_graph(deps).compile(checkpointer=saver, name="switchyard")
-            app.state.service = ChatService(graph, deps, config)
+            builder = build_graph(deps)
+            graph = builder.compile(checkpointer=saver, name="switchyard")
+            oneshot = builder.compile(name="switchyard")
+            app.state.service = ChatService(graph, deps, config, oneshot_graph=oneshot)
+            pruning = asyncio.create_task(_prune_threads(path, settings))
             log.info("switchyard service ready in %.1f s", time.perf_counter() - started)
-            yield
-            app.state.service = None
+            try:
+                yield
+            finally:
+                pruning.cancel()
+                app.state.service = None
         deps.close()
 
     app = FastAPI(title="switchyard", version="0.1.0", lifespan=lifespan,

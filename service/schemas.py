@@ -33,7 +33,8 @@ class ChatResponse(BaseModel):
     """The answer and the routing record that explains it."""
 
     answer: str
-    thread_id: str
+    thread_id: str | None = Field(description="The conversation to continue; None for a one-shot "
+                                               "request (sent without a thread_id, not stored).")
     agent: str | None
     route: str | None
     complexity: str | None

@@ -305,6 +305,8 @@ class ThreadSettings(BaseModel):
     ttl_s: float | None = Field(default=30 * 86400.0, ge=0)
     # At most this many threads are kept, the most recently active (None: no count limit).
     max_threads: int | None = Field(default=100_000, ge=0)
+    # How often the service prunes by the two limits above.
+    prune_interval_s: float = Field(default=3600.0, gt=0)
 
 
 class Settings(BaseSettings):

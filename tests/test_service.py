@@ -140,7 +140,7 @@ async def test_chat_routes_each_tier(client: httpx.AsyncClient, message: str, ti
     body = resp.json()
     assert (body["agent"], body["route"], body["complexity"]) == (tier, tier, complexity)
     assert body["cache_hit"] is False and body["cost_usd"] > 0
-    assert body["answer"] and body["model"] and body["thread_id"]
+    assert body["answer"] and body["model"] and body["thread_id"] is None  # one-shot
     assert body["tokens"]["input"] > 0 and body["latency_ms"] > 0
     assert body["intent"] and 0 <= body["confidence"] <= 1
     assert body["fallback_from"] is None
@@ -154,6 +154,26 @@ async def test_repeat_is_served_by_the_cache(client: httpx.AsyncClient) -> None:
     assert first["cache_hit"] is False
     assert second["cache_hit"] is True and second["cost_usd"] == 0
     assert second["answer"] == first["answer"] and second["similarity"] >= 0.99
+
+
+async def test_one_shot_requests_are_not_checkpointed(client: httpx.AsyncClient) -> None:
+    import sqlite3
+
+    path = _settings().checkpoint_path
+
+    def checkpoints() -> int:
+        with sqlite3.connect(path) as conn:
+            return conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
+
+    before = checkpoints()
+    for _ in range(3):
+        resp = await _chat(client, "How do I add a teammate to my workspace?",
+                           tenant=f"t{uuid.uuid4().hex[:8]}")
+        assert resp.status_code == 200 and resp.json()["thread_id"] is None
+    assert checkpoints() == before, "a one-shot request must leave no thread behind"
+    threaded = await _chat(client, "How do I add a teammate to my workspace?",
+                           thread_id=f"th-{uuid.uuid4().hex[:8]}")
+    assert threaded.status_code == 200 and checkpoints() > before
 
 
 async def test_thread_follow_up_sees_the_history(app: Any, client: httpx.AsyncClient) -> None:
