@@ -7,6 +7,7 @@ Every agent is built by a function that takes the graph's :class:`Dependencies`,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import operator
 import time
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
+from langgraph.config import get_stream_writer
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
@@ -180,6 +182,9 @@ async def call_model(
             return message, record, elapsed_ms(start)
         record["unusable"] = problem
         records.append(record)
+        if answer:  # whatever streamed of this attempt is not the answer: tell the client
+            with contextlib.suppress(RuntimeError):
+                get_stream_writer()({"event": "reset", "reason": f"retry: answer was {problem}"})
     raise UnusableAnswer(f"{tier}.{step}: the model's answer was {records[-1]['unusable']} "
                          "twice, the second time with twice the budget")
 

@@ -215,6 +215,10 @@ class ChatService:
                                 yield _sse(chunk["event"], {k: v for k, v in chunk.items()
                                                             if k != "event"})
                         elif mode == "messages":
+                            if streamed and _is_tool_call_turn(chunk):
+                                # The text so far was a preamble to tool calls, not the answer.
+                                streamed = False
+                                yield _sse("reset", {"reason": "tool_call"})
                             token = _answer_token(chunk)
                             if token:
                                 streamed = True
@@ -264,6 +268,12 @@ def _route_event(classification: Any, route: str | None,
             # On a hit the answer comes from the cache (written by the tier named in ``agent``).
             "route": route, "answered_by": "cache" if cache.get("hit") else route,
             "cache": cache}
+
+
+def _is_tool_call_turn(chunk: Any) -> bool:
+    message, meta = chunk
+    return (ANSWER_TAG in (meta.get("tags") or []) and isinstance(message, AIMessageChunk)
+            and bool(message.tool_call_chunks or message.tool_calls))
 
 
 def _answer_token(chunk: Any) -> str:

@@ -253,6 +253,54 @@ async def test_stream_emits_tokens_from_a_streaming_model(
     assert names.count("token") > 1 and tokens == events[-1][1]["answer"]
 
 
+def _shown(events: list[tuple[str, dict[str, Any]]]) -> str:
+    """The text a client following the documented events ends up showing."""
+    text = ""
+    for name, data in events:
+        if name == "reset":
+            text = ""
+        elif name == "token":
+            text += data["text"]
+        elif name == "answer":
+            text = data["text"]
+    return text
+
+
+async def test_the_stream_is_the_answer_with_a_tool_preamble(
+        app: Any, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakes import StreamingScript
+
+    call = {"name": "lookup_error_code", "args": {"error_code": "WH-401"}, "id": "call_1"}
+    standard = StreamingScript(turns=[
+        ("Let me look that up for you first.", [call]),
+        ("WH-401 means the webhook signature did not match: rotate the signing secret.", None)])
+    _swap_models(app, monkeypatch, standard=standard)
+    payload = {"message": STANDARD_Q, "tenant": f"t{uuid.uuid4().hex[:8]}"}
+    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth()) as resp:
+        events = _events((await resp.aread()).decode())
+    names = [n for n, _ in events]
+    assert names[-1] == "done" and "reset" in names and names.count("token") > 5
+    done = events[-1][1]
+    assert "Let me look that up" not in done["answer"]
+    assert _shown(events) == done["answer"]
+
+
+async def test_the_stream_is_the_answer_after_a_tier_fails_mid_answer(
+        app: Any, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakes import StreamingScript
+
+    fast = StreamingScript(turns=[("Reset links expire after", ConnectionError("dropped"))])
+    _swap_models(app, monkeypatch, fast=fast)
+    payload = {"message": FAST_Q, "tenant": f"t{uuid.uuid4().hex[:8]}"}
+    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth()) as resp:
+        events = _events((await resp.aread()).decode())
+    names = [n for n, _ in events]
+    assert "token" in names and "reset" in names and names[-1] == "done"
+    done = events[-1][1]
+    assert done["fallback_from"] == "fast" and done["agent"] == "standard"
+    assert _shown(events) == done["answer"]
+
+
 @pytest.mark.parametrize(("body", "status", "needle"), [
     (b'{"message": "", "user_id": "u-0001"}', 422, "empty"),
     (b'{"message": "   \\n ", "user_id": "u-0001"}', 422, "empty"),
