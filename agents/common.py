@@ -260,7 +260,7 @@ async def tool_loop_turn(
     """One model turn of a tool-calling loop; on the last allowed round no tools are bound, so
     the model must answer. ``answer``: the turn without tool calls is the user-facing answer."""
     rounds = state.get("tool_rounds", 0)
-    tools = request_tools(state, tier, runtime)
+    tools = request_tools(state, tier, runtime) if deps.settings.tier(tier).supports_tools else []
     bound = tools if tools and rounds < deps.settings.max_tool_iterations else None
     message, usage, ms = await call_model(deps, tier, f"agent_{rounds}", state["work"], runtime,
                                           tools=bound, answer=answer)

@@ -31,7 +31,8 @@ from switchyard.cache import CachedAnswer, Partition, cache_policy, is_storable,
 from switchyard.classifier.local import followup_cue
 from switchyard.context import Context
 from switchyard.deps import Dependencies
-from switchyard.domain import COMPLEXITY_FOR_TIER, FALLBACKS, TIERS, Tier
+from switchyard.domain import COMPLEXITY_FOR_TIER, FALLBACKS, TIERS, Tier, tools_for
+from switchyard.domain import intent as intent_info
 from switchyard.graph.dependencies import LazyDependencies, resolve
 from switchyard.graph.state import RESET, Flight, State
 from switchyard.tools import TOOLSET_VERSION
@@ -162,11 +163,30 @@ class RouterNodes:
             updates["forced_tier"] = ctx.force_tier
             route = ctx.force_tier
         classification = result.model_copy(update=updates)
-        update: dict[str, Any] = {"classification": classification, "route": str(route),
-                                  "timings": {"classify": _ms(start)}}
+        route, why = self._capable_tier(deps, str(route), classification.intent,
+                                        signed_in=bool(ctx.user_id))
+        update: dict[str, Any] = {"classification": classification, "route": route,
+                                  "route_reason": why, "timings": {"classify": _ms(start)}}
         if classification.usage:  # an LLM classifier's call, priced at its own model
             update["usage"] = [{**classification.usage, "step": "classify", "tier": "classifier"}]
         return update
+
+    @staticmethod
+    def _capable_tier(deps: Dependencies, route: str, intent: str | None, *,
+                      signed_in: bool) -> tuple[str, str | None]:
+        """Never hand a request that needs tools to a tier whose model cannot call them: move it
+        up to the next tier that can (the fast tier calls no tools; its actions are fixed steps)."""
+        known = intent_info(intent)
+        needs = [t for t in (known.tools if known and signed_in else ())
+                 if t in tools_for(route, intent, signed_in=signed_in)]
+        if route == Tier.FAST or not needs or deps.settings.tier(route).supports_tools:
+            return route, None
+        order = [t.value for t in TIERS]
+        for higher in order[order.index(route) + 1:]:
+            if deps.settings.tier(higher).supports_tools:
+                return higher, (f"the {route} tier's model cannot call tools and this request "
+                                f"needs {', '.join(needs)}: routed to {higher}")
+        return route, f"no tier can call tools; the {route} tier answers without {', '.join(needs)}"
 
     # -- cache -------------------------------------------------------------------------------
     @staticmethod

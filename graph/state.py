@@ -57,6 +57,7 @@ class State(InputState, total=False):
     cache: dict[str, Any]             # verdict: hit, similarity, match, partition, entry_age_s, reason
     flight: Flight | None             # single-flight ticket held between cache_lookup and cache_store
     route: str                        # tier chosen by the router (fast|standard|expert)
+    route_reason: str | None          # why the route differs from the classification, if it does
     fallback_from: list[str]          # tiers whose provider failed this turn, in order
     agent: str                        # tier that produced the answer ("cache" parts noted in `cache`)
     model: str                        # model that produced the answer

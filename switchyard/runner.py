@@ -66,6 +66,7 @@ def record_from_state(state: dict[str, Any]) -> dict[str, Any]:
         "answer": state.get("answer", ""),
         "agent": state.get("agent") or state.get("route") or None,
         "route": state.get("route"),
+        "route_reason": state.get("route_reason"),
         "fallback_from": state.get("fallback_from") or [],
         "complexity": cls.get("complexity"),
         "intent": cls.get("intent"),

@@ -105,6 +105,9 @@ class TierModel(BaseModel):
     requests_per_second: float = Field(50.0, gt=0, description="rate limit modelled on API limits")
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
+    # False for a model that cannot call tools (e.g. a small local model whose chat template
+    # ignores them): requests that need tools are routed to a tier that can.
+    supports_tools: bool = True
 
     @model_validator(mode="before")
     @classmethod

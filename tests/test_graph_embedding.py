@@ -159,3 +159,47 @@ def test_settings_from_the_environment_never_decide_an_injected_graph(deps, tmp_
     variant = dataclasses.replace(_variant(deps, tmp_path), settings=settings,
                                   models=FakeModels(settings))
     assert variant.models.chat_model("fast").stands_in_for == settings.tiers["fast"].model
+
+
+async def test_a_tier_that_cannot_call_tools_never_gets_a_request_that_needs_them(deps, tmp_path):
+    variant = _variant(deps, tmp_path)
+    standard = variant.settings.tiers["standard"]
+    variant.settings.tiers["standard"] = standard.model_copy(update={"supports_tools": False})
+    graph = build_graph(variant).compile()
+    needs_tools = await _ask(graph, "Help me debug this system error: webhook deliveries fail with 401",
+                             user="u-0001")
+    assert needs_tools["complexity"] == "medium" and needs_tools["route"] == "expert"
+    assert "cannot call tools" in needs_tools["route_reason"]
+    # A request that needs no tools stays on the tool-less tier.
+    no_tools = await _ask(graph, "How do I connect Salesforce to Quillstack step by step?",
+                          user="u-0001", force_tier="standard")
+    assert no_tools["route"] == "standard" and no_tools["route_reason"] is None
+    assert no_tools["agent"] == "standard" and no_tools["tools_used"] == []
+
+
+async def test_a_running_graph_notices_a_new_index_and_never_serves_the_old_version(
+        deps, tmp_path):
+    import shutil
+
+    from switchyard.knowledge.ingest import ingest
+    from switchyard.knowledge.retriever import Retriever
+
+    articles, index = tmp_path / "articles", tmp_path / "index"
+    shutil.copytree(deps.settings.articles_dir, articles)
+    settings = deps.settings.model_copy(deep=True, update={"articles_dir": articles})
+    await asyncio.to_thread(ingest, articles_dir=articles, index_dir=index)
+    retriever = await asyncio.to_thread(Retriever, index_dir=index, articles_dir=articles,
+                                        settings=settings, embedder=deps.embedder)
+    variant = dataclasses.replace(_variant(deps, tmp_path), retriever=retriever)
+    graph = build_graph(variant).compile()
+    question = "How do I invite a new user to my workspace?"
+    first = await _ask(graph, question, user=None)
+    assert first["answer"] and (await _ask(graph, question, user=None))["cache_hit"] is True
+
+    # Another process edits an article and commits a new index while this graph runs.
+    article = articles / "inviting-users.md"
+    article.write_text(article.read_text() + "\n\nInvitations now expire after 3 days.\n")
+    report = await asyncio.to_thread(ingest, articles_dir=articles, index_dir=index)
+    after = await _ask(graph, question, user=None)
+    assert after["cache_hit"] is False, "an answer from the old knowledge version was served"
+    assert after["cache"]["kb_version"] == report.kb_version != first["cache"]["kb_version"]
