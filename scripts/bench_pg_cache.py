@@ -39,7 +39,8 @@ def unit(rows: np.ndarray) -> np.ndarray:
 
 def part(user: str | None, tier: str = "fast") -> Partition:
     return Partition.for_request(tenant="acme", user_id=user, personal=user is not None,
-                                 tier=tier, prompt_version=1, toolset_version=1, kb_version=1)
+                                 key=b"bench-key", tier=tier, prompt_version=1,
+                                 toolset_version=1, kb_version=1)
 
 
 def layout(n: int, rng: np.random.Generator) -> list[tuple[str, Partition]]:

@@ -33,7 +33,8 @@ def ans(text: str, ttl: float = 600.0) -> CachedAnswer:
 
 def part(user: str | None = None, tier: str = "fast") -> Partition:
     return Partition.for_request(tenant="acme", user_id=user, personal=user is not None,
-                                 tier=tier, prompt_version=1, toolset_version=1, kb_version=1)
+                                 key=b"test-deployment-key", tier=tier, prompt_version=1,
+                                 toolset_version=1, kb_version=1)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import textwrap
 import time
 
 import pytest
-from procs import REPO, run_together
+from support.procs import REPO, run_together
 
 _RATE_CLIENT = textwrap.dedent(
     """

@@ -9,7 +9,7 @@ import textwrap
 import time
 
 import pytest
-from procs import REPO, run_together
+from support.procs import REPO, run_together
 
 _REPLICA = textwrap.dedent(
     """

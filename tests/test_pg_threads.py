@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from procs import REPO, run_together
+from support.procs import REPO, run_together
 
 _GRAPH = textwrap.dedent(
     """

@@ -86,9 +86,11 @@ class PgSemanticCache(SemanticCache):
         settings: CacheSettings | None = None,
         *,
         dim: int = EMBEDDING_DIM,
+        hash_key: bytes | None = None,
     ) -> None:
         self.settings = settings or CacheSettings()
-        super().__init__(single_flight_timeout_s=self.settings.single_flight_timeout_s)
+        super().__init__(single_flight_timeout_s=self.settings.single_flight_timeout_s,
+                         hash_key=hash_key)
         if dim != EMBEDDING_DIM:
             raise ValueError(f"the schema stores {EMBEDDING_DIM}-dim embeddings, got dim={dim}")
         self.dim = dim
@@ -358,8 +360,10 @@ class PgSemanticCache(SemanticCache):
     ) -> int:
         where, params = [], []
         if user_id is not None:
+            if not self.hash_key:
+                raise ValueError("clearing a user's entries needs the deployment's hash key")
             where.append("scope = %s")
-            params.append(user_scope(user_id))
+            params.append(user_scope(user_id, self.hash_key))
         if intent is not None:
             where.append("intent = %s")
             params.append(intent)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchyard.domain import is_strategic_intent
 from switchyard.settings import CacheSettings, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -48,8 +49,7 @@ def _cache_settings(settings: Settings | CacheSettings | None) -> CacheSettings:
 
 def strategic_probability(intent_scores: dict[str, float] | None, settings: CacheSettings) -> float:
     """The classifier's probability that the request is a strategic recommendation."""
-    return sum(p for name, p in (intent_scores or {}).items()
-               if any(frag in name.casefold() for frag in settings.strategic_intents))
+    return sum(p for name, p in (intent_scores or {}).items() if is_strategic_intent(name))
 
 
 def is_strategic(
@@ -57,8 +57,7 @@ def is_strategic(
 ) -> bool:
     """Strategic by the predicted intent, by the wording, or by a material probability of a
     strategic intent: a wrongly cached recommendation is worse than a missed cache hit."""
-    name = (intent or "").casefold()
-    if any(frag in name for frag in settings.strategic_intents):
+    if is_strategic_intent(intent):
         return True
     if strategic_probability(intent_scores, settings) >= settings.strategic_min_probability:
         return True
