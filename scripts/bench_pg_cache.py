@@ -100,6 +100,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the scratch database (analysis)")
+    ap.add_argument("--ef-search", type=int, default=None,
+                    help="HNSW candidates per lookup (default: pgvector's 40)")
     args = ap.parse_args()
     if not args.url:
         print("no database: pass --url or set SWITCHYARD_DATABASE_URL "
@@ -135,6 +137,7 @@ def main() -> int:
         queries.append((text + " please", q, p, text))
     settings = CacheSettings(max_entries=args.entries * 2)
     report: dict[str, object] = {"entries": args.entries, "queries": args.queries,
+                                 "ef_search": args.ef_search or 40,
                                  "cpu_count": os.cpu_count(),
                                  "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
@@ -144,7 +147,7 @@ def main() -> int:
     url = make_conninfo(args.url, dbname=name)
     try:
         migrate(url, checkpoints=False)
-        pool = open_pool(url, max_size=2)
+        pool = open_pool(url, max_size=2, ef_search=args.ef_search)
         pg = PgSemanticCache(pool, settings)
         with pool.connection() as conn:
             # Bulk load: the HNSW index is built once after the fill (as for any large load)
