@@ -40,12 +40,12 @@ from switchyard.context import Context
 from switchyard.deps import Dependencies
 from switchyard.graph.dependencies import abuild_dependencies
 from switchyard.graph.graph import build_graph
+from switchyard.health import storage_health
 from switchyard.runner import ensure_ready, record_from_state
 from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
 from switchyard.service.limits import RequestLimitsMiddleware
 from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
 from switchyard.settings import Settings, get_settings
-from switchyard.storage import storage_health
 from switchyard.threads import prune as prune_threads
 from switchyard.tracing import user_hash
 
