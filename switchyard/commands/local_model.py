@@ -1,0 +1,75 @@
+"""``switchyard local-model start|stop|status``: llama.cpp's server as a local model provider."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+local_app = typer.Typer(
+    help="Run a local GGUF model with llama.cpp's llama-server (the `local` extra).",
+    no_args_is_help=True,
+)
+
+
+def _server(model: Path | None = None, port: int | None = None):  # -> LocalModelServer
+    from switchyard.llm.local_server import LocalModelServer
+    from switchyard.settings import get_settings
+
+    return LocalModelServer.from_settings(get_settings(), model_path=model, port=port)
+
+
+@local_app.command("start")
+def start(
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="A GGUF file (default: the bundled SmolLM2-135M-Instruct).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = None,
+) -> None:
+    """Start the server, wait until it is ready and print how to point the fast tier at it."""
+    from switchyard.llm.local_server import LocalServerError, tier_settings_lines
+
+    server = _server(model, port)
+    try:
+        status = server.start()
+    except LocalServerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"local model server ready: pid {status.pid}, model {status.model}")
+    typer.echo(f"base_url: {status.base_url}   (log: {server.log_path})")
+    typer.echo("Put the fast tier on it with:")
+    for line in tier_settings_lines(status):
+        typer.echo(f"  export {line}")
+
+
+@local_app.command("stop")
+def stop() -> None:
+    """Stop the server started by `switchyard local-model start`."""
+    status = _server().stop()
+    if status.running:
+        typer.echo(f"stopped local model server (pid {status.pid}, port {status.port})")
+    else:
+        typer.echo("no local model server running" + (" (removed a stale record)" if status.stale else ""))
+
+
+@local_app.command("status")
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Whether the server runs and answers /health; exit code 1 when it does not run."""
+    current = _server().status()
+    if as_json:
+        typer.echo(json.dumps(current.to_dict(), indent=2))
+    elif current.running:
+        health = "ready" if current.healthy else "NOT answering /health"
+        typer.echo(f"running: pid {current.pid}, {current.base_url}, model {current.alias}"
+                   f" ({current.model}), {health}")
+    else:
+        typer.echo("not running" + (" (removed a stale record)" if current.stale else ""))
+    if not current.running:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(local_app, name="local-model")
