@@ -315,7 +315,7 @@ class ThreadSettings(BaseModel):
 class LocalModelSettings(BaseModel):
     """llama.cpp's ``llama-server`` run by ``switchyard local-model start`` (the ``local`` extra).
 
-    Defaults suit a small CPU box: every core decodes, 4 slots of 4,096 tokens each (llama-server
+    Defaults suit a small CPU box shared with switchyard itself: all cores but one decode, 4 slots of 4,096 tokens each (llama-server
     splits ``-c`` across ``-np`` slots, so the server gets slots x ctx_per_slot), and the prompt
     cache is capped so a long-running server stays within about 1 GB with SmolLM2.
     """
@@ -327,7 +327,7 @@ class LocalModelSettings(BaseModel):
     port: int = Field(8090, ge=0, le=65535, description="0 = any free port")
     slots: int = Field(4, gt=0)
     ctx_per_slot: int = Field(4096, gt=0)
-    threads: int = Field(0, ge=0, description="0 = every CPU this process may use")
+    threads: int = Field(0, ge=0, description="0 = all CPUs but one (at least 1)")
     cache_ram_mb: int = Field(512, ge=0)
     start_timeout_s: float = Field(120.0, gt=0)
 

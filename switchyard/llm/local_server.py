@@ -82,6 +82,13 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def default_threads() -> int:
+    """All CPUs but one. llama.cpp's threads wait for each other at every step, so a server with
+    as many threads as cores collapses when anything else runs (switchyard's own embedder, other
+    jobs): on a busy 2-core box, 2 threads decoded 0.1-0.2 tokens/s against 6-9 with 1 thread."""
+    return max(1, _cpu_count() - 1)
+
+
 def _pid_alive(pid: int) -> bool:
     """True for a live process; a zombie (exited, not yet reaped) counts as gone."""
     try:
@@ -175,7 +182,7 @@ class LocalModelServer:
 
     def command(self, model: Path, port: int) -> list[str]:
         cfg = self.config
-        threads = cfg.threads or _cpu_count()
+        threads = cfg.threads or default_threads()
         return [
             str(server_binary()), "-m", str(model), "--host", HOST, "--port", str(port),
             # -c is the whole KV cache, split evenly over the -np slots.
