@@ -14,7 +14,13 @@ import openai
 import pytest
 
 from switchyard.llm import local_server
-from switchyard.llm.capabilities import Capabilities, estimate_tokens, fits_context, server_root
+from switchyard.llm.capabilities import (
+    Capabilities,
+    estimate_tokens,
+    fits_context,
+    probe_capabilities,
+    server_root,
+)
 from switchyard.llm.errors import is_context_overflow, is_unreachable
 from switchyard.llm.local_server import LocalModelServer, LocalServerError
 from switchyard.settings import LocalModelSettings, Settings
@@ -154,3 +160,10 @@ def test_unreachable_means_connection_failures_only() -> None:
     assert is_unreachable(openai.APITimeoutError(request=_REQUEST))
     assert is_unreachable(httpx.ConnectError("refused"))
     assert not is_unreachable(_status_error(400, {"type": "exceed_context_size_error"}))
+
+
+def test_probe_of_an_unreachable_server_raises_and_caches_nothing(tmp_path: Path) -> None:
+    port = local_server.free_port()  # nothing listens there
+    with pytest.raises(httpx.TransportError):
+        probe_capabilities(f"http://127.0.0.1:{port}/v1", "m", home=tmp_path, timeout_s=5)
+    assert not (tmp_path / "capabilities.json").exists()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from switchyard.llm.local_server import LocalModelServer
 
 local_app = typer.Typer(
     help="Run a local GGUF model with llama.cpp's llama-server (the `local` extra).",
@@ -14,11 +17,13 @@ local_app = typer.Typer(
 )
 
 
-def _server(model: Path | None = None, port: int | None = None):  # -> LocalModelServer
+def _server(model: Path | None = None, port: int | None = None,
+            alias: str | None = None) -> LocalModelServer:
+    # Imported here so `switchyard --help` does not load the model layer.
     from switchyard.llm.local_server import LocalModelServer
     from switchyard.settings import get_settings
 
-    return LocalModelServer.from_settings(get_settings(), model_path=model, port=port)
+    return LocalModelServer.from_settings(get_settings(), model_path=model, port=port, alias=alias)
 
 
 @local_app.command("start")
@@ -26,11 +31,13 @@ def start(
     model: Annotated[Path | None, typer.Option(
         "--model", help="A GGUF file (default: the bundled SmolLM2-135M-Instruct).")] = None,
     port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = None,
+    alias: Annotated[str | None, typer.Option(
+        help="Model name the server answers to (default: from the file name).")] = None,
 ) -> None:
     """Start the server, wait until it is ready and print how to point the fast tier at it."""
     from switchyard.llm.local_server import LocalServerError, tier_settings_lines
 
-    server = _server(model, port)
+    server = _server(model, port, alias)
     try:
         status = server.start()
     except LocalServerError as exc:

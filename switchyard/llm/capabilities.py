@@ -105,10 +105,9 @@ def model_identity(client: httpx.Client, base_url: str, model: str) -> str:
 
 
 def _chat(client: httpx.Client, base_url: str, body: dict) -> dict | None:
-    try:
-        resp = client.post(f"{base_url.rstrip('/')}/chat/completions", json=body)
-    except httpx.HTTPError:
-        return None
+    # Transport errors (unreachable, timed out) propagate: "could not ask" must never be cached
+    # as "cannot do".
+    resp = client.post(f"{base_url.rstrip('/')}/chat/completions", json=body)
     if resp.status_code != 200:  # a server that rejects the feature outright lacks it
         return None
     try:
@@ -155,6 +154,7 @@ def probe_capabilities(base_url: str, model: str, api_key: str | None = None, *,
 
     Two tiny generations (a required tool call, a JSON-schema answer) plus /props or /slots for the
     context size. ``home`` defaults to ``SWITCHYARD_HOME``; ``refresh`` ignores the cache.
+    Raises ``httpx.TransportError`` when the server cannot be reached (nothing is cached then).
     """
     if home is None:
         from switchyard.settings import get_settings
