@@ -24,8 +24,8 @@ from pathlib import Path
 
 import httpx
 import yaml
-from switchyard.agents.prompts import FAST_SYSTEM, render_passages
 
+from switchyard.agents.prompts import FAST_SYSTEM, render_passages
 from switchyard.llm.local_server import BUNDLED_MODEL_ALIAS, LocalModelServer
 from switchyard.settings import LocalModelSettings, bundled_path
 

@@ -74,6 +74,15 @@ def _chat(status: ServerStatus, **kwargs: object) -> ChatOpenAI:
     return ChatOpenAI(base_url=status.base_url, api_key="unused", model=BUNDLED_MODEL_ALIAS, **options)
 
 
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie its new parent (init, after the CLI exited) has not reaped yet."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
 def test_cli_start_status_stop(tmp_path: Path) -> None:
     env = {**os.environ, "SWITCHYARD_HOME": str(tmp_path), "SWITCHYARD_LOCAL_MODEL__SLOTS": "1",
            "SWITCHYARD_LOCAL_MODEL__CTX_PER_SLOT": "1024"}
@@ -90,13 +99,17 @@ def test_cli_start_status_stop(tmp_path: Path) -> None:
         info = json.loads(status.stdout)
         assert info["running"] and info["healthy"] and info["alias"] == BUNDLED_MODEL_ALIAS
         assert info["base_url"] in started.stdout  # start told us where the server is
+        # ...and, from its probe, that this tier must not be sent tool-needing requests.
+        assert "SWITCHYARD_TIERS__FAST__SUPPORTS_TOOLS=false" in started.stdout
         models = httpx.get(f"{info['base_url']}/models", timeout=10).json()
         assert [m["id"] for m in models["data"]] == [BUNDLED_MODEL_ALIAS]
 
         stopped = cli("stop")
         assert stopped.returncode == 0
         assert cli("status").returncode == 1
-        assert not Path(f"/proc/{info['pid']}").exists()
+        assert _exited(info["pid"])
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{info['base_url']}/models", timeout=10)
         assert not (tmp_path / "local-model.json").exists()
     finally:
         LocalModelServer(LocalModelSettings(), tmp_path).stop()

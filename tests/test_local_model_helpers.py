@@ -167,3 +167,15 @@ def test_probe_of_an_unreachable_server_raises_and_caches_nothing(tmp_path: Path
     with pytest.raises(httpx.TransportError):
         probe_capabilities(f"http://127.0.0.1:{port}/v1", "m", home=tmp_path, timeout_s=5)
     assert not (tmp_path / "capabilities.json").exists()
+
+
+def test_printed_tier_settings_put_the_fast_tier_on_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    status = local_server.ServerStatus(running=True, port=18091, alias="smollm2-135m")
+    for line in local_server.tier_settings_lines(status, supports_tools=False):
+        name, value = line.split("=", 1)
+        monkeypatch.setenv(name, value)
+    fast = Settings().tier("fast")
+    assert fast.is_local and fast.base_url == status.base_url and fast.model == status.alias
+    assert not fast.supports_tools and fast.input_per_m == 0 and fast.output_per_m == 0

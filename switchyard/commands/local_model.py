@@ -33,8 +33,13 @@ def start(
     port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = None,
     alias: Annotated[str | None, typer.Option(
         help="Model name the server answers to (default: from the file name).")] = None,
+    probe: Annotated[bool, typer.Option(
+        help="Probe tool calling, JSON schema and context (cached per model).")] = True,
 ) -> None:
     """Start the server, wait until it is ready and print how to point the fast tier at it."""
+    import httpx
+
+    from switchyard.llm.capabilities import probe_capabilities
     from switchyard.llm.local_server import LocalServerError, tier_settings_lines
 
     server = _server(model, port, alias)
@@ -45,8 +50,18 @@ def start(
         raise typer.Exit(1) from exc
     typer.echo(f"local model server ready: pid {status.pid}, model {status.model}")
     typer.echo(f"base_url: {status.base_url}   (log: {server.log_path})")
+    tools: bool | None = None
+    if probe:
+        try:
+            caps = probe_capabilities(status.base_url or "", status.alias or "", home=server.home)
+        except httpx.HTTPError as exc:  # the server still runs; only the probe failed
+            typer.echo(f"capability probe failed: {exc}", err=True)
+        else:
+            tools = caps.tools
+            typer.echo(f"capabilities: tools={caps.tools} json_schema={caps.json_schema}"
+                       f" context_tokens={caps.context_tokens}")
     typer.echo("Put the fast tier on it with:")
-    for line in tier_settings_lines(status):
+    for line in tier_settings_lines(status, supports_tools=tools):
         typer.echo(f"  export {line}")
 
 

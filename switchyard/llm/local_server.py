@@ -136,15 +136,21 @@ class ServerStatus:
         return {**asdict(self), "base_url": self.base_url}
 
 
-def tier_settings_lines(status: ServerStatus, tier: str = "fast") -> list[str]:
-    """The environment settings that put a tier on this server (printed by ``start``)."""
+def tier_settings_lines(status: ServerStatus, tier: str = "fast",
+                        supports_tools: bool | None = None) -> list[str]:
+    """The environment settings that put a tier on this server (printed by ``start``).
+    ``supports_tools`` from a capability probe; None = not probed, nothing said."""
     prefix = f"SWITCHYARD_TIERS__{tier.upper()}__"
-    return [
+    lines = [
+        f"{prefix}PROVIDER=local",
         f"{prefix}BASE_URL={status.base_url}",
         f"{prefix}MODEL={status.alias}",
         f"{prefix}INPUT_PER_M=0",
         f"{prefix}OUTPUT_PER_M=0",
     ]
+    if supports_tools is not None:
+        lines.append(f"{prefix}SUPPORTS_TOOLS={str(supports_tools).lower()}")
+    return lines
 
 
 class LocalModelServer:
