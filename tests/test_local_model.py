@@ -31,8 +31,9 @@ from switchyard.llm.local_server import (
     LocalModelServer,
     LocalServerError,
     ServerStatus,
+    tier_settings_lines,
 )
-from switchyard.settings import LocalModelSettings
+from switchyard.settings import LocalModelSettings, Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_model]
 
@@ -232,3 +233,20 @@ def test_a_broken_model_file_fails_start_with_the_log_tail(tmp_path: Path) -> No
     last_log_line = srv.log_path.read_text().strip().splitlines()[-1]
     assert last_log_line in str(err.value)
     assert not srv.status().running and not srv.state_path.exists()
+
+
+def test_fast_tier_built_from_the_printed_settings_answers(
+    server: ServerStatus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lines `switchyard local-model start` prints, through the real model factory.
+    from switchyard.llm.factory import ModelFactory
+
+    for line in tier_settings_lines(server, supports_tools=False):
+        name, value = line.split("=", 1)
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SWITCHYARD_OFFLINE", "false")  # conftest runs everything else offline
+    factory = ModelFactory(Settings())
+    assert not factory.offline
+    reply = factory.chat_model("fast").invoke("In one sentence: what is an invoice?")
+    assert isinstance(reply.content, str) and reply.content.strip()
+    assert reply.usage_metadata and reply.usage_metadata["input_tokens"] > 0
