@@ -174,7 +174,8 @@ async def test_no_probe_ever_gets_another_organizations_data(deps, tmp_path: Pat
             for org, found in secrets.items():
                 if org == own:
                     continue
-                hits = sorted(s for s in found if s in answer)
+                # Echoing what the prober typed ("invoice 5268 was not found") reveals nothing.
+                hits = sorted(s for s in found if s in answer and not _echoes(s, text))
                 if hits:
                     leaks.append(f"{user} (org {own}) asked {text!r}: got org {org}'s {hits[:3]}")
 
@@ -229,6 +230,16 @@ async def test_no_probe_ever_gets_another_organizations_data(deps, tmp_path: Pat
     for where, text in stored.items():
         found = sorted(r for r in raw if re.search(rf"(?<![\w-]){re.escape(r)}(?![\w-])", text))
         assert not found, f"raw user ids or names in {where}: {found[:5]}"
+
+
+def _norm(text: str) -> str:
+    return " " + re.sub(r"[^a-z0-9]+", " ", text.lower()).strip() + " "
+
+
+def _echoes(secret: str, question: str) -> bool:
+    """The secret was in the prober's own question (an invoice number, a name they typed)."""
+    core = _norm(secret).replace(" invoice ", " ")
+    return core in _norm(question)
 
 
 def _sqlite_text(path: Path) -> str:
