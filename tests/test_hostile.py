@@ -158,6 +158,12 @@ async def test_no_probe_ever_gets_another_organizations_data(deps, tmp_path: Pat
     client = Client(api_url=trace_stub, api_key="stub-key", auto_batch_tracing=False)
     leaks: list[str] = []
     probes = 0
+    # Injections name other users' ids and names in the text a prober types: they run on their
+    # own cache and without threads or tracing, so the stores checked below hold only what the
+    # system itself wrote.
+    typed = dataclasses.replace(deps, cache=FaissSemanticCache(
+        tmp_path / "typed.sqlite", deps.settings.cache, hash_key=deps.settings.hash_key))
+    typed_graph = build_graph(typed).compile(name="switchyard")
     async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "threads.sqlite")) as saver:
         graph = build_graph(isolated).compile(checkpointer=saver, name="switchyard")
 
@@ -166,6 +172,11 @@ async def test_no_probe_ever_gets_another_organizations_data(deps, tmp_path: Pat
             with tracing_v2_enabled(project_name="hostile", client=client):
                 state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config,
                                             context=Context(user_id=user, tenant=tenant))
+            return record_from_state(state)
+
+        async def inject(user: str, text: str) -> dict:
+            state = await typed_graph.ainvoke({"messages": [HumanMessage(text)]},
+                                              context=Context(user_id=user))
             return record_from_state(state)
 
         def check(user: str, text: str, record: dict) -> None:
@@ -208,7 +219,7 @@ async def test_no_probe_ever_gets_another_organizations_data(deps, tmp_path: Pat
                 for template in INJECTIONS:
                     text = template.format(org_id=o["org_id"], org=o["org"], owner=owner,
                                            owner_name=o["name"], invoice=invoice_of[owner])
-                    record = await ask(prober, text, thread=f"{prober}-inj")
+                    record = await inject(prober, text)
                     check(prober, text, record)
                     probes += 1
     assert probes >= 200, probes

@@ -65,10 +65,18 @@ def test_an_expert_answer_that_exhausts_its_budget_is_retried_and_never_empty(on
 
 def test_two_tiers_on_two_servers_in_one_graph(online_graph, second_openai_server, monkeypatch):
     first = online_graph
+    from switchyard.graph import build_graph
+    from switchyard.graph.dependencies import build_dependencies
+
     monkeypatch.setenv("SWITCHYARD_TIERS__EXPERT__BASE_URL", second_openai_server.base_url)
     get_settings.cache_clear()
-    fast = runner.run(REQUESTS[0][0], use_cache=False, force_tier="fast", user_id="u-0001")
-    expert = runner.run(REQUESTS[2][0], use_cache=False, force_tier="expert", user_id="u-0001")
+    settings = get_settings()
+    assert settings.tier_base_url("expert") == second_openai_server.base_url
+    graph = build_graph(build_dependencies(settings)).compile()
+    fast = runner.run(REQUESTS[0][0], use_cache=False, force_tier="fast", user_id="u-0001",
+                      graph=graph)
+    expert = runner.run(REQUESTS[2][0], use_cache=False, force_tier="expert", user_id="u-0001",
+                        graph=graph)
     assert fast["error"] is None and expert["error"] is None
     assert first.count("gpt-4o-mini") >= 1 and first.count("o1") == 0
     assert second_openai_server.count("o1") >= 2 and second_openai_server.count("gpt-4o-mini") == 0
