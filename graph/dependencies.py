@@ -52,6 +52,14 @@ def build_classifier(settings: Settings, embedder: Embedder) -> Classifier:
 
 
 def build_cache(settings: Settings) -> SemanticCache:
+    """The embedded FAISS + SQLite cache, or, with ``SWITCHYARD_DATABASE_URL``, the cache every
+    replica shares on PostgreSQL + pgvector (same interface, guard and policy)."""
+    if settings.database_url:
+        from switchyard.cache.pg_backend import PgSemanticCache
+        from switchyard.pg.pool import open_pool
+
+        return PgSemanticCache(open_pool(settings.database_url), settings.cache,
+                               hash_key=settings.hash_key)
     from switchyard.cache.faiss_backend import FaissSemanticCache
 
     return FaissSemanticCache(settings.cache_dir / "cache.sqlite", settings.cache,
