@@ -12,6 +12,10 @@ Measures
   (b) the whole path before routing, warm: one embedding of a previously unseen text, the
       classifier (if ``switchyard.classifier`` is importable) sharing that embedding, the cache
       policy, the partition and the lookup;
+  (c) the same-question check's cost: the same lookups with the check on and off, interleaved
+      query by query, with the guard's and the check's text caches cleared before every lookup
+      (so both sides pay their parsing cold, which overstates the cost), once at the default
+      threshold and once at threshold 0.5, where every top-k candidate reaches the check;
   plus the time to rebuild the in-memory indexes from SQLite (a restart).
 
 Run: ``.venv/bin/python scripts/bench_cache.py [--entries 100000] [--queries 400]``
@@ -116,6 +120,38 @@ def populate(
     return users
 
 
+def verification_cost(
+    cache: FaissSemanticCache, qtexts: list[str], qvecs: np.ndarray
+) -> dict[str, object]:
+    """Median lookup with and without the same-question check, from one run (see (c))."""
+    from switchyard.cache.guard import extract_facts
+    from switchyard.cache.verify import _parse
+
+    out: dict[str, object] = {}
+    for label, threshold in (("default_threshold", None), ("threshold_0.5", 0.5)):
+        times: dict[bool, list[float]] = {True: [], False: []}
+        checked = 0
+        for i, (t, v) in enumerate(zip(qtexts, qvecs, strict=True)):
+            for verify in (True, False) if i % 2 else (False, True):
+                cache.settings.verify_same_question = verify
+                extract_facts.cache_clear()
+                _parse.cache_clear()
+                s = time.perf_counter()
+                verdict = cache.lookup(t, v, part(None, "fast"), threshold=threshold)
+                times[verify].append((time.perf_counter() - s) * 1e3)
+                checked += verify and verdict.reason.startswith("verify:")
+        cache.settings.verify_same_question = True
+        on, off = statistics.median(times[True]), statistics.median(times[False])
+        out[label] = {
+            "with_check": summary(times[True]),
+            "without_check": summary(times[False]),
+            "median_added_ms": round(on - off, 3),
+            "ratio": round(on / off, 3) if off else None,
+            "rejected_by_check": checked,
+        }
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", type=int, default=100_000)
@@ -172,6 +208,7 @@ def main() -> None:
         report["lookup_public_30k"] = summary(pub)
         report["lookup_user_partition"] = summary(usr)
         report["lookup_mixed"] = summary(pub + usr)
+        report["verification"] = verification_cost(cache, qtexts, qvecs)
 
         # (b) whole path before routing, warm, on texts the embedder has not seen.
         classifier = None
