@@ -10,8 +10,9 @@ repo; never copied into it), runs every pair through the cache's own lookup once
   (lowest one meeting ``--target``) and scored on the fifth, so the quoted figures are not
   in-sample. The spread of chosen thresholds shows how stable the choice is.
 
-Run: ``.venv/bin/python scripts/fit_cache_threshold.py [--target 0.01] [--pairs FILE]``
-(embedding 11,779 texts takes ~10 min on 2 busy cores).
+Run: ``.venv/bin/python scripts/fit_cache_threshold.py [--target 0.01] [--pairs FILE]
+[--embeddings FILE.npz]`` (embedding 11,779 texts takes ~10 min on 2 busy cores; ``--embeddings``
+keeps the vectors in an .npz outside the repo so a second run skips that).
 """
 
 from __future__ import annotations
@@ -48,12 +49,29 @@ def stratified_folds(labels: list[int], k: int, seed: int) -> list[list[int]]:
     return folds
 
 
+def load_or_embed(pairs: list[dict], path: Path | None) -> dict[str, np.ndarray]:
+    """The vectors of every text in ``pairs``, from ``path`` when it holds them all."""
+    texts = sorted({p[k] for p in pairs if "error" not in p for k in ("a", "b")})
+    if path is not None and path.exists():
+        data = np.load(path, allow_pickle=False)
+        known = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
+        if all(t in known for t in texts):
+            return {t: known[t] for t in texts}
+    from switchyard.embeddings import get_embedder
+
+    vectors = get_embedder().embed(texts)
+    if path is not None:
+        np.savez(path, texts=np.array(texts), vectors=vectors)
+    return dict(zip(texts, vectors, strict=True))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=Path, default=DEFAULT_PAIRS)
     ap.add_argument("--target", type=float, default=0.01)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--embeddings", type=Path, help="Reuse/save the texts' vectors here (.npz).")
     args = ap.parse_args()
     if not args.pairs.exists():
         raise SystemExit(
@@ -61,7 +79,10 @@ def main() -> None:
         )
 
     settings = CacheSettings()
-    results = run_pairs(read_pairs(args.pairs, need_label=True), settings, threshold=-1.0)
+    pairs = list(read_pairs(args.pairs, need_label=True))
+    results = run_pairs(
+        pairs, settings, threshold=-1.0, embeddings=load_or_embed(pairs, args.embeddings)
+    )
     outcomes = [r for r in results if isinstance(r, PairOutcome)]
     bad = len(results) - len(outcomes)
     grid = [round(0.80 + 0.005 * i, 3) for i in range(40)]
