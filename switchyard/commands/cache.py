@@ -259,7 +259,8 @@ def calibrate(
         _read_overlay(write)  # a bad overlay fails now, not after embedding every pair
     settings = get_settings().cache
     default_t = settings.similarity_threshold
-    console = Console(stderr=as_json)
+    # Redirected output would be cut to 80 columns: the table needs more.
+    console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 150)
     results = run_pairs(read_pairs(pairs, need_label=True), settings, threshold=-1.0)
     errors = [r for r in results if not isinstance(r, PairOutcome)]
     outcomes = [r for r in results if isinstance(r, PairOutcome)]
