@@ -1,26 +1,41 @@
-"""Pieces the three agent subgraphs share: their state, retrieval, metered model calls, tool loops."""
+"""Pieces the three agent subgraphs share: their state, retrieval, metered model calls, tool loops.
+
+Every agent is built by a function that takes the graph's :class:`Dependencies`, so what it calls
+(models, retriever, customer database) is injected, never looked up in process globals.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import operator
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
+from langgraph.config import get_stream_writer
 from langgraph.graph.message import add_messages
+from langgraph.prebuilt import ToolNode
+from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
-from switchyard.graph.context import Context
+from langgraph.types import Command
 from typing_extensions import TypedDict  # pydantic (Studio schemas) needs it on 3.11
 
 from switchyard.accounting import usage_record
-from switchyard.llm import chat_model_for, tier_gate
-from switchyard.settings import get_settings
+from switchyard.classifier.schema import Classification
+from switchyard.context import Context
+from switchyard.deps import Dependencies
+from switchyard.domain import reads_account, tools_for
+from switchyard.llm.answers import is_unusable
+from switchyard.tools import TOOLS_BY_NAME
+from switchyard.tools.database import CustomerDatabase, bind_database
 
 # Answers that stop at max tokens are marked truncated (and so never cached).
 _TRUNCATED_REASONS = {"length", "max_tokens"}
+# Tag on the model call whose tokens are the user-facing answer (the service streams only these).
+ANSWER_TAG = "switchyard:answer"
 
 
 class AgentInput(TypedDict, total=False):
@@ -28,7 +43,8 @@ class AgentInput(TypedDict, total=False):
 
     request: str
     history: list[str]
-    classification: dict[str, Any]
+    conversation: list[AnyMessage]
+    classification: Classification
 
 
 class AgentOutput(TypedDict, total=False):
@@ -42,6 +58,7 @@ class AgentOutput(TypedDict, total=False):
     usage: list[dict[str, Any]]
     timings: dict[str, float]
     outcome: dict[str, bool]
+    provenance: dict[str, Any]
 
 
 class AgentState(AgentInput, total=False):
@@ -50,6 +67,7 @@ class AgentState(AgentInput, total=False):
     model: str
     sources: list[dict[str, Any]]
     outcome: dict[str, bool]
+    provenance: dict[str, Any]
     # Private working state: never leaves the subgraph.
     work: Annotated[list[AnyMessage], add_messages]
     passages: list[dict[str, Any]]
@@ -64,8 +82,16 @@ class AgentState(AgentInput, total=False):
     timings: Annotated[dict[str, float], lambda a, b: {**(a or {}), **(b or {})}]
 
 
+def classification_of(state: AgentState) -> Classification | None:
+    cls = state.get("classification")
+    if isinstance(cls, dict):  # a checkpoint written by a client that sent plain JSON
+        return Classification.model_validate(cls)
+    return cls
+
+
 def is_follow_up(state: AgentState) -> bool:
-    return bool((state.get("classification") or {}).get("follow_up")) and bool(state.get("history"))
+    cls = classification_of(state)
+    return bool(cls and cls.follow_up) and bool(state.get("history"))
 
 
 def search_query(state: AgentState) -> str:
@@ -75,27 +101,26 @@ def search_query(state: AgentState) -> str:
     return state["request"]
 
 
-def question(state: AgentState) -> str:
-    """The request as the model should read it, with earlier turns for follow-ups."""
-    if is_follow_up(state):
-        earlier = "\n".join(f"- {h}" for h in state["history"])
-        return f"Earlier in this conversation the customer asked:\n{earlier}\n\nFollow-up: {state['request']}"
-    return state["request"]
+def conversation(state: AgentState) -> list[BaseMessage]:
+    """Earlier turns (user and assistant, already trimmed to budget) then this request."""
+    return [*(state.get("conversation") or []), HumanMessage(state["request"])]
 
 
 def elapsed_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 2)
 
 
-async def retrieve_passages(request: str) -> list[dict[str, Any]]:
+def context_of(runtime: Runtime[Context] | None) -> Context:
+    ctx = runtime.context if runtime is not None else None
+    if isinstance(ctx, dict):  # Studio and the API send the context as JSON
+        return Context(**{k: v for k, v in ctx.items() if k in Context.__dataclass_fields__})
+    return ctx or Context()
+
+
+async def retrieve_passages(deps: Dependencies, request: str) -> list[dict[str, Any]]:
     """Top-k help-center passages; the request's embedding comes from the shared embedder cache."""
-    from switchyard.knowledge.retriever import get_retriever
-
-    from switchyard.embeddings import get_embedder
-
-    embedding = await get_embedder().aembed_one(request)
-    retriever = await asyncio.to_thread(get_retriever)
-    passages = await retriever.asearch(request, embedding=embedding)
+    embedding = await deps.embedder.aembed_one(request)
+    passages = await deps.retriever.asearch(request, embedding=embedding)
     return [p.model_dump() for p in passages]
 
 
@@ -106,28 +131,62 @@ def sources_of(passages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+class UnusableAnswer(RuntimeError):
+    """The model returned nothing usable even with a larger budget: the tier has failed (the
+    graph hands the request to another tier)."""
+
+
 async def call_model(
+    deps: Dependencies,
     tier: str,
     step: str,
     messages: Sequence[BaseMessage],
-    runtime: Runtime[Context],
+    runtime: Runtime[Context] | None,
     *,
     tools: Sequence[BaseTool] | None = None,
+    answer: bool = False,
 ) -> tuple[AIMessage, dict[str, Any], float]:
-    """One metered model call: concurrency cap per tier, usage record, wall time."""
-    settings = get_settings()
-    cfg = settings.tier(tier)
-    ctx = runtime.context or Context()
-    model = chat_model_for(tier, override=ctx.model_override(tier))
-    runnable = model.bind_tools(list(tools)) if tools else model
+    """One metered model call: concurrency cap per tier, usage record, wall time.
+
+    ``step`` travels in the call's metadata (the offline model reads it to know what it is asked
+    for); ``answer`` tags the call whose tokens are the user-facing answer. An empty answer, or
+    one cut off by the completion budget (a reasoning model can spend all of it on hidden
+    reasoning), is never passed on: the call is retried once with twice the budget, and if that
+    is unusable too, :class:`UnusableAnswer` makes the tier fail over.
+    """
+    override = context_of(runtime).model_override(tier)
+    tags = [f"tier:{tier}", *([ANSWER_TAG] if answer else [])]
+    price = deps.models.price(tier, override)
+    records: list[dict[str, Any]] = []
     start = time.perf_counter()
-    async with tier_gate(tier, cfg.max_concurrency).semaphore():
-        message = await runnable.ainvoke(
-            list(messages), config={"run_name": f"{tier}.{step}", "tags": [f"tier:{tier}"]}
-        )
-    if not isinstance(message, AIMessage):  # pragma: no cover - defensive for custom models
-        message = AIMessage(content=str(message.content))
-    return message, usage_record(f"{tier}.{step}", tier, cfg, message), elapsed_ms(start)
+    for attempt, model in enumerate((deps.models.chat_model(tier, override=override),
+                                     deps.models.with_budget(tier, 2.0, override=override))):
+        runnable = model.bind_tools(list(tools)) if tools else model
+        async with deps.models.gate(tier).semaphore():
+            message = await runnable.ainvoke(
+                list(messages),
+                config={"run_name": f"{tier}.{step}", "tags": tags,
+                        "metadata": {"switchyard_tier": tier, "switchyard_step": step}},
+            )
+        if not isinstance(message, AIMessage):  # pragma: no cover - defensive for custom models
+            message = AIMessage(content=str(message.content))
+        record = usage_record(f"{tier}.{step}", tier, price, message, prompt=messages)
+        problem = is_unusable(message)
+        if problem is None:
+            if attempt:
+                record["retried_after"] = records[-1]["unusable"]
+            # The first attempt's tokens were billed too: fold them into this call's line.
+            for earlier in records:
+                for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cost_usd"):
+                    record[key] = record.get(key, 0) + earlier.get(key, 0)
+            return message, record, elapsed_ms(start)
+        record["unusable"] = problem
+        records.append(record)
+        if answer:  # whatever streamed of this attempt is not the answer: tell the client
+            with contextlib.suppress(RuntimeError):
+                get_stream_writer()({"event": "reset", "reason": f"retry: answer was {problem}"})
+    raise UnusableAnswer(f"{tier}.{step}: the model's answer was {records[-1]['unusable']} "
+                         "twice, the second time with twice the budget")
 
 
 def is_truncated(message: AIMessage) -> bool:
@@ -147,19 +206,64 @@ def tools_called(message: AIMessage) -> list[str]:
     return [c["name"] for c in message.tool_calls]
 
 
-def model_name(message: AIMessage, tier: str) -> str:
+def model_name(deps: Dependencies, message: AIMessage, tier: str) -> str:
     meta = message.response_metadata or {}
-    return str(meta.get("model_name") or get_settings().tier(tier).model)
+    return str(meta.get("model_name") or deps.settings.tier(tier).model)
+
+
+def allowed_tool_names(state: AgentState, tier: str, runtime: Runtime[Context] | None) -> list[str]:
+    """The tools this request may use: its intent's own plus the public ones (see domain)."""
+    cls = classification_of(state)
+    return tools_for(tier, cls.intent if cls else None,
+                     signed_in=bool(context_of(runtime).user_id))
+
+
+def request_tools(state: AgentState, tier: str, runtime: Runtime[Context] | None) -> list[BaseTool]:
+    return [TOOLS_BY_NAME[n] for n in allowed_tool_names(state, tier, runtime)]
+
+
+def tool_node(deps: Dependencies, tier: str, tools: Sequence[BaseTool]) -> ToolNode:
+    """A ToolNode that runs only the tools this request was given, against the injected database.
+
+    The model only sees the request's tools, but a model can still name any tool (a prompt
+    injection, a hallucination): such calls are refused here, before any code runs.
+    """
+
+    async def guard(request: ToolCallRequest, execute: Any) -> ToolMessage | Command:
+        allowed = allowed_tool_names(request.state, tier, request.runtime)
+        name = request.tool_call["name"]
+        if name not in allowed:
+            return ToolMessage(
+                content=f"ERROR: the tool {name!r} is not available for this request.",
+                name=name, tool_call_id=request.tool_call["id"], status="error")
+        with bind_database(customer_database(deps)):
+            return await execute(request)
+
+    return ToolNode(list(tools), handle_tool_errors=True, messages_key="work",
+                    awrap_tool_call=guard)
+
+
+def customer_database(deps: Dependencies) -> CustomerDatabase:
+    db = deps.database
+    return db if isinstance(db, CustomerDatabase) else CustomerDatabase(db.path)
+
+
+async def in_database(deps: Dependencies, fn: Any, *args: Any) -> Any:
+    """Run blocking tool code in a worker thread against the graph's database."""
+    with bind_database(customer_database(deps)):
+        return await asyncio.to_thread(fn, *args)
 
 
 async def tool_loop_turn(
-    tier: str, tools: Sequence[BaseTool], state: AgentState, runtime: Runtime[Context]
+    deps: Dependencies, tier: str, state: AgentState, runtime: Runtime[Context], *, answer: bool
 ) -> tuple[dict[str, Any], AIMessage]:
     """One model turn of a tool-calling loop; on the last allowed round no tools are bound, so
-    the model must answer."""
+    the model must answer. ``answer``: the turn without tool calls is the user-facing answer."""
     rounds = state.get("tool_rounds", 0)
-    bound = tools if rounds < get_settings().max_tool_iterations else None
-    message, usage, ms = await call_model(tier, f"agent_{rounds}", state["work"], runtime, tools=bound)
+    tools = request_tools(state, tier, runtime) if deps.settings.tier(tier).supports_tools else []
+    bound = tools if tools and rounds < deps.settings.max_tool_iterations else None
+    message, usage, ms = await call_model(deps, tier, f"agent_{rounds}", state["work"], runtime,
+                                          tools=bound, answer=answer)
     update = {"work": [message], "tool_rounds": rounds + 1, "tools_used": tools_called(message),
               "usage": [usage], "timings": {f"{tier}.agent_{rounds}": ms}}
     return update, message
@@ -168,3 +272,9 @@ async def tool_loop_turn(
 def has_tool_calls(state: AgentState) -> bool:
     last = state["work"][-1]
     return isinstance(last, AIMessage) and bool(last.tool_calls)
+
+
+def provenance(*, account: bool, tools: Sequence[str]) -> dict[str, Any]:
+    """What an answer was built from; ``cache_store`` decides where it may be kept from this."""
+    used = sorted(set(tools))
+    return {"account_data": bool(account) or reads_account(used), "tools": used}

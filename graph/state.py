@@ -15,6 +15,8 @@ from langgraph.graph.message import add_messages
 # typing.TypedDict on Python < 3.12, and Studio then shows no input form.
 from typing_extensions import TypedDict
 
+from switchyard.classifier.schema import Classification
+
 RESET = "__reset__"
 
 
@@ -38,18 +40,31 @@ class InputState(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
 
 
+class Flight(TypedDict):
+    """A single-flight ticket as plain data: whoever ends the run releases it by key and token;
+    if nobody does, its lease runs out (see ``switchyard.cache.singleflight``)."""
+
+    key: str
+    token: str
+
+
 class State(InputState, total=False):
     request: str                      # the request text, validated
     history: list[str]                # earlier user turns in this thread (for follow-ups)
+    conversation: list[AnyMessage]    # earlier turns, user and assistant, for the agents
     started_at: float                 # wall clock at intake (epoch seconds)
-    classification: dict[str, Any]    # complexity, intent, confidence, scores, tools_needed, ...
+    classification: Classification   # complexity, intent, confidence, scores, tools_needed, ...
     cache: dict[str, Any]             # verdict: hit, similarity, match, partition, entry_age_s, reason
+    flight: Flight | None             # single-flight ticket held between cache_lookup and cache_store
     route: str                        # tier chosen by the router (fast|standard|expert)
+    route_reason: str | None          # why the route differs from the classification, if it does
+    fallback_from: list[str]          # tiers whose provider failed this turn, in order
     agent: str                        # tier that produced the answer ("cache" parts noted in `cache`)
     model: str                        # model that produced the answer
     answer: str
     tools_used: Annotated[list[str], add_per_turn]
     sources: list[dict[str, Any]]     # {source, title, url, score}
+    provenance: dict[str, Any]        # what the answer was built from: account data or not, tools
     usage: Annotated[list[dict[str, Any]], add_per_turn]   # one record per model call
     timings: Annotated[dict[str, float], merge_per_turn]   # ms per node / agent step
     outcome: dict[str, bool]          # errored / truncated / refused / tool_failed / strategic

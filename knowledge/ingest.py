@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -214,12 +216,32 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
     return manifest
 
 
+_BUILD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def build_dir(index_dir: Path, manifest: dict[str, Any]) -> Path:
+    """The manifest's build directory, confined to ``index_dir/builds``.
+
+    The manifest is data on disk, not code: a ``build`` of ``../../elsewhere`` (or a symlink out
+    of the index) would make us load vectors and passages from anywhere, so it must be a plain
+    name of a directory that really lies under ``builds/``."""
+    name = manifest.get("build")
+    if not isinstance(name, str) or not _BUILD_NAME.match(name) or name in (".", ".."):
+        raise IndexIntegrityError(f"manifest names an invalid build {name!r}; refusing to load it")
+    builds = (Path(index_dir) / "builds").resolve()
+    build = (builds / name).resolve()
+    if build.parent != builds:
+        raise IndexIntegrityError(f"manifest build {name!r} resolves outside {builds}; "
+                                  "refusing to load it")
+    return build
+
+
 def verify_build(index_dir: Path, manifest: dict[str, Any]) -> Path:
     """Return the build directory if every file hashes to the manifest's value, else raise."""
-    build = Path(index_dir) / "builds" / str(manifest.get("build", ""))
     expected: dict[str, str] = manifest.get("files", {})
     if not manifest.get("build") or set(expected) != set(BUILD_FILES):
         raise IndexIntegrityError("manifest does not describe a complete build")
+    build = build_dir(index_dir, manifest)
     for name, sha in expected.items():
         path = build / name
         if not path.is_file():
@@ -265,16 +287,56 @@ def note_served_version(index_dir: Path, version: str) -> None:
     _served[str(Path(index_dir))] = version
 
 
+class IndexReadOnlyError(RuntimeError):
+    """The index must be (re)built but its directory cannot be written."""
+
+
 @contextlib.contextmanager
-def _ingest_lock(index_dir: Path) -> Iterator[None]:
-    """Serialize ingests across processes (two CLIs, a server and a CLI)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / ".lock").open("w") as fh:
+def _ingest_lock(index_dir: Path) -> Iterator[bool]:
+    """Serialize ingests across processes (two CLIs, a server and a CLI).
+
+    Yields False on a read-only home: nothing can be written there, so an ingest may still check
+    that the committed index is current, but must not try to build one."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fh = (index_dir / ".lock").open("a")
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        yield False
+        return
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            _remove_orphans(index_dir)
+            yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _remove_orphans(index_dir: Path) -> None:
+    """What an ingest killed mid-way leaves: temporary builds and manifests, and a finished build
+    the manifest never came to name. We hold the lock, so no live ingest owns any of them."""
+    for tmp in (index_dir / "builds").glob(".tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for tmp in index_dir.glob(f".{MANIFEST}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+    try:
+        manifest = read_manifest(index_dir)
+        current = build_dir(index_dir, manifest).name if manifest else None
+    except IndexIntegrityError:
+        return  # the next load rebuilds; keep everything until then
+    if current is None:
+        return
+    for entry in (index_dir / "builds").glob("*"):
+        if entry.is_dir() and entry.name != current:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _read_only_error(index_dir: Path, why: str) -> IndexReadOnlyError:
+    return IndexReadOnlyError(
+        f"the knowledge index in {index_dir} {why}, and the directory is read-only, so it cannot "
+        "be rebuilt here. Run `switchyard ingest --force` where SWITCHYARD_HOME is writable.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,16 +399,30 @@ class LoadedIndex(BaseModel):
 
 
 def load_index(index_dir: Path) -> LoadedIndex | None:
-    """Load the committed build after verifying its hashes; None if nothing was ever built."""
-    import faiss
+    """Load the committed build after verifying its hashes; None if nothing was ever built.
 
+    Any failure to load a committed build (FAISS refusing a truncated file, a docstore that is
+    not JSON, an I/O error) is an ``IndexIntegrityError``, the one error the retriever and
+    ``ingest`` answer with a rebuild."""
     manifest = read_manifest(index_dir)
     if manifest is None:
         return None
     build = verify_build(index_dir, manifest)
+    try:
+        return _load_build(build, manifest)
+    except IndexIntegrityError:
+        raise
+    except Exception as exc:
+        raise IndexIntegrityError(f"index build {build} cannot be loaded: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+
+def _load_build(build: Path, manifest: dict[str, Any]) -> LoadedIndex:
+    import faiss
+
     index = faiss.read_index(str(build / INDEX_FILE))
     chunks = json.loads((build / DOCSTORE_FILE).read_text(encoding="utf-8"))
-    if index.ntotal != len(chunks):
+    if not isinstance(chunks, list) or index.ntotal != len(chunks):
         raise IndexIntegrityError("index and docstore disagree on the number of chunks")
     vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, 384), "f4")
     return LoadedIndex(
@@ -397,7 +473,7 @@ def ingest(
     # The model loads only if something needs embedding, so a no-op ingest stays instant.
     model_name = Embedder.name
 
-    with _ingest_lock(index_dir):
+    with _ingest_lock(index_dir) as writable:
         articles = load_articles(articles_dir)
         hashes = {a.id: a.sha256 for a in articles}
         version = compute_kb_version(hashes)
@@ -407,6 +483,8 @@ def ingest(
         try:
             old = load_index(index_dir)
         except IndexIntegrityError as exc:
+            if not writable:
+                raise _read_only_error(index_dir, f"is damaged ({exc})") from exc
             note = f"previous index refused ({exc}); rebuilt from scratch"
 
         old_articles: dict[str, Any] = old.manifest.get("articles", {}) if old else {}
@@ -435,6 +513,9 @@ def ingest(
                 unchanged=unchanged,
                 seconds=round(time.perf_counter() - started, 3),
             )
+
+        if not writable:
+            raise _read_only_error(index_dir, "is missing or out of date")
 
         # Reuse vectors chunk by chunk for articles whose hash is unchanged.
         old_vectors: dict[str, np.ndarray] = {}

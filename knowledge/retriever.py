@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
+
+from switchyard.embeddings import Embedder, get_embedder
 from switchyard.knowledge.ingest import (
     MANIFEST,
     IndexIntegrityError,
@@ -28,6 +30,7 @@ from switchyard.knowledge.ingest import (
     load_index,
     note_served_version,
 )
+from switchyard.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +109,14 @@ class Retriever:
         index_dir: Path | None = None,
         articles_dir: Path | None = None,
         lexical_weight: float = LEXICAL_WEIGHT,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
-        from switchyard.settings import get_settings
-
-        settings = get_settings()
+        # Injected by the graph's dependencies; the defaults serve scripts and the CLI.
+        settings = settings or get_settings()
+        self.settings = settings
+        self._embedder = embedder
         self.index_dir = Path(index_dir or settings.index_dir)
         self.articles_dir = Path(articles_dir or settings.articles_dir)
         self.lexical_weight = lexical_weight
@@ -120,6 +127,12 @@ class Retriever:
         self._stamp: tuple[int, int] | None = None
         self._checked_at = 0.0
         self.reload()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder()
+        return self._embedder
 
     # -- loading ---------------------------------------------------------------------------
     def reload(self) -> None:
@@ -140,6 +153,13 @@ class Retriever:
             self._stamp = self._manifest_stamp()
             self._checked_at = time.monotonic()
             note_served_version(self.index_dir, str(loaded.manifest["kb_version"]))
+
+    def refresh(self) -> bool:
+        """Pick up a newer committed index (a cheap manifest check); True if it was reloaded."""
+        before = self._stamp
+        self._checked_at = 0.0  # check now, not after the usual interval
+        self._maybe_reload()
+        return self._stamp != before
 
     def _manifest_stamp(self) -> tuple[int, int] | None:
         try:
@@ -171,14 +191,11 @@ class Retriever:
         self, query: str, k: int | None = None, embedding: np.ndarray | None = None
     ) -> list[Passage]:
         """Top-k passages, at most two per article, cosine >= settings.retrieval.min_score."""
-        from switchyard.embeddings import get_embedder
-        from switchyard.settings import get_settings
-
-        rcfg = get_settings().retrieval
+        rcfg = self.settings.retrieval
         k = rcfg.k if k is None else k
         if k <= 0 or not query.strip() and embedding is None:
             return []
-        vec = get_embedder().embed_one(query) if embedding is None else embedding
+        vec = self.embedder.embed_one(query) if embedding is None else embedding
         vec = np.asarray(vec, dtype=np.float32).reshape(-1)
         self._maybe_reload()
         with self._lock:  # a reload swaps these together

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from switchyard.cache import CachedAnswer, Partition, cache_policy, is_personal
+from switchyard.cache import CachedAnswer, Partition, cache_policy
 from switchyard.cache.faiss_backend import FaissSemanticCache
+from switchyard.domain import is_personal_intent
 from switchyard.settings import CacheSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,6 +67,7 @@ def part(user: str | None, tier: str = "fast") -> Partition:
         tenant="acme",
         user_id=user,
         personal=user is not None,
+        key=b"bench-cache",
         tier=tier,
         prompt_version=1,
         toolset_version=1,
@@ -240,7 +242,7 @@ def main() -> None:
                 complexity=complexity, intent=intent, in_scope=in_scope, text=text, settings=cs
             )
             if pol.cacheable:
-                personal = not pol.force_public and is_personal(intent, text)
+                personal = not pol.force_public and is_personal_intent(intent)
                 user = users[i % len(users)]
                 p = part(
                     user if personal else None,

@@ -17,15 +17,15 @@ Run it: ``switchyard serve`` or ``uvicorn service.app:app``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import os
 import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,30 +34,35 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from sse_starlette import EventSourceResponse
-from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
 
-from switchyard.runner import record_from_state
-from switchyard.settings import TIERS, get_settings
+from switchyard.agents.common import ANSWER_TAG
+from switchyard.context import Context
+from switchyard.deps import Dependencies
+from switchyard.graph.dependencies import abuild_dependencies
+from switchyard.graph.graph import build_graph
+from switchyard.runner import ensure_ready, record_from_state
+from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
+from switchyard.service.limits import RequestLimitsMiddleware
+from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
+from switchyard.settings import Settings, get_settings
+from switchyard.storage import storage_health
+from switchyard.threads import prune as prune_threads
 from switchyard.tracing import user_hash
 
 log = logging.getLogger("switchyard.service")
 
-# Which tier answers when a tier's provider fails: the nearest one, the more capable first.
-FALLBACKS: dict[str, tuple[str, ...]] = {
-    "fast": ("standard", "expert"),
-    "standard": ("expert", "fast"),
-    "expert": ("standard", "fast"),
-}
-# Graph nodes whose model output is the user-facing answer (streamed as tokens).
-ANSWER_NODES = {("fast", "answer"), ("standard", "agent"), ("expert", "synthesize")}
+# Stream events (``stream_mode="custom"``) the graph emits that the client must see.
+CLIENT_EVENTS = {"reset"}
 
 
 @dataclass
 class ServiceConfig:
-    """Service knobs (env ``SWITCHYARD_REQUEST_TIMEOUT_S``); everything else is in settings."""
+    """How this service is wired; every tunable is in settings."""
 
-    request_timeout_s: float = field(
-        default_factory=lambda: float(os.environ.get("SWITCHYARD_REQUEST_TIMEOUT_S", "90")))
+    settings: Settings | None = None          # default: the process's configured settings
+    # Outer bound on a request (default: settings.request_timeout_s + 5 s). The graph keeps the
+    # request's own deadline and falls back between tiers inside it.
+    request_timeout_s: float | None = None
     checkpoint_path: Path | None = None      # default: settings.checkpoint_path
     prepare: bool = True                      # build DB / index / classifier at start-up
 
@@ -90,9 +95,22 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 class ChatService:
     """The graph plus what a request needs around it: threads, deadlines, fallbacks."""
 
-    def __init__(self, graph: Any, config: ServiceConfig) -> None:
+    def __init__(self, graph: Any, deps: Dependencies, config: ServiceConfig,
+                 oneshot_graph: Any = None) -> None:
         self.graph = graph
+        # Requests without a thread_id are one-shot: no checkpoint is written for them, so the
+        # thread store grows only with conversations someone can continue.
+        self.oneshot_graph = oneshot_graph or graph
+        self.deps = deps
         self.config = config
+        self.authenticator = Authenticator(deps.settings)
+
+    def identify(self, request: Request, req: ChatRequest) -> Identity:
+        try:
+            return self.authenticator.identify(request.headers.get("authorization"),
+                                               req.user_id, req.tenant)
+        except AuthError as exc:
+            raise ServiceError(exc.status, exc.message) from exc
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- threads ---------------------------------------------------------------------------
@@ -104,163 +122,146 @@ class ChatService:
             self._locks[key] = lock
         return lock
 
-    @staticmethod
-    def thread_key(req: ChatRequest, tenant: str, thread_id: str) -> str:
-        return f"{tenant}:{user_hash(req.user_id)}:{thread_id}"
+    def thread_key(self, who: Identity, tenant: str, thread_id: str) -> str:
+        # Bound to the authenticated identity: namespaced by tenant and the user's keyed hash,
+        # so one user cannot reach another's thread by guessing its id.
+        return f"{tenant}:{user_hash(who.user_id, self.deps.settings.hash_key)}:{thread_id}"
 
-    def prepare(self, req: ChatRequest) -> tuple[dict[str, Any], Any, HumanMessage, str]:
-        from switchyard.graph.context import Context
-
-        settings = get_settings()
-        tenant = req.tenant or settings.default_tenant
-        thread_id = req.thread_id or uuid.uuid4().hex
-        config = {"run_name": "switchyard",
-                  "configurable": {"thread_id": self.thread_key(req, tenant, thread_id)}}
-        ctx = Context(user_id=req.user_id, tenant=tenant)
-        # A fixed message id: a fallback re-run on the same thread replaces it, never duplicates it.
+    def prepare(self, req: ChatRequest, who: Identity
+                ) -> tuple[dict[str, Any], Context, HumanMessage, str]:
+        settings = self.deps.settings
+        tenant = who.tenant or settings.default_tenant
+        thread_id = req.thread_id
+        config: dict[str, Any] = {"run_name": "switchyard", "configurable": {}}
+        if thread_id:
+            config["configurable"]["thread_id"] = self.thread_key(who, tenant, thread_id)
+        ctx = Context(user_id=who.user_id, tenant=tenant)
         message = HumanMessage(req.message, id=f"req-{uuid.uuid4().hex}")
         return config, ctx, message, thread_id
 
-    async def _failed_tier(self, config: dict[str, Any]) -> str | None:
-        snapshot = await self.graph.aget_state(config)
-        stuck = [n for n in snapshot.next if n in TIERS]
-        self._release_flight(snapshot.values)
-        return stuck[0] if stuck else None
-
-    @staticmethod
-    def _release_flight(values: dict[str, Any]) -> None:
-        # The failed run never reached cache_store, which releases the single-flight ticket; without
-        # this, identical requests would wait for the flight's full timeout.
-        flight_id = (values.get("cache") or {}).get("flight_id")
-        if not flight_id:
-            return
-        try:
-            from switchyard.graph.nodes import release_flight
-
-            release_flight(flight_id)
-        except Exception:  # pragma: no cover - best effort clean-up
-            log.exception("could not release a single-flight ticket")
-
     # -- one turn ----------------------------------------------------------------------------
-    async def chat(self, req: ChatRequest) -> dict[str, Any]:
-        config, ctx, message, thread_id = self.prepare(req)
-        deadline = asyncio.get_running_loop().time() + self.config.request_timeout_s
-        async with self._lock(config["configurable"]["thread_id"]):
-            state, fallback_from = await self._invoke_with_fallback(config, ctx, message, deadline)
-        return self._record(state, thread_id, fallback_from)
+    def _graph_for(self, thread_id: str | None) -> Any:
+        return self.graph if thread_id else self.oneshot_graph
 
-    async def _invoke_with_fallback(self, config: dict[str, Any], ctx: Any, message: HumanMessage,
-                                    deadline: float) -> tuple[dict[str, Any], str | None]:
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await self.graph.ainvoke({"messages": [message]}, config, context=ctx), None
-        except TimeoutError as exc:
-            raise self._timeout() from exc
-        except Exception as exc:
-            failed = await self._failed_tier(config)
-            log.warning("tier %s failed: %s: %s", failed, type(exc).__name__, exc)
-            first_error = exc
-        for tier in FALLBACKS.get(failed or "", ()):
-            # The cache is skipped: its partition is the failed tier's, and the answer differs.
-            fallback_ctx = replace(ctx, force_tier=tier, use_cache=False)
+    def _lock_for(self, config: dict[str, Any]) -> Any:
+        key = config["configurable"].get("thread_id")
+        return self._lock(key) if key else contextlib.nullcontext()
+
+    async def chat(self, req: ChatRequest, who: Identity) -> dict[str, Any]:
+        config, ctx, message, thread_id = self.prepare(req, who)
+        async with self._lock_for(config):
             try:
-                async with asyncio.timeout_at(deadline):
-                    state = await self.graph.ainvoke({"messages": [message]}, config,
-                                                     context=fallback_ctx)
-                return state, failed
+                async with asyncio.timeout(self._deadline_s()):
+                    state = await self._graph_for(thread_id).ainvoke(
+                        {"messages": [message]}, config, context=ctx)
             except TimeoutError as exc:
                 raise self._timeout() from exc
-            except Exception as exc:  # this tier's provider is down too: try the next one
-                await self._failed_tier(config)
-                log.warning("fallback tier %s failed: %s: %s", tier, type(exc).__name__, exc)
-        raise self._unavailable(failed, first_error)
+        return self._record(state, thread_id)
+
+    def _deadline_s(self) -> float:
+        # The graph keeps its own deadline (settings.request_timeout_s) and falls back between
+        # tiers inside it; this outer bound only catches what runs outside the model calls.
+        return self.config.request_timeout_s or self.deps.settings.request_timeout_s + 5.0
 
     def _timeout(self) -> ServiceError:
-        return ServiceError(504, f"The request took longer than {self.config.request_timeout_s:g} s "
+        return ServiceError(504, f"The request took longer than {self._deadline_s():g} s "
                                  "and was stopped. Please retry; if it persists, the model provider "
                                  "is slow or overloaded.")
 
     @staticmethod
-    def _unavailable(tier: str | None, exc: BaseException) -> ServiceError:
-        where = f"the {tier} tier's model provider" if tier else "the request pipeline"
-        return ServiceError(503, f"Sorry, {where} failed ({type(exc).__name__}) and no other tier "
-                                 "could answer. Please retry in a moment.")
-
-    @staticmethod
-    def _record(state: dict[str, Any], thread_id: str, fallback_from: str | None) -> dict[str, Any]:
+    def _record(state: dict[str, Any], thread_id: str | None) -> dict[str, Any]:
+        if state.get("error") and not state.get("classification"):
+            # Refused at intake (empty, too long, unknown user): the request, not the service.
+            raise ServiceError(422, str(state["error"]))
+        if (state.get("outcome") or {}).get("unavailable"):
+            # Every tier's provider failed: the turn ended with an apology, not an answer.
+            raise ServiceError(503, str(state.get("error")))
         record = record_from_state(state)
-        record.update(thread_id=thread_id, fallback_from=fallback_from)
+        failed = record.get("fallback_from") or []
+        record.update(thread_id=thread_id, fallback_from=failed[0] if failed else None)
         return record
 
     # -- streaming ---------------------------------------------------------------------------
-    async def stream(self, req: ChatRequest) -> AsyncIterator[dict[str, str]]:
-        """SSE events: ``route`` (classification + cache verdict), ``token``* or ``answer``,
-        ``done`` (the record); ``fallback`` if a tier failed; ``error`` instead of ``done``."""
-        config, ctx, message, thread_id = self.prepare(req)
-        deadline = asyncio.get_running_loop().time() + self.config.request_timeout_s
-        async with self._lock(config["configurable"]["thread_id"]):
-            attempts: list[tuple[Any, str | None]] = [(ctx, None)]
-            failed: str | None = None
-            first_error: BaseException | None = None
-            while attempts:
-                attempt_ctx, fallback_from = attempts.pop(0)
-                streamed = False
-                final: dict[str, Any] | None = None
-                classification: dict[str, Any] = {}
-                route: str | None = None
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        async for ns, mode, chunk in self.graph.astream(
-                            {"messages": [message]}, config, context=attempt_ctx,
-                            stream_mode=["updates", "messages", "values"], subgraphs=True,
-                        ):
-                            if mode == "values" and not ns:
-                                final = chunk
-                            elif mode == "updates" and not ns:
-                                for node, update in (chunk or {}).items():
-                                    update = update or {}
-                                    if node == "classify":
-                                        classification = update.get("classification") or {}
-                                        route = update.get("route")
-                                    elif node == "cache_lookup":
-                                        yield _sse("route", _route_event(classification, route,
-                                                                         update))
-                            elif mode == "messages":
-                                token = _answer_token(ns, chunk)
-                                if token:
-                                    streamed = True
-                                    yield _sse("token", {"text": token})
-                except TimeoutError:
-                    yield _sse("error", {"status": 504, "error": self._timeout().message})
-                    return
-                except Exception as exc:
-                    tier = await self._failed_tier(config)
-                    if first_error is None:
-                        failed, first_error = tier, exc
-                        attempts = [(replace(ctx, force_tier=t, use_cache=False), tier)
-                                    for t in FALLBACKS.get(tier or "", ())]
-                    if attempts:
-                        yield _sse("fallback", {"failed_tier": tier, "error": type(exc).__name__,
-                                                "next_tier": attempts[0][0].force_tier})
-                    continue
-                if final is None:  # pragma: no cover - astream always yields values
-                    break
-                record = self._record(final, thread_id, fallback_from)
-                if not streamed:  # a cache hit, an error message, or a non-streaming model
-                    yield _sse("answer", {"text": record["answer"]})
-                yield _sse("done", ChatResponse(**record).model_dump())
+    async def stream(self, req: ChatRequest, who: Identity) -> AsyncIterator[dict[str, str]]:
+        """SSE events: ``route`` (classification + cache verdict), then ``token``* (the answer,
+        token by token) or one ``answer``, then ``done`` (the record). ``reset`` means "discard
+        the tokens so far": a tier failed mid-answer and the next tier starts over.
+        ``error`` replaces ``done`` when the request could not be answered."""
+        config, ctx, message, thread_id = self.prepare(req, who)
+        async with self._lock_for(config):
+            streamed = False
+            final: dict[str, Any] | None = None
+            classification: Any = None
+            route: str | None = None
+            try:
+                async with asyncio.timeout(self._deadline_s()):
+                    async for ns, mode, chunk in self._graph_for(thread_id).astream(
+                        {"messages": [message]}, config, context=ctx,
+                        stream_mode=["updates", "messages", "values", "custom"], subgraphs=True,
+                    ):
+                        if mode == "values" and not ns:
+                            final = chunk
+                        elif mode == "updates" and not ns:
+                            for node, update in (chunk or {}).items():
+                                update = update or {}
+                                if node == "classify":
+                                    classification = update.get("classification")
+                                    route = update.get("route")
+                                elif node == "cache_lookup":
+                                    yield _sse("route", _route_event(classification, route, update))
+                        elif mode == "custom" and isinstance(chunk, dict):
+                            if chunk.get("event") in CLIENT_EVENTS:
+                                streamed = False
+                                yield _sse(chunk["event"], {k: v for k, v in chunk.items()
+                                                            if k != "event"})
+                        elif mode == "messages":
+                            if streamed and _is_tool_call_turn(chunk):
+                                # The text so far was a preamble to tool calls, not the answer.
+                                streamed = False
+                                yield _sse("reset", {"reason": "tool_call"})
+                            token = _answer_token(chunk)
+                            if token:
+                                streamed = True
+                                yield _sse("token", {"text": token})
+            except TimeoutError:
+                yield _sse("error", {"status": 504, "error": self._timeout().message})
                 return
-            error = self._unavailable(failed, first_error or RuntimeError("no answer"))
-            yield _sse("error", {"status": error.status, "error": error.message})
+            if final is None:  # pragma: no cover - astream always yields values
+                yield _sse("error", {"status": 500, "error": "The request produced no result."})
+                return
+            try:
+                record = self._record(final, thread_id)
+            except ServiceError as exc:
+                yield _sse("error", {"status": exc.status, "error": exc.message})
+                return
+            if not streamed:  # a cache hit, an error message, or a non-streaming model
+                yield _sse("answer", {"text": record["answer"]})
+            yield _sse("done", ChatResponse(**record).model_dump())
+
+
+async def _prune_threads(path: Path, settings: Settings) -> None:
+    """Keep the thread store bounded: prune by TTL and count at start-up, then periodically."""
+    while True:
+        try:
+            result = await asyncio.to_thread(prune_threads, path, ttl_s=settings.threads.ttl_s,
+                                             max_threads=settings.threads.max_threads)
+            if result.threads_removed:
+                log.info("pruned %d conversation threads", result.threads_removed)
+        except Exception:  # noqa: BLE001 - retention must never take the service down
+            log.warning("thread pruning failed; retrying later", exc_info=True)
+        await asyncio.sleep(settings.threads.prune_interval_s)
 
 
 def _sse(event: str, data: dict[str, Any]) -> dict[str, str]:
     return {"event": event, "data": json.dumps(data, default=str)}
 
 
-def _route_event(classification: dict[str, Any], route: str | None,
+def _route_event(classification: Any, route: str | None,
                  lookup: dict[str, Any]) -> dict[str, Any]:
-    cache = {k: v for k, v in (lookup.get("cache") or {}).items() if k != "flight_id"}
+    if hasattr(classification, "model_dump"):
+        classification = classification.model_dump()
+    classification = classification or {}
+    cache = dict(lookup.get("cache") or {})
     keys = ("complexity", "intent", "confidence", "in_scope", "recommended_agent", "forced_tier",
             "requires_auth", "scores")
     return {"classification": {k: classification.get(k) for k in keys if k in classification},
@@ -269,14 +270,19 @@ def _route_event(classification: dict[str, Any], route: str | None,
             "cache": cache}
 
 
-def _answer_token(ns: tuple[str, ...], chunk: Any) -> str:
-    """Text of a streamed answer chunk; whole (non-streamed) messages and tool calls are skipped."""
+def _is_tool_call_turn(chunk: Any) -> bool:
+    message, meta = chunk
+    return (ANSWER_TAG in (meta.get("tags") or []) and isinstance(message, AIMessageChunk)
+            and bool(message.tool_call_chunks or message.tool_calls))
+
+
+def _answer_token(chunk: Any) -> str:
+    """Text of a streamed answer chunk: only calls the agents tag as the user-facing answer;
+    tool-call chunks and whole (non-streamed) messages are skipped."""
     message, meta = chunk
     if not isinstance(message, AIMessageChunk) or message.tool_call_chunks:
         return ""
-    tier = (ns[0].split(":", 1)[0] if ns else "") or str(meta.get("langgraph_checkpoint_ns", "")).split(":", 1)[0]
-    node = meta.get("langgraph_node", "")
-    if (tier, node) not in ANSWER_NODES:
+    if ANSWER_TAG not in (meta.get("tags") or []):
         return ""
     content = message.content
     if isinstance(content, list):
@@ -290,29 +296,43 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-        from switchyard.graph.graph import builder
 
-        from switchyard.runner import ensure_ready
-
-        settings = get_settings()
+        settings = config.settings or get_settings()
+        problems = configuration_problems(settings)
+        if problems:
+            raise RuntimeError("switchyard service cannot start: " + " ".join(problems))
+        if settings.auth == "none":
+            log.warning("AUTHENTICATION IS OFF (SWITCHYARD_AUTH=none): the body's user_id is "
+                        "trusted. Local trial only: anyone who can reach this port can act as "
+                        "any user.")
         path = config.checkpoint_path or settings.checkpoint_path
         path.parent.mkdir(parents=True, exist_ok=True)
         app.state.service = None
         started = time.perf_counter()
         if config.prepare:
             # Seeding / ingest / classifier fitting is sync and slow: keep it off the event loop.
-            await asyncio.to_thread(ensure_ready)
+            await asyncio.to_thread(ensure_ready, settings)
+        deps = await abuild_dependencies(settings)
         async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
             await saver.setup()
+            builder = build_graph(deps)
             graph = builder.compile(checkpointer=saver, name="switchyard")
-            app.state.service = ChatService(graph, config)
+            oneshot = builder.compile(name="switchyard")
+            app.state.service = ChatService(graph, deps, config, oneshot_graph=oneshot)
+            pruning = asyncio.create_task(_prune_threads(path, settings))
             log.info("switchyard service ready in %.1f s", time.perf_counter() - started)
-            yield
-            app.state.service = None
+            try:
+                yield
+            finally:
+                pruning.cancel()
+                app.state.service = None
+        deps.close()
 
     app = FastAPI(title="switchyard", version="0.1.0", lifespan=lifespan,
                   description="Routes each support request to the cheapest agent tier that can "
                               "handle it, with a semantic cache in front.")
+
+    app.add_middleware(RequestLimitsMiddleware)  # 413 / 400 before any body is parsed
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -321,7 +341,10 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return _error(exc.status, exc.message)
+        response = _error(exc.status, exc.message)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="switchyard"'
+        return response
 
     def service(request: Request) -> ChatService:
         svc = getattr(request.app.state, "service", None)
@@ -362,7 +385,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     async def chat(request: Request) -> ChatResponse:
         svc = service(request)
         req = await parse(request)
-        record = await svc.chat(req)
+        record = await svc.chat(req, svc.identify(request, req))
         return ChatResponse(**record)
 
     @app.post("/v1/chat/stream", response_class=EventSourceResponse,
@@ -371,7 +394,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     async def chat_stream(request: Request) -> EventSourceResponse:
         svc = service(request)
         req = await parse(request)
-        return EventSourceResponse(svc.stream(req), ping=15)
+        return EventSourceResponse(svc.stream(req, svc.identify(request, req)), ping=15)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -379,14 +402,19 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        settings = get_settings()
+        svc = getattr(request.app.state, "service", None)
+        settings = svc.deps.settings if svc is not None else (config.settings or get_settings())
         checks = {
             "graph": getattr(request.app.state, "service", None) is not None,
             "database": settings.db_path.exists(),
             "knowledge_index": settings.index_dir.exists() and any(settings.index_dir.iterdir()),
         }
+        checks["storage"] = not (problems := await asyncio.to_thread(storage_health, settings))
         ready = all(checks.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+        auth = ("jwt" if settings.auth == "jwt" else
+                "none: LOCAL TRIAL, the body's user_id is trusted (SWITCHYARD_AUTH=none)")
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks,
+                             "auth": auth, "problems": [p.to_dict() for p in problems]},
                             status_code=200 if ready else 503)
 
     return app

@@ -2,16 +2,68 @@
 
 Each module in ``switchyard/commands/`` contributes its commands through ``register(app)``; heavy
 imports (torch, FAISS, LangGraph) happen inside the commands so ``switchyard --help`` stays fast.
+
+Every command runs under one error handler (``_Group.invoke``): a full disk, a read-only home, an
+unreadable database or a damaged index prints one clear sentence and exits 1; ``--verbose`` (or
+``SWITCHYARD_VERBOSE=1``) shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from switchyard import commands
+
+
+def friendly_error(exc: BaseException) -> str:
+    """What went wrong, in one sentence a person can act on."""
+    from switchyard.storage import classify_error, describe_error, probe_write
+
+    if classify_error(exc) == "io":
+        # SQLite says only "unable to open database file"; the home itself says why.
+        from switchyard.settings import get_settings
+
+        home = get_settings().home
+        try:
+            probe_write(home)
+        except OSError as cause:
+            return describe_error(cause, home) or str(cause)
+    storage = describe_error(exc)
+    if storage:
+        return storage
+    known = ("DatabaseError", "IndexIntegrityError", "IndexReadOnlyError", "UnknownUserError",
+             "StorageError", "ArticleError", "JsonLimitError", "InputError")
+    if any(cls.__name__ in known for cls in type(exc).__mro__):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
+# Typer vendors its own click; exceptions of either are click's business, not faults.
+_PASS_THROUGH = (TyperException, typer.Exit, typer.Abort, click.exceptions.Exit,
+                 click.exceptions.Abort, click.ClickException)
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _PASS_THROUGH:  # usage errors and exits keep click's own handling
+            raise
+        except Exception as exc:
+            if ctx.params.get("verbose") or os.environ.get("SWITCHYARD_VERBOSE") == "1":
+                raise
+            typer.echo(f"error: {friendly_error(exc)}", err=True)
+            typer.echo("(run `switchyard --verbose ...` for the full traceback)", err=True)
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
     name="switchyard",
@@ -19,7 +71,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
 )
+
+
+@app.callback()
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", help="Show full tracebacks on errors."),
+) -> None:
+    """Route each LLM agent request to the cheapest agent that can handle it."""
+
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
     importlib.import_module(f"switchyard.commands.{_module}").register(app)

@@ -64,6 +64,8 @@ def _parse_ts(raw: Any) -> float | None:
 
 def read_log(path: Path) -> ParsedLog:
     """Parse a JSONL traffic log; malformed lines are collected in ``skipped`` with the reason."""
+    from switchyard.jsonsafe import loads_limited
+
     out = ParsedLog()
     raw = Path(path).read_bytes().decode("utf-8", errors="replace")
     for n, line in enumerate(raw.splitlines(), 1):
@@ -71,9 +73,12 @@ def read_log(path: Path) -> ParsedLog:
             out.blank += 1
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_limited(line, 32)
         except json.JSONDecodeError as exc:
             out.skipped.append((n, f"not JSON ({exc.msg})"))
+            continue
+        except ValueError as exc:  # nested too deeply: one bad line, not a crashed run
+            out.skipped.append((n, str(exc)))
             continue
         if not isinstance(obj, dict):
             out.skipped.append((n, f"expected a JSON object, got {type(obj).__name__}"))

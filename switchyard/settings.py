@@ -1,9 +1,12 @@
 """One settings object for everything static: models, prices, latency profiles, thresholds, TTLs, paths.
 
-Values come from (highest first) environment variables prefixed ``SWITCHYARD_`` (nested with ``__``,
-e.g. ``SWITCHYARD_TIERS__EXPERT__MODEL=o3``), an optional ``switchyard.toml``/JSON file named by
-``SWITCHYARD_CONFIG``, then the defaults below. Per-request data (user, tenant, overrides) is *not*
-here: it is runtime context, see ``graph/context.py``.
+Values come from (highest first) keyword arguments, environment variables prefixed ``SWITCHYARD_``
+(nested with ``__``, e.g. ``SWITCHYARD_TIERS__EXPERT__MODEL=o3``), an optional TOML or JSON file
+named by ``SWITCHYARD_CONFIG``, then the defaults below. Each layer is deep-merged into the one
+under it, so ``SWITCHYARD_TIERS__STANDARD__TIMEOUT_S=5`` changes one field of one tier and a config
+file naming one tier keeps the others. A tier's prices default to the model catalogue's
+(``switchyard/llm/catalog.toml``) for its model. Per-request data (user, tenant, overrides) is
+*not* here: it is runtime context, see ``graph/context.py``.
 """
 
 from __future__ import annotations
@@ -11,19 +14,28 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-Tier = Literal["fast", "standard", "expert"]
-Complexity = Literal["low", "medium", "high"]
-TIERS: tuple[Tier, ...] = ("fast", "standard", "expert")
-TIER_FOR_COMPLEXITY: dict[str, Tier] = {"low": "fast", "medium": "standard", "high": "expert"}
-COMPLEXITY_FOR_TIER: dict[str, Complexity] = {v: k for k, v in TIER_FOR_COMPLEXITY.items()}
-
+from switchyard.domain import COMPLEXITY_FOR_TIER, TIER_FOR_COMPLEXITY, TIERS, Tier  # noqa: F401
+from switchyard.llm.catalog import catalog
 
 
 def bundled_path(package: str, *parts: str) -> Path:
@@ -38,59 +50,130 @@ def bundled_path(package: str, *parts: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
 
 
-class TierModel(BaseModel):
-    """The model behind one agent tier, with what it costs and how fast it answers.
+# Providers handled by ChatOpenAI itself; any other name goes to langchain's init_chat_model.
+#   openai: OpenAI's API or a gateway enforcing OpenAI's rules (Azure-style, LiteLLM, ...).
+#   local:  a self-hosted OpenAI-compatible server (llama.cpp, Ollama, vLLM): no key required,
+#           ``max_tokens`` sent alongside ``max_completion_tokens``, unknown models cost $0.
+OPENAI_COMPATIBLE = ("openai", "local")
 
-    Prices are USD per 1M tokens, list prices from the provider's public pricing page
-    (openai.com/api/pricing, read 2025-06; o1 unchanged since its 2024-12 launch).
-    Latency profiles are typical public-API figures (time to first token, decode speed)
-    and drive the offline model's simulated latency in benchmarks.
+
+class ConfigError(ValueError):
+    """Settings that cannot work, with a message naming the setting to change."""
+
+
+def _init_chat_model_providers() -> set[str] | None:
+    try:
+        from langchain_classic.chat_models.base import _SUPPORTED_PROVIDERS
+    except ImportError:  # pragma: no cover - older/newer langchain layouts
+        return None
+    return set(_SUPPORTED_PROVIDERS)
+
+
+class TierModel(BaseModel):
+    """The model behind one agent tier: where it is served, what it costs and how fast it answers.
+
+    Prices are USD per 1M tokens. Left unset they come from the model catalogue
+    (``switchyard/llm/catalog.toml``, OpenAI list prices); set them for negotiated prices or a
+    model the catalogue does not know. Latency profiles are typical public-API figures (time to
+    first token, decode speed) and drive the offline model's simulated latency in benchmarks.
     """
 
-    model: str
-    provider: Literal["openai"] = "openai"
+    # A misspelt field (SWITCHYARD_TIERS__FAST__TIMEOUT=5) is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    provider: str = Field("openai", description="openai, local, or an init_chat_model provider")
+    base_url: str | None = Field(None, description="this tier's server; default OPENAI_BASE_URL")
+    api_key_env: str | None = Field(
+        None, description="NAME of the env var holding this tier's key; default OPENAI_API_KEY"
+    )
     input_per_m: float = Field(ge=0, description="USD per 1M input tokens")
+    cached_input_per_m: float = Field(ge=0, description="USD per 1M cached input tokens")
     output_per_m: float = Field(ge=0, description="USD per 1M output (incl. reasoning) tokens")
     ttft_ms: float = Field(ge=0, description="time to first token")
     tokens_per_s: float = Field(gt=0, description="decode speed")
-    max_tokens: int = Field(gt=0)
+    max_tokens: int = Field(gt=0, description="visible answer budget (reasoning is extra)")
     temperature: float = 0.2
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    # Tokens reserved for hidden reasoning on top of max_tokens; None = the catalogue's for the
+    # effort. Only reasoning models get it.
+    reasoning_budget: int | None = Field(None, ge=0)
     # Hidden reasoning tokens the offline model bills per call when reasoning_effort is set
     # (reasoning models bill them as output tokens).
     simulated_reasoning_tokens: int = 0
     max_concurrency: int = Field(100, gt=0, description="in-flight calls cap for this tier")
     requests_per_second: float = Field(50.0, gt=0, description="rate limit modelled on API limits")
-    timeout_s: float = 60.0
-    max_retries: int = 2
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    # False for a model that cannot call tools (e.g. a small local model whose chat template
+    # ignores them): requests that need tools are routed to a tier that can.
+    supports_tools: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catalogue_prices(cls, data: Any) -> Any:
+        """Unset prices come from the catalogue entry of this tier's model."""
+        if not isinstance(data, dict) or "model" not in data:
+            return data
+        data = dict(data)
+        entry = catalog().lookup(str(data["model"]))
+        local = str(data.get("provider", "openai")).lower() == "local"
+        for key, attr in (("input_per_m", "input_per_m"), ("output_per_m", "output_per_m")):
+            if data.get(key) is not None:
+                continue
+            if entry is not None:
+                data[key] = getattr(entry, attr)
+            elif local:
+                data[key] = 0.0  # self-hosted: no per-token bill unless you set one
+            else:
+                raise ValueError(
+                    f"model {data['model']!r} is not in switchyard's catalogue "
+                    "(switchyard/llm/catalog.toml): set its input_per_m and output_per_m"
+                )
+        if data.get("cached_input_per_m") is None:
+            # Keep the catalogue's cached/input ratio when input was re-priced; unknown: no discount.
+            ratio = entry.cached_input_per_m / entry.input_per_m if entry and entry.input_per_m else 1.0
+            data["cached_input_per_m"] = float(data["input_per_m"]) * ratio
+        return data
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in OPENAI_COMPATIBLE:
+            return value
+        known = _init_chat_model_providers()  # imported only for other providers
+        if known is None or value in known:
+            return value
+        raise ValueError(
+            f"unknown provider {value!r}: use openai, local or one of {', '.join(sorted(known))}"
+        )
+
+    @property
+    def is_local(self) -> bool:
+        return self.provider == "local"
 
 
-def _default_tiers() -> dict[str, TierModel]:
-    # Latency profiles: typical public-API time to first token and output speed for each model
-    # (order of magnitude of independent API benchmarks, 2025). The offline model sleeps
-    # ttft + output_tokens / tokens_per_s per call when simulating; reasoning tokens count as
-    # output, as providers bill and stream them.
+def _default_tiers() -> dict[str, dict[str, Any]]:
+    """The default tiers as plain data (a settings source, so overrides deep-merge into it).
+
+    No prices here: they follow the model from the catalogue, so SWITCHYARD_TIERS__EXPERT__MODEL=o3
+    alone prices the expert as o3. Latency profiles: typical public-API time to first token and
+    output speed for each model (order of magnitude of independent API benchmarks, 2025). The
+    offline model sleeps ttft + output_tokens / tokens_per_s per call when simulating; reasoning
+    tokens count as output, as providers bill and stream them.
+    """
     return {
-        # gpt-4o-mini: $0.15 / $0.60 per 1M tokens (OpenAI pricing, 2024-07).
-        "fast": TierModel(
-            model="gpt-4o-mini", input_per_m=0.15, output_per_m=0.60,
-            ttft_ms=400, tokens_per_s=90, max_tokens=400,
-            max_concurrency=800, requests_per_second=500,
-        ),
-        # gpt-4.1: $2.00 / $8.00 per 1M tokens (OpenAI pricing, 2025-04).
-        "standard": TierModel(
-            model="gpt-4.1", input_per_m=2.00, output_per_m=8.00,
-            ttft_ms=550, tokens_per_s=80, max_tokens=800,
-            max_concurrency=400, requests_per_second=200,
-        ),
-        # o1: $15.00 / $60.00 per 1M tokens (OpenAI pricing, 2024-12); a reasoning model. Each of
-        # the expert's calls (plan, tool turns, reflect, synthesize) reasons at medium effort.
-        "expert": TierModel(
-            model="o1", input_per_m=15.00, output_per_m=60.00,
-            ttft_ms=1200, tokens_per_s=120, max_tokens=2000,
-            reasoning_effort="medium", simulated_reasoning_tokens=400,
-            max_concurrency=200, requests_per_second=60, timeout_s=120,
-        ),
+        "fast": {"model": "gpt-4o-mini", "ttft_ms": 400, "tokens_per_s": 90, "max_tokens": 400,
+                 "max_concurrency": 800, "requests_per_second": 500},
+        "standard": {"model": "gpt-4.1", "ttft_ms": 550, "tokens_per_s": 80, "max_tokens": 800,
+                     "max_concurrency": 400, "requests_per_second": 200},
+        # o1, a reasoning model: each of the expert's calls (plan, tool turns, reflect,
+        # synthesize) reasons at medium effort; 2,000 visible tokens plus the catalogue's
+        # reasoning reserve for medium effort.
+        "expert": {"model": "o1", "ttft_ms": 1200, "tokens_per_s": 120, "max_tokens": 2000,
+                   "reasoning_effort": "medium", "simulated_reasoning_tokens": 400,
+                   "max_concurrency": 200, "requests_per_second": 60, "timeout_s": 120},
     }
 
 
@@ -98,8 +181,12 @@ class ClassifierSettings(BaseModel):
     mode: Literal["local", "llm", "cascade"] = "local"
     # Cascade: below this local confidence, ask the LLM classifier.
     cascade_threshold: float = 0.55
-    # The LLM classifier uses the fast tier's model unless overridden.
+    # The LLM classifier uses the fast tier's server and model unless llm_model names another.
     llm_model: str | None = None
+    # Its own short deadline and at most one retry: the cascade already holds a local verdict,
+    # so waiting longer than this for a second opinion is never worth it.
+    llm_timeout_s: float = Field(8.0, gt=0)
+    llm_max_retries: int = Field(1, ge=0, le=1)
     # Asymmetric routing costs: cost[true][routed]. Under-routing hurts answers, so it is
     # weighted far above over-routing, which only costs money.
     error_costs: dict[str, dict[str, float]] = Field(
@@ -156,10 +243,7 @@ class CacheSettings(BaseModel):
     spelling_floor: float = 0.5
     # Partitions with at least this many entries switch from an exact flat scan to HNSW.
     hnsw_min_entries: int = 4096
-    # Intent names containing any of these fragments are strategic: never cached.
-    strategic_intents: list[str] = Field(
-        default_factory=lambda: ["strateg", "recommend", "advice", "advis", "roadmap", "architecture"]
-    )
+    # Strategic intents (never cached) are flagged in the domain catalogue (switchyard/domain.py).
     # Also never cached: requests the classifier gives at least this probability of a strategic
     # intent, even when another intent won ("which plan features do we need for audit?"). The most
     # conservative value that leaves >= 99% of non-strategic cacheable requests cacheable in 5-fold
@@ -184,18 +268,98 @@ class RetrievalSettings(BaseModel):
     min_score: float = 0.25
 
 
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """The file named by ``SWITCHYARD_CONFIG``: ``.toml`` (tomllib) or ``.json``."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole file
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("SWITCHYARD_CONFIG")
+        return load_config_file(Path(path)) if path else {}
+
+
+class _DefaultTiersSource(PydanticBaseSettingsSource):
+    """The default tiers as the lowest source, so every other source deep-merges into them
+    (a field default would be replaced whole by any override of ``tiers``)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {"tiers": _default_tiers()}
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """A settings file as a dict, with a clear error for a missing, unreadable or odd file."""
+    if not path.is_file():
+        raise ConfigError(f"SWITCHYARD_CONFIG={path} does not exist")
+    try:
+        if path.suffix.lower() == ".toml":
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        elif path.suffix.lower() == ".json":
+            data = json.loads(path.read_text())
+        else:
+            raise ConfigError(f"SWITCHYARD_CONFIG={path}: use a .toml or .json file")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"SWITCHYARD_CONFIG={path} is not valid {path.suffix[1:]}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"SWITCHYARD_CONFIG={path} must hold a table/object of settings")
+    return data
+
+
+class ServiceSettings(BaseModel):
+    """Limits the HTTP service enforces before a request body reaches the parser."""
+
+    # A chat body is a message of at most max_input_chars plus a few ids: 1 MiB is ample, and the
+    # cap is checked against Content-Length (413 before reading) and while streaming.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Deeper JSON is refused with 400 before json.loads (which recurses once per level).
+    max_json_depth: int = Field(default=32, gt=0, le=500)
+
+
+class ThreadSettings(BaseModel):
+    """Retention of the conversation store (``switchyard threads prune``)."""
+
+    # Threads idle longer than this are deleted (None: no age limit).
+    ttl_s: float | None = Field(default=30 * 86400.0, ge=0)
+    # At most this many threads are kept, the most recently active (None: no count limit).
+    max_threads: int | None = Field(default=100_000, ge=0)
+    # How often the service prunes by the two limits above.
+    prune_interval_s: float = Field(default=3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SWITCHYARD_", env_nested_delimiter="__", extra="ignore"
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest first; pydantic-settings deep-merges each source into the ones after it.
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings,
+                _ConfigFileSource(settings_cls), _DefaultTiersSource(settings_cls))
+
     home: Path = Field(default_factory=lambda: Path(os.environ.get("SWITCHYARD_HOME", ".switchyard")))
-    tiers: dict[str, TierModel] = Field(default_factory=_default_tiers)
+    tiers: dict[str, TierModel] = Field(
+        default_factory=lambda: {k: TierModel(**v) for k, v in _default_tiers().items()}
+    )
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    threads: ThreadSettings = Field(default_factory=ThreadSettings)
 
-    # Real models: set OPENAI_API_KEY (and optionally OPENAI_BASE_URL) to use ChatOpenAI.
+    # The global default server for openai/local tiers: OPENAI_API_KEY (and optionally
+    # OPENAI_BASE_URL). A tier's own base_url / api_key_env take precedence.
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     # Force the offline model even with a key (tests, benchmarks).
@@ -209,6 +373,18 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(default=0, ge=0)
     embedding_lru_size: int = Field(default=4096, ge=0)
 
+    # Service authentication: "jwt" verifies a Bearer token signed with auth_secret (HS256);
+    # "none" is a loudly labelled local-trial mode that trusts the body's user_id.
+    auth: Literal["jwt", "none"] = "jwt"
+    auth_secret: SecretStr | None = None
+    # Per-deployment secret keying every user-id hash (cache scope, thread key, trace user).
+    # Unset: a random key kept in SWITCHYARD_HOME/secret.key (see switchyard/privacy.py).
+    secret: SecretStr | None = None
+    # One deadline per request: every model attempt gets the time that is left.
+    request_timeout_s: float = Field(default=90.0, gt=0)
+    # Earlier turns (user and assistant) the agents see, trimmed to this many tokens.
+    conversation_max_tokens: int = Field(default=2_000, ge=0)
+
     # Requests longer than this are rejected with a clear error before any model call.
     max_input_chars: int = 20_000
     max_tool_iterations: int = 4
@@ -221,8 +397,25 @@ class Settings(BaseSettings):
     routing_data_dir: Path = Field(default_factory=lambda: bundled_path("switchyard.data", "routing"))
 
     @property
+    def hash_key(self) -> bytes:
+        from switchyard.privacy import home_key
+
+        if self.secret is not None:
+            return self.secret.get_secret_value().encode()
+        return home_key(self.home)
+
+    @property
     def use_offline_model(self) -> bool:
-        return self.offline or not self.openai_api_key
+        """Offline when forced, or when no key and no server is configured anywhere (globally or
+        on any tier). A tier on another provider counts as configured: that was a choice."""
+        if self.offline:
+            return True
+        configured = self.openai_api_key or self.openai_base_url or any(
+            t.base_url or (t.api_key_env and os.environ.get(t.api_key_env))
+            or t.provider not in ("openai",)
+            for t in self.tiers.values()
+        )
+        return not configured
 
     @property
     def index_dir(self) -> Path:
@@ -245,17 +438,45 @@ class Settings(BaseSettings):
         return self.home / "threads.sqlite"
 
     def tier(self, name: str) -> TierModel:
-        return self.tiers[name]
+        try:
+            return self.tiers[name]
+        except KeyError:
+            raise ConfigError(f"no tier {name!r} configured (tiers: {', '.join(self.tiers)})") from None
+
+    def tier_base_url(self, name: str) -> str | None:
+        """The tier's server: its own base_url, else OPENAI_BASE_URL for openai/local tiers."""
+        cfg = self.tier(name)
+        if cfg.base_url:
+            return cfg.base_url
+        return self.openai_base_url if cfg.provider in OPENAI_COMPATIBLE else None
+
+    def tier_api_key(self, name: str) -> str | None:
+        """The tier's key: the env var its api_key_env names, else OPENAI_API_KEY for openai/local
+        tiers (other providers read their own env var, e.g. ANTHROPIC_API_KEY)."""
+        cfg = self.tier(name)
+        if cfg.api_key_env:
+            return os.environ.get(cfg.api_key_env) or None
+        return self.openai_api_key if cfg.provider in OPENAI_COMPATIBLE else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``SWITCHYARD_CONFIG``, or a :class:`ConfigError` that
+    names each bad setting (never a pydantic traceback)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            + (f" (got {err['input']!r})" if not isinstance(err.get("input"), dict) else "")
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid switchyard settings: {problems}") from None
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
-    config_file = os.environ.get("SWITCHYARD_CONFIG")
-    if config_file:
-        data = json.loads(Path(config_file).read_text())
-        return Settings(**data)
-    return Settings()
+    return load_settings()
 
 
 @lru_cache(maxsize=1)

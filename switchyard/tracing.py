@@ -8,16 +8,16 @@ place and the final PATCH carries the annotations. This works wherever the graph
 dev``, a service, ``switchyard ask``) because it needs nothing from the caller: only the
 callbacks LangChain already passes to every node. With tracing off it is a no-op.
 
-Privacy: the user id is never written; metadata carries a salted hash of it (``user_hash``).
+Privacy: the user id is never written; metadata carries a hash of it keyed with the deployment's
+secret (``user_hash``, see ``switchyard/privacy.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from switchyard.privacy import keyed_hash
 
 TRACE_NAME = "switchyard"
 # Keys the annotation writes into the root run's metadata (and nothing else).
@@ -25,19 +25,20 @@ METADATA_KEYS = ("intent", "confidence", "similarity", "model", "tokens", "cost_
                  "agent", "complexity", "cache_hit", "latency_ms", "error")
 
 
-def user_hash(user_id: str | None) -> str | None:
+def user_hash(user_id: str | None, key: bytes) -> str | None:
     """Keyed pseudonym of a user id for traces: stable per deployment, not reversible by
-    enumerating short ids unless the salt (``SWITCHYARD_TRACE_SALT``) is known."""
+    enumerating short ids without the deployment's secret."""
     if not user_id:
         return None
-    salt = os.environ.get("SWITCHYARD_TRACE_SALT", "switchyard-trace").encode()
-    return hmac.new(salt, user_id.encode(), hashlib.sha256).hexdigest()[:16]
+    return keyed_hash(key, "trace-user", user_id)
 
 
-def trace_annotations(state: Mapping[str, Any], user_id: str | None = None
+def trace_annotations(state: Mapping[str, Any], user_id: str | None = None, *, key: bytes = b""
                       ) -> tuple[list[str], dict[str, Any]]:
     """Tags and metadata for a request's root run, from the graph's final state."""
     cls = state.get("classification") or {}
+    if hasattr(cls, "model_dump"):
+        cls = cls.model_dump()
     cache = state.get("cache") or {}
     agent = state.get("agent") or state.get("route") or "none"
     complexity = cls.get("complexity") or "none"
@@ -58,7 +59,7 @@ def trace_annotations(state: Mapping[str, Any], user_id: str | None = None
         "tokens": dict(state.get("tokens") or {}),
         "cost_usd": round(float(state.get("cost_usd") or 0.0), 6),
         "latency_ms": state.get("latency_ms"),
-        "user_hash": user_hash(user_id),
+        "user_hash": user_hash(user_id, key) if key else None,
         "error": bool(state.get("error")),
     }
     return tags, metadata
@@ -97,7 +98,8 @@ def _annotate_run(run: Any, tags: Iterable[str], metadata: Mapping[str, Any]) ->
 
 
 def annotate_trace(config: Mapping[str, Any] | None, state: Mapping[str, Any],
-                   user_id: str | None = None, *, graph_name: str = TRACE_NAME) -> int:
+                   user_id: str | None = None, *, key: bytes = b"",
+                   graph_name: str = TRACE_NAME) -> int:
     """Put the request's tags and metadata on its root run(s); returns how many runs changed.
 
     Call from inside a node with the node's ``config``. The runs annotated are the graph's own run
@@ -108,7 +110,7 @@ def annotate_trace(config: Mapping[str, Any] | None, state: Mapping[str, Any],
     tracers = [h for h in handlers if hasattr(h, "run_map") and type(h).__name__ == "LangChainTracer"]
     if not tracers:
         return 0
-    tags, metadata = trace_annotations(state, user_id)
+    tags, metadata = trace_annotations(state, user_id, key=key)
     changed = 0
     done: set[str] = set()
     for tracer in tracers:

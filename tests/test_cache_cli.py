@@ -156,7 +156,7 @@ def test_calibrate_bad_input_is_a_clear_error_not_a_traceback(tmp_path: Path) ->
     assert res.exit_code == 1
     for needle in (
         "line 1: 'label' must be 0 or 1",
-        "line 2: line is not valid UTF-8",
+        "line 2: not valid UTF-8",
         "line 3: line is not a JSON object",
         "need labelled pairs of both kinds",
     ):

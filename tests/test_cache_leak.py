@@ -1,15 +1,16 @@
 """Adversarial cross-user leak test on the real cache (SQLite + FAISS + real embeddings).
 
 Users of one tenant each cache answers to personal questions ("what's my balance"); other users
-then ask the same questions, paraphrased, through the graph's own scoping (``is_personal`` ->
-``Partition.for_request``). Any answer served to a user that is not that user's own is a leak.
+then ask the same questions, paraphrased, in their own partitions (the graph keeps every answer
+built from account data in the asker's ``Partition.for_request(personal=True)``). Any answer
+served to a user that is not that user's own is a leak.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from switchyard.cache import CachedAnswer, Partition, cache_policy, is_personal
+from switchyard.cache import CachedAnswer, Partition, cache_policy
 from switchyard.cache.faiss_backend import FaissSemanticCache
 from switchyard.settings import CacheSettings
 
@@ -62,13 +63,12 @@ USERS = [f"user-{i:03d}@acme.example" for i in range(40)]
 
 
 def _partition(user: str, text: str) -> Partition:
-    # Exactly the graph's scoping decision; the test fails if a personal question would be public.
-    personal = is_personal("account_lookup", text) or is_personal(None, text)
-    assert personal, f"personal question scoped public: {text!r}"
+    # The graph stores every answer built from account data in the asker's own partition.
     return Partition.for_request(
         tenant="acme",
         user_id=user,
-        personal=personal,
+        personal=True,
+        key=b"leak-test-key",
         tier="fast",
         prompt_version=1,
         toolset_version=1,

@@ -23,6 +23,7 @@ def part(user: str | None = "u1", *, tier: str = "fast") -> Partition:
         tenant="acme",
         user_id=user,
         personal=user is not None,
+        key=b"test-verify",
         tier=tier,
         prompt_version="1",
         toolset_version="1",

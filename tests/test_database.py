@@ -8,10 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from switchyard.tools import database
-from switchyard.tools.database import AS_OF, connect, seed
 
 from switchyard.settings import load_product
+from switchyard.tools import database
+from switchyard.tools.database import AS_OF, connect, seed
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +53,14 @@ def test_seed_is_idempotent_and_force_rebuilds_atomically(tmp_path: Path) -> Non
     again = seed(path)
     assert again.skipped and again.content_hash == first.content_hash
     assert path.stat().st_mtime_ns == mtime
-    # A runtime write (verification) is discarded by --force, and the data hash is unchanged.
+    # A runtime write (verification) survives --force (issue 15), and the data hash is unchanged.
     with connect(read_only=False, path=path) as conn:
         conn.execute("INSERT INTO identity_verifications (user_id, method, verified_at, expires_at) "
                      "VALUES ('u-0001', 'session', '2026-01-01T00:00:00', '2026-01-01T00:15:00')")
     forced = seed(path, force=True)
     assert not forced.skipped and forced.content_hash == first.content_hash
     with connect(path=path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM identity_verifications").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM identity_verifications").fetchone()[0] == 1
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
 

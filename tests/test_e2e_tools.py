@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from switchyard.tools import ALL_TOOLS, EXPERT_ONLY_TOOLS
-from switchyard.tools.testing import call_tool
+from tool_calls import call_tool
 
 from switchyard.runner import arun, ensure_ready
+from switchyard.tools import ALL_TOOLS, EXPERT_ONLY_TOOLS
 
 pytestmark = pytest.mark.integration
 

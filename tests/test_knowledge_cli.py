@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from switchyard.knowledge.retriever import reset_retriever
 from typer.testing import CliRunner
 
 from switchyard.cli import app
+from switchyard.knowledge.retriever import reset_retriever
 from switchyard.settings import get_settings
 
 pytestmark = pytest.mark.integration

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from switchyard.knowledge.ingest import load_articles, parse_article
 from switchyard.knowledge.retriever import EVAL_PATH, load_eval
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from switchyard.knowledge import ingest as kb
 from switchyard.knowledge.retriever import (
     MAX_PER_ARTICLE,

@@ -45,17 +45,24 @@ def server(switchyard_home: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     from switchyard.runner import ensure_ready
 
     ensure_ready()  # so the server's first request does not build the index and classifier
+    with _langgraph_dev(switchyard_home, tmp_path_factory.mktemp("langgraph-dev")) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _langgraph_dev(switchyard_home: Path, workdir: Path, config: str = "langgraph.json",
+                   **extra_env: str) -> Iterator[str]:
     port = _free_port()
-    log = tmp_path_factory.mktemp("langgraph-dev") / "server.log"
+    log = workdir / "server.log"
     env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false",
            "LANGCHAIN_TRACING_V2": "false", "SWITCHYARD_HOME": str(switchyard_home),
-           "SWITCHYARD_OFFLINE": "true", "HF_HUB_OFFLINE": "1"}
+           "SWITCHYARD_OFFLINE": "true", "HF_HUB_OFFLINE": "1", **extra_env}
     env.pop("OPENAI_API_KEY", None)
     env.pop("LANGSMITH_API_KEY", None)
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(LANGGRAPH), "dev", "--port", str(port), "--no-browser", "--no-reload",
-             "--config", "langgraph.json"],
+             "--config", config],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
@@ -84,6 +91,30 @@ def server(switchyard_home: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             proc.wait(timeout=10)
         text = log.read_text(errors="replace")
         assert "BlockingError" not in text, text[-4000:]
+
+
+def test_a_home_that_was_never_set_up_is_built_on_the_first_run(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Studio on a fresh SWITCHYARD_HOME: the first run builds the database, index and
+    classifier off the event loop (never a BlockingError) and answers."""
+    from langgraph_sdk import get_client
+
+    home = tmp_path_factory.mktemp("never-set-up")
+    assert not any(home.iterdir())
+
+    async def go(url: str) -> dict:
+        client = get_client(url=url)
+        thread = await client.threads.create()
+        return await client.runs.wait(
+            thread["thread_id"], "switchyard",
+            input={"messages": [{"role": "user", "content": "I forgot my password"}]},
+            context={"user_id": "u-0001"})
+
+    with _langgraph_dev(home, tmp_path_factory.mktemp("langgraph-dev-fresh")) as url:
+        state = asyncio.run(go(url))
+    assert "__error__" not in state, state.get("__error__")
+    assert state["agent"] == "fast" and state["answer"]
+    assert (home / "customers.sqlite").exists() and (home / "index").is_dir()
 
 
 def test_studio_sees_the_graph_and_its_context_form(server: str) -> None:
@@ -133,3 +164,40 @@ def test_one_request_per_tier_through_the_sdk(server: str) -> None:
         assert state["cache"]["hit"] is False
         assert state["cost_usd"] > 0 and state["answer"]
         assert state["messages"][-1]["type"] == "ai"
+
+
+def test_with_auth_the_user_comes_from_the_token_not_the_context(
+        switchyard_home: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from langgraph_sdk import get_client
+
+    from switchyard.service.auth import issue_token
+    from switchyard.settings import Settings
+
+    secret = "studio-signing-secret-" + "z" * 32
+    token = issue_token(Settings(auth_secret=secret), "u-0550")
+    with _langgraph_dev(switchyard_home, tmp_path_factory.mktemp("langgraph-dev-auth"),
+                        config="langgraph.auth.json", SWITCHYARD_AUTH_SECRET=secret,
+                        SWITCHYARD_SECRET="studio-deployment-secret") as url:
+        anonymous = httpx.post(f"{url}/threads", json={}, timeout=30)
+        assert anonymous.status_code in (401, 403), anonymous.text
+
+        async def go() -> dict:
+            client = get_client(url=url, headers={"Authorization": f"Bearer {token}"})
+            thread = await client.threads.create()
+            # The client claims to be u-0001 (organization 1) in its context: ignored.
+            return await client.runs.wait(
+                thread["thread_id"], "switchyard",
+                input={"messages": [{"role": "user",
+                                     "content": "What's my account balance and last invoice?"}]},
+                context={"user_id": "u-0001"})
+
+        state = asyncio.run(go())
+    assert "__error__" not in state, state.get("__error__")
+    from switchyard.tools.database import connect
+
+    with connect() as conn:
+        names = dict(conn.execute(
+            "SELECT u.id, o.name FROM users u JOIN organizations o ON o.id = u.org_id "
+            "WHERE u.id IN ('u-0001', 'u-0550')").fetchall())
+    assert names["u-0001"] not in state["answer"]
+    assert names["u-0550"] in state["answer"] or "Admin" in state["answer"]

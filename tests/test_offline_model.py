@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
-from switchyard.agents.prompts import FAST_SYSTEM, render_passages
 
 from switchyard.accounting import call_cost_usd, totals, usage_record
+from switchyard.agents.prompts import FAST_SYSTEM, render_passages
 from switchyard.llm.offline import OfflineChatModel, extract_argument, parse_passages
 from switchyard.settings import TierModel
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.classifier.intents import INTENTS, OUT_OF_SCOPE
+from switchyard.domain import INTENTS, OUT_OF_SCOPE
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "routing"
 SPLITS = ("train", "dev", "test")

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from tool_calls import call_tool, call_tool_message
+
 from switchyard.tools import (
     ALL_TOOLS,
     BASIC_TOOLS,
@@ -19,7 +21,6 @@ from switchyard.tools import (
     common,
 )
 from switchyard.tools.database import AS_OF, connect, db_path
-from switchyard.tools.testing import call_tool, call_tool_message
 
 DEMO = "u-0001"
 

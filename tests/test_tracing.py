@@ -99,7 +99,9 @@ async def test_trace_tree_names_tags_and_metadata(langsmith_stub: tuple[str, lis
     assert meta["confidence"] == pytest.approx(record["confidence"], abs=1e-4)
     assert meta["cost_usd"] == pytest.approx(record["cost_usd"]) and meta["cost_usd"] > 0
     assert meta["tokens"] == record["tokens"] and "similarity" in meta
-    assert meta["user_hash"] == user_hash(USER)
+    from switchyard.settings import get_settings
+
+    assert meta["user_hash"] == user_hash(USER, get_settings().hash_key)
 
     def children(parent: dict[str, Any]) -> list[dict[str, Any]]:
         return [r for r in runs.values() if r.get("parent_run_id") == parent["id"]]
@@ -135,7 +137,9 @@ def test_annotations_without_tracing_are_a_no_op() -> None:
              "cache": {"hit": True, "similarity": 0.97}, "agent": "fast", "cost_usd": 0.0}
     assert annotate_trace(None, state, USER) == 0
     assert annotate_trace({"callbacks": []}, state, USER) == 0
-    tags, meta = trace_annotations(state, USER)
+    tags, meta = trace_annotations(state, USER, key=b"deployment-key")
     assert tags == ["tier:fast", "complexity:low", "cache:hit"]
     assert meta["user_hash"] != USER and USER not in json.dumps(meta)
-    assert user_hash(USER) == user_hash(USER) != user_hash("u-0002")
+    key = b"deployment-key"
+    assert user_hash(USER, key) == user_hash(USER, key) != user_hash("u-0002", key)
+    assert user_hash(USER, key) != user_hash(USER, b"another-deployment")

@@ -11,6 +11,7 @@ import json
 
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+
 from switchyard.tools.account import account_snapshot, get_account_summary, get_subscription
 from switchyard.tools.analytics import usage_analytics
 from switchyard.tools.auth import ToolAuthError

@@ -5,11 +5,11 @@ from typing import Annotated, Any
 
 from langchain_core.tools import InjectedToolArg
 from langgraph.prebuilt import ToolRuntime
+
+from switchyard.settings import load_product
 from switchyard.tools.auth import Caller, load_caller, resolve_caller
 from switchyard.tools.common import ToolArgs, mask_email, money, render, support_tool
 from switchyard.tools.database import AS_OF, _add_months, connect
-
-from switchyard.settings import load_product
 
 
 class NoArgs(ToolArgs):
@@ -112,17 +112,20 @@ def get_subscription(*, runtime: ToolRuntime) -> str:
     )
 
 
-def account_snapshot(user_id: str) -> dict[str, Any]:
+def account_snapshot(user_id: str, *, include_name: bool = False) -> dict[str, Any]:
     """Read-only facts about the signed-in user's own account, for the fast agent's retrieval
     (no tool loop). Raises ``ToolAuthError`` for unknown or inactive users. Billing fields are
-    ``None`` for non-admins, matching what the tools show them."""
+    ``None`` for non-admins, matching what the tools show them.
+
+    Never the user id, and the user's name only when they asked for it: whatever the snapshot
+    holds can end up in the answer, and answers are cached, checkpointed and traced."""
     with connect() as conn:
         caller = load_caller(conn, user_id)
         f = _facts(conn, caller)
     admin = caller.is_admin
     last = f["last"] if admin else None
     return {
-        "user_id": caller.user_id, "name": caller.name, "email_masked": mask_email(caller.email),
+        "name": caller.name if include_name else None, "email_masked": mask_email(caller.email),
         "role": caller.role, "org_name": caller.org_name, "plan": f["plan_name"],
         "billing_cycle": f["sub"]["billing_cycle"], "seats_used": f["seats_used"],
         "seats": f["seats"], "balance_due": f["balance"] if admin else None,

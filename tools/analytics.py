@@ -4,11 +4,11 @@ from typing import Literal
 
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
+
+from switchyard.settings import load_product
 from switchyard.tools.auth import resolve_caller
 from switchyard.tools.common import ToolArgs, render, support_tool
 from switchyard.tools.database import AS_OF, _add_months, _month_days, connect
-
-from switchyard.settings import load_product
 
 Metric = Literal["workflow_runs", "api_calls", "active_users"]
 

@@ -5,6 +5,7 @@ import sqlite3
 
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
+
 from switchyard.tools.auth import authorize_invoice, require_admin, resolve_caller
 from switchyard.tools.common import ToolArgs, money, render, support_tool
 from switchyard.tools.database import AS_OF, _add_months, connect

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -132,6 +134,23 @@ class DatabaseError(RuntimeError):
     """The customer database is missing or unusable."""
 
 
+class DatabaseUnreadableError(DatabaseError):
+    """The database file exists but cannot be read. Never a reason to re-seed over it: the file
+    may hold the only copy of the runtime tables (verifications, resets)."""
+
+
+class UnknownUserError(LookupError):
+    """A user id that names no account in the customer database (or an empty one)."""
+
+    def __init__(self, user_id: str | None) -> None:
+        self.user_id = user_id or ""
+        if not self.user_id.strip():
+            message = "no user id given: an empty user id is not a signed-in user"
+        else:
+            message = f"unknown user id {self.user_id!r}: no Quillstack account has this id"
+        super().__init__(message)
+
+
 # --------------------------------------------------------------------------------------------
 # Connections
 # --------------------------------------------------------------------------------------------
@@ -139,8 +158,55 @@ class DatabaseError(RuntimeError):
 _seed_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class CustomerDatabase:
+    """The customer database one graph uses (injected through its dependencies).
+
+    Tools find it through :func:`bind_database`, which the graph's tool nodes and agents set for
+    the duration of a call: two graphs with different databases can share a process.
+    """
+
+    path: Path
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = True) -> Iterator[sqlite3.Connection]:
+        with connect(read_only=read_only, path=self.path) as conn:
+            yield conn
+
+    def ensure_seeded(self) -> None:
+        ensure_seeded(self.path)
+
+    def user_status(self, user_id: str) -> str | None:
+        """The user's status ('active', 'locked', ...), or None when no such user exists."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT status FROM users WHERE id = ?", (user_id,)).fetchone()
+        return None if row is None else str(row["status"])
+
+
+_BOUND: ContextVar[CustomerDatabase | None] = ContextVar("switchyard_customer_db", default=None)
+
+
+@contextlib.contextmanager
+def bind_database(db: CustomerDatabase) -> Iterator[None]:
+    """Make ``db`` the database tool code reads in this context (and threads started from it)."""
+    token = _BOUND.set(db)
+    try:
+        yield
+    finally:
+        _BOUND.reset(token)
+
+
 def db_path() -> Path:
-    return get_settings().db_path
+    """The bound database's path; outside a graph (CLI, scripts) the configured one."""
+    bound = _BOUND.get()
+    return bound.path if bound is not None else get_settings().db_path
+
+
+def _open_read_only(target: Path) -> sqlite3.Connection:
+    # Falls back to immutable=1 on a read-only home, where the WAL's -shm cannot be created.
+    from switchyard.storage import open_sqlite_read_only
+
+    return open_sqlite_read_only(target)
 
 
 @contextlib.contextmanager
@@ -152,10 +218,7 @@ def connect(read_only: bool = True, path: Path | None = None) -> Iterator[sqlite
     target = path or db_path()
     if not target.exists():
         ensure_seeded(target)
-    if read_only:
-        conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True, timeout=10)
-    else:
-        conn = sqlite3.connect(target, timeout=10)
+    conn = _open_read_only(target) if read_only else sqlite3.connect(target, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
@@ -177,6 +240,22 @@ def ensure_seeded(path: Path | None = None) -> None:
             seed(target)
 
 
+def user_exists(user_id: str | None, path: Path | None = None) -> bool:
+    """Whether ``user_id`` names an account (any status) in the customer database."""
+    if not isinstance(user_id, str) or not user_id.strip():
+        return False
+    with connect(path=path) as conn:
+        return conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is not None
+
+
+def require_user(user_id: str | None, path: Path | None = None) -> str:
+    """``user_id`` if it names an account, else ``UnknownUserError`` (also for ``""``)."""
+    if not user_exists(user_id, path):
+        raise UnknownUserError(user_id)
+    assert user_id is not None
+    return user_id
+
+
 # --------------------------------------------------------------------------------------------
 # Seed
 # --------------------------------------------------------------------------------------------
@@ -189,6 +268,8 @@ class SeedResult:
     seconds: float
     counts: dict[str, int]
     content_hash: str
+    # Rows of the runtime tables carried over from the previous database.
+    kept_runtime_rows: dict[str, int] | None = None
 
 
 def seed_version() -> str:
@@ -199,77 +280,207 @@ def seed_version() -> str:
 
 
 def read_meta(path: Path | None = None) -> dict[str, str]:
+    """The database's meta table; ``{}`` only when there is no database file.
+
+    Anything else that goes wrong (not a database, no meta table, an I/O error) raises
+    ``DatabaseUnreadableError``: a read failure is reported, never treated as "not seeded"."""
     target = path or db_path()
     if not target.exists():
         return {}
     try:
-        conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
+        conn = _open_read_only(target)
         try:
             return {k: v for k, v in conn.execute("SELECT key, value FROM meta")}
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
-        return {}
+    except sqlite3.Error as exc:
+        raise DatabaseUnreadableError(
+            f"the customer database at {target} cannot be read ({exc}); it was left untouched. "
+            "Check the file and its permissions, or move it away and run `switchyard db seed`."
+        ) from exc
+
+
+def _tmp_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+@contextlib.contextmanager
+def _file_lock(target: Path, blocking: bool = True) -> Iterator[bool]:
+    """Serialize seeds across processes; yields False if ``blocking`` is off and it is held."""
+    lock_path = target.with_name(f".{target.name}.lock")
+    with lock_path.open("a") as fh:
+        flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(fh, flags)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def remove_orphans(target: Path) -> list[Path]:
+    """Delete temporary files left by a seed that was killed. Call with the seed lock held:
+    every live seed holds it while its temporary file exists, so any found now is an orphan."""
+    removed = []
+    for leftover in target.parent.glob(f"{_tmp_prefix(target)}*.tmp*"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed.append(leftover)
+    if removed:
+        log.warning("removed %d temporary file(s) left by an interrupted seed", len(removed))
+    return removed
+
+
+def _clean_orphans_quietly(target: Path) -> None:
+    """Opportunistic clean-up on the up-to-date path; skipped when another seed runs or the
+    home is read-only (nothing could have been left there by us then)."""
+    if not any(target.parent.glob(f"{_tmp_prefix(target)}*.tmp*")):
+        return
+    try:
+        with _file_lock(target, blocking=False) as locked:
+            if locked:
+                remove_orphans(target)
+    except OSError as exc:
+        log.warning("could not remove temporary seed files: %s", exc)
 
 
 def seed(path: Path | None = None, force: bool = False) -> SeedResult:
     """Build the database unless one with the same seed version exists (or ``force``).
 
-    The new database is written to a temporary file and renamed over the old one, so readers
-    never see a half-built database."""
+    - No database yet: written to a temporary file and renamed into place, so readers never see
+      a half-built database.
+    - A database exists: re-seeded **in place**, in one transaction that drops and refills only
+      the data tables. The runtime tables (identity verifications, password resets) are never
+      touched, readers see the old data until the commit, a runtime write waits for the lock
+      instead of landing in a file about to be replaced, and a crash rolls back to the old data.
+    - An unreadable database is reported (``DatabaseUnreadableError``), never re-seeded over;
+      with ``force`` it is moved aside (``.unreadable-<time>``) and a fresh one is built.
+    """
     target = path or db_path()
     started = time.perf_counter()
-    meta = read_meta(target)
-    if not force and meta.get("seed_version") == seed_version():
+    meta = _meta_for_seed(target, force)
+    if not force and meta and meta.get("seed_version") == seed_version():
+        _clean_orphans_quietly(target)
         return SeedResult(target, True, time.perf_counter() - started,
                           json.loads(meta["row_counts"]), meta["content_hash"])
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with _seed_lock, _file_lock(target):
+        remove_orphans(target)
+        meta = _meta_for_seed(target, force)  # another process may have seeded meanwhile
+        if not force and meta and meta.get("seed_version") == seed_version():
+            return SeedResult(target, True, time.perf_counter() - started,
+                              json.loads(meta["row_counts"]), meta["content_hash"])
+        data = _generate(load_product())
+        kept = None
+        if meta is not None and target.exists():
+            counts, digest, kept = _reseed_in_place(target, data)
+        else:
+            if target.exists():
+                _set_aside(target)
+            counts, digest = _build_fresh(target, data)
+    return SeedResult(target, False, time.perf_counter() - started, counts, digest, kept)
+
+
+def _meta_for_seed(target: Path, force: bool) -> dict[str, str] | None:
+    """The meta table, ``{}`` when there is no file, None when unreadable and ``force``."""
+    try:
+        return read_meta(target)
+    except DatabaseUnreadableError:
+        if force:
+            return None
+        raise
+
+
+def _meta_rows(counts: dict[str, int], digest: str) -> list[tuple[str, str]]:
+    rows = {
+        "schema_version": str(SCHEMA_VERSION), "seed": str(SEED),
+        "generator_version": str(GENERATOR_VERSION), "seed_version": seed_version(),
+        "as_of": AS_OF.isoformat(), "row_counts": json.dumps(counts),
+        "content_hash": digest, "demo_user_id": "u-0001", "demo_org_id": str(DEMO_ORG_ID),
+    }
+    return sorted(rows.items())
+
+
+def _schema_statements() -> list[str]:
+    """SCHEMA as idempotent statements (no executescript: it would commit our transaction)."""
+    out = []
+    for stmt in (s.strip() for s in SCHEMA.split(";")):
+        if stmt:
+            stmt = stmt.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
+            stmt = stmt.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+            out.append(stmt)
+    return out
+
+
+def _fill(conn: sqlite3.Connection, data: dict[str, list[tuple]]) -> tuple[dict[str, int], str]:
+    for table, rows in data.items():
+        if rows:
+            marks = ",".join("?" * len(rows[0]))
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+    counts = {t: len(data[t]) for t in DATA_TABLES}
+    digest = content_hash(conn)
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", _meta_rows(counts, digest))
+    return counts, digest
+
+
+def _reseed_in_place(target: Path, data: dict[str, list[tuple]]
+                     ) -> tuple[dict[str, int], str, dict[str, int]]:
+    conn = sqlite3.connect(target, timeout=30, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("BEGIN IMMEDIATE")  # the write lock: runtime writers wait, readers go on
+        try:
+            for table in ("meta", *DATA_TABLES):
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+            for stmt in _schema_statements():
+                conn.execute(stmt)
+            counts, digest = _fill(conn, data)
+            kept = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                    for t in RUNTIME_TABLES}
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+    return counts, digest, kept
+
+
+def _build_fresh(target: Path, data: dict[str, list[tuple]]) -> tuple[dict[str, int], str]:
+    tmp = target.with_name(f"{_tmp_prefix(target)}{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
         conn = sqlite3.connect(tmp)
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
         conn.executescript(SCHEMA)
-        data = _generate(load_product())
-        for table, rows in data.items():
-            if rows:
-                marks = ",".join("?" * len(rows[0]))
-                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-        counts = {t: len(data[t]) for t in DATA_TABLES}
-        digest = content_hash(conn)
-        meta_rows = {
-            "schema_version": str(SCHEMA_VERSION), "seed": str(SEED),
-            "generator_version": str(GENERATOR_VERSION), "seed_version": seed_version(),
-            "as_of": AS_OF.isoformat(), "row_counts": json.dumps(counts),
-            "content_hash": digest, "demo_user_id": "u-0001", "demo_org_id": str(DEMO_ORG_ID),
-        }
-        conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta_rows.items()))
+        counts, digest = _fill(conn, data)
         conn.commit()
         # WAL is persistent in the file header; readers and the runtime writers then coexist.
         conn.execute("PRAGMA journal_mode = WAL")
         conn.close()
-        _retire(target)
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())  # durable before the rename makes it the database
         os.replace(tmp, target)
     finally:
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
-    return SeedResult(target, False, time.perf_counter() - started, counts, digest)
+    return counts, digest
 
 
-def _retire(target: Path) -> None:
-    """Fold the old database's WAL into it before replacing the file, so a stale -wal file can
-    never be replayed onto the new database."""
-    if not target.exists():
-        return
-    with contextlib.suppress(sqlite3.DatabaseError):
-        old = sqlite3.connect(target)
-        try:
-            old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            old.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
+def _set_aside(target: Path) -> Path:
+    """Move an unreadable database (and its WAL) out of the way instead of deleting it."""
+    aside = target.with_name(f"{target.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{target}{suffix}")
+        if src.exists():
+            os.replace(src, Path(f"{aside}{suffix}"))
+    log.warning("unreadable customer database moved to %s", aside)
+    return aside
 
 
 def content_hash(conn: sqlite3.Connection) -> str:

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
+
+from switchyard.settings import load_product
 from switchyard.tools.auth import resolve_caller
 from switchyard.tools.common import ToolArgs, ToolError, render, support_tool
 from switchyard.tools.database import AS_OF, connect
-
-from switchyard.settings import load_product
 
 # Words customers use for a code's family.
 _FAMILY_WORDS = {

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field, field_validator
+
+from switchyard.settings import load_product
 from switchyard.tools import common
 from switchyard.tools.auth import (
     ToolAuthError,
@@ -16,8 +18,6 @@ from switchyard.tools.auth import (
 )
 from switchyard.tools.common import ToolArgs, ToolError, hhmm, mask_email, render, support_tool
 from switchyard.tools.database import connect
-
-from switchyard.settings import load_product
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 
@@ -73,7 +73,7 @@ def verify_identity(email: str | None = None, *, runtime: ToolRuntime) -> str:
         method = "email_match" if email else "session"
         expires = record_verification(conn, caller, method, now)
     return render(
-        f"Identity verified for {caller.name} ({mask_email(caller.email)}) until {hhmm(expires)}.",
+        f"Identity verified for {mask_email(caller.email)} until {hhmm(expires)}.",
         [("method", "stated email matches the account" if email else "authenticated session"),
          ("valid_until", hhmm(expires)), ("organization", caller.org_name)],
     )

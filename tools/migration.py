@@ -5,12 +5,12 @@ import re
 
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field, field_validator
+
+from switchyard.settings import load_product
 from switchyard.tools.auth import resolve_caller
 from switchyard.tools.common import ToolArgs, money, render, support_tool
 from switchyard.tools.database import connect
 from switchyard.tools.pricing import quote
-
-from switchyard.settings import load_product
 
 
 class MigrationArgs(ToolArgs):

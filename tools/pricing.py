@@ -4,9 +4,9 @@ import math
 from typing import Literal
 
 from pydantic import Field, field_validator
-from switchyard.tools.common import ToolArgs, ToolError, money, render, support_tool
 
 from switchyard.settings import load_product
+from switchyard.tools.common import ToolArgs, ToolError, money, render, support_tool
 
 Plan = Literal["starter", "team", "business", "enterprise"]
 AddOn = Literal["sso", "sandbox", "premium_support"]

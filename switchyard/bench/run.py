@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
-import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +30,15 @@ from langchain_core.callbacks import AsyncCallbackHandler
 
 from switchyard.bench.report import compare, red_flags, summarise
 from switchyard.bench.workload import OUT_OF_SCOPE, BenchRequest, Workload
-from switchyard.settings import TIERS, get_settings
+from switchyard.cache.base import SemanticCache
+from switchyard.cache.policy import is_strategic
+from switchyard.context import Context
+from switchyard.deps import Dependencies
+from switchyard.graph.dependencies import build_dependencies
+from switchyard.graph.graph import build_graph
+from switchyard.llm.factory import ModelFactory
+from switchyard.runner import ensure_ready, record_from_state
+from switchyard.settings import TIERS, CacheSettings, Settings, get_settings
 
 Routing = Literal["expert", "router", "oracle"]
 
@@ -106,64 +114,49 @@ class TierCallTracker(AsyncCallbackHandler):
 
 
 # -- settings and cache isolation ----------------------------------------------------------------
-@contextlib.contextmanager
-def simulation_settings(time_scale: float = 1.0) -> Iterator[None]:
-    """Offline model with simulated latency for the duration of the bench.
+def simulation_settings(base: Settings, time_scale: float = 1.0) -> Settings:
+    """``base`` with the offline model simulating each tier's latency profile.
 
     ``time_scale`` < 1 shrinks every model's simulated time (TTFT x k, decode speed / k) and raises
     its rate limit by 1/k, for quick runs and tests; the bench re-inflates the model time when it
-    reports latency. Prices never change. Installed through ``SWITCHYARD_CONFIG`` (a temporary JSON
-    file of the effective settings) because every module reads ``get_settings()``.
+    reports latency. Prices never change. The bench's graphs get these settings injected: no
+    environment variable or process-wide setting changes, and no endpoint is ever called.
     """
     if not 0 < time_scale <= 1:
         raise ValueError("time_scale must be in (0, 1]")
-    base = get_settings()
-    # API credentials never go to disk; the bench is a simulation, so it runs offline anyway.
-    data = base.model_dump(mode="json", exclude={"openai_api_key", "openai_base_url"})
-    data.update(simulate_latency=True, offline=True)
-    for tier in data["tiers"].values():
-        tier["ttft_ms"] = tier["ttft_ms"] * time_scale
-        tier["tokens_per_s"] = tier["tokens_per_s"] / time_scale
-        tier["requests_per_second"] = tier["requests_per_second"] / time_scale
-    old = os.environ.get("SWITCHYARD_CONFIG")
-    with tempfile.TemporaryDirectory(prefix="switchyard-bench-cfg-") as tmp:
-        path = Path(tmp) / "settings.json"
-        path.write_text(json.dumps(data))
-        os.environ["SWITCHYARD_CONFIG"] = str(path)
-        get_settings.cache_clear()
-        try:
-            yield
-        finally:
-            if old is None:
-                os.environ.pop("SWITCHYARD_CONFIG", None)
-            else:
-                os.environ["SWITCHYARD_CONFIG"] = old
-            get_settings.cache_clear()
+    sim = base.model_copy(deep=True, update={"simulate_latency": True, "offline": True,
+                                              "openai_api_key": None, "openai_base_url": None})
+    for name, tier in sim.tiers.items():
+        sim.tiers[name] = tier.model_copy(update={
+            "ttft_ms": tier.ttft_ms * time_scale,
+            "tokens_per_s": tier.tokens_per_s / time_scale,
+            "requests_per_second": tier.requests_per_second / time_scale,
+        })
+    return sim
 
 
-@contextlib.contextmanager
-def isolated_cache(directory: Path) -> Iterator[Path]:
-    """Point the process's cache singleton at a fresh cache under ``directory``; afterwards the
-    next ``get_cache()`` opens the user's configured cache again."""
-    from switchyard.cache import install_cache, reset_cache
+def _throwaway_cache(settings: Settings, directory: Path) -> SemanticCache:
     from switchyard.cache.faiss_backend import FaissSemanticCache
 
-    path = directory / "cache.sqlite"
-    install_cache(FaissSemanticCache(path, get_settings().cache))
-    try:
-        yield path
-    finally:
-        reset_cache()
+    return FaissSemanticCache(directory / "cache.sqlite", settings.cache, hash_key=settings.hash_key)
 
 
-def audit_cache(path: Path, workload: Workload) -> tuple[int, list[str]]:
+def config_dependencies(shared: Dependencies, settings: Settings, cache_path: Path) -> Dependencies:
+    """One configuration's dependencies: the shared heavy parts (embedder, classifier, index,
+    database), with its own settings, model factory and a fresh cache."""
+    from switchyard.cache.faiss_backend import FaissSemanticCache
+
+    return dataclasses.replace(
+        shared, settings=settings, models=ModelFactory(settings),
+        cache=FaissSemanticCache(cache_path, settings.cache, hash_key=settings.hash_key))
+
+
+def audit_cache(path: Path, workload: Workload, cs: CacheSettings) -> tuple[int, list[str]]:
     """Entries in a (closed) bench cache that must never be there: expert-tier, high-complexity
     or strategic answers, judged by what the cache stored *and* by the request's true label."""
-    from switchyard.cache.policy import is_strategic
 
     if not path.exists():
         return 0, []
-    cs = get_settings().cache
     truth = {r.text: r for r in workload.requests}
     bad: list[str] = []
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
@@ -206,8 +199,6 @@ async def run_config(
     """Replay the workload in arrival order with ``concurrency`` requests in flight."""
     from langchain_core.messages import HumanMessage
 
-    from switchyard.graph.context import Context
-    from switchyard.runner import record_from_state
 
     tracker = TierCallTracker()
     state = {"in_flight": 0, "max": 0}
@@ -290,17 +281,17 @@ async def run_config(
 
 # -- the whole bench ------------------------------------------------------------------------------
 async def _warm_up(graph: Any) -> None:
+    """One request per tier through a throw-away graph (offline, no simulated latency), so the
+    first measured requests do not pay for lazy imports and first-call set-up."""
     from langchain_core.messages import HumanMessage
 
-    from switchyard.graph.context import Context
 
     for tier, text in WARMUP:
         await graph.ainvoke({"messages": [HumanMessage(text)]},
                             context=Context(force_tier=tier, use_cache=False))
 
 
-def assumptions() -> dict[str, Any]:
-    s = get_settings()
+def assumptions(s: Settings) -> dict[str, Any]:
     return {
         "tiers": {
             t: {
@@ -334,38 +325,46 @@ async def run_bench(
     ``progress(name, total)`` may return a per-request callback (the CLI's progress bar);
     ``results_sink`` receives the per-request results of each configuration (for diagnosis).
     """
-    from switchyard.graph.graph import graph
-    from switchyard.runner import ensure_ready
 
     specs = [s for s in CONFIG_SPECS if s.name in configs]
     for required in ("baseline", "routed_cached", "oracle"):
         if required not in configs:
             raise ValueError(f"the comparison needs the {required!r} configuration")
     runs: dict[str, ConfigRun] = {}
+    base = get_settings()
+    sim = simulation_settings(base, time_scale)
     with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp:
         tmpdir = Path(tmp)
-        # Set-up and warm-up run against a throw-away cache, with latency simulation off.
-        with isolated_cache(tmpdir / "warmup"):
-            ensure_ready()
-            if warm_up:
-                await _warm_up(graph)
-        with simulation_settings(time_scale):
-            assumed = assumptions()
-            if time_scale != 1.0:  # report the real profiles, not the compressed ones
-                for a in assumed["tiers"].values():
-                    a["ttft_ms"] /= time_scale
-                    a["tokens_per_s"] *= time_scale
-                    a["requests_per_second"] *= time_scale
-            for spec in specs:
-                on_done = progress(spec.name, len(workload)) if progress else None
-                with isolated_cache(tmpdir / spec.name) as cache_path:
-                    run = await run_config(workload, spec, concurrency=concurrency, graph=graph,
-                                           time_scale=time_scale, on_done=on_done)
-                # Closed now: audit what the configuration left in its cache.
-                run.cache_entries, run.strategic_cached = audit_cache(cache_path, workload)
-                runs[spec.name] = run
-                if results_sink is not None:
-                    results_sink[spec.name] = run.results
+        await asyncio.to_thread(ensure_ready, base)
+        shared = await asyncio.to_thread(build_dependencies, sim,
+                                         cache=_throwaway_cache(sim, tmpdir / "shared"))
+        if warm_up:
+            quiet = sim.model_copy(update={"simulate_latency": False})
+            warm = config_dependencies(shared, quiet, tmpdir / "warmup" / "cache.sqlite")
+            await _warm_up(build_graph(warm).compile(name="switchyard"))
+            warm.close()
+        assumed = assumptions(sim)
+        if time_scale != 1.0:  # report the real profiles, not the compressed ones
+            for a in assumed["tiers"].values():
+                a["ttft_ms"] /= time_scale
+                a["tokens_per_s"] *= time_scale
+                a["requests_per_second"] *= time_scale
+        for spec in specs:
+            on_done = progress(spec.name, len(workload)) if progress else None
+            cache_path = tmpdir / spec.name / "cache.sqlite"
+            deps = config_dependencies(shared, sim, cache_path)
+            graph = build_graph(deps).compile(name="switchyard")
+            try:
+                run = await run_config(workload, spec, concurrency=concurrency, graph=graph,
+                                       time_scale=time_scale, on_done=on_done)
+            finally:
+                deps.close()
+            # Closed now: audit what the configuration left in its cache.
+            run.cache_entries, run.strategic_cached = audit_cache(cache_path, workload, sim.cache)
+            runs[spec.name] = run
+            if results_sink is not None:
+                results_sink[spec.name] = run.results
+        shared.close()
     return build_report(runs, workload=workload, concurrency=concurrency,
                         daily_volume=daily_volume, time_scale=time_scale, assumed=assumed)
 

@@ -26,7 +26,6 @@ from switchyard.cache.base import (
 )
 from switchyard.cache.guard import extract_facts, guard_conflict, normalize_text
 from switchyard.cache.policy import CachePolicy, cache_policy, is_storable, is_strategic
-from switchyard.cache.scope import is_personal
 from switchyard.cache.singleflight import FlightTicket
 
 __all__ = [
@@ -43,7 +42,6 @@ __all__ = [
     "guard_conflict",
     "install_cache",
     "intent_key",
-    "is_personal",
     "is_storable",
     "is_strategic",
     "normalize_text",
@@ -66,7 +64,8 @@ def get_cache() -> SemanticCache:
             if settings.cache.backend == "faiss":
                 from switchyard.cache.faiss_backend import FaissSemanticCache
 
-                _instance = FaissSemanticCache(settings.cache_dir / "cache.sqlite", settings.cache)
+                _instance = FaissSemanticCache(settings.cache_dir / "cache.sqlite", settings.cache,
+                                               hash_key=settings.hash_key)
             else:  # pragma: no cover - guarded by the settings Literal
                 raise ValueError(f"unknown cache backend {settings.cache.backend!r}")
         return _instance

@@ -10,7 +10,6 @@ async wrappers and in-process single-flight for free.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import time
 from abc import ABC, abstractmethod
@@ -23,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from switchyard.cache.guard import normalize_text
 from switchyard.cache.singleflight import FlightTicket, SingleFlight
+from switchyard.privacy import keyed_hash
 
 TIERS = ("fast", "standard", "expert")
 # Stored in the normalised-text column of intent-key entries. normalize_text() turns every
@@ -31,9 +31,10 @@ INTENT_KEY_PREFIX = "\x1fintent\x1f"
 _SCOPE_RE = re.compile(r"^(public|user:[0-9a-f]{16})$")
 
 
-def user_scope(user_id: str) -> str:
-    """Partition scope for one user: a hash, so raw ids never reach disk, stats or traces."""
-    return "user:" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:16]
+def user_scope(user_id: str, key: bytes) -> str:
+    """Partition scope for one user: a keyed hash, so raw ids never reach disk, stats or traces
+    and cannot be recovered by hashing every short id."""
+    return "user:" + keyed_hash(key, "cache-scope", user_id)
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,18 @@ class Partition:
         tenant: str,
         user_id: str | None,
         personal: bool,
+        key: bytes | None = None,
         tier: str,
         prompt_version: str | int,
         toolset_version: str | int,
         kb_version: str | int,
     ) -> Partition:
         if personal:
-            if not user_id:
-                # A personal answer without a user has nowhere safe to live: refuse loudly.
-                raise ValueError("personal cache partition needs a user_id")
-            scope = user_scope(user_id)
+            if not user_id or not key:
+                # A personal answer without a user (or a key to hide them) has nowhere safe to
+                # live: refuse loudly.
+                raise ValueError("personal cache partition needs a user_id and a hash key")
+            scope = user_scope(user_id, key)
         else:
             scope = "public"
         return cls(
@@ -201,9 +204,12 @@ def flight_key(text: str, partition: Partition) -> str:
 class SemanticCache(ABC):
     """Backend-independent cache API. Subclasses implement the synchronous core."""
 
-    def __init__(self, *, single_flight_timeout_s: float = 120.0) -> None:
-        self._flights = SingleFlight()
-        self.single_flight_timeout_s = single_flight_timeout_s
+    def __init__(self, *, single_flight_timeout_s: float = 120.0,
+                 hash_key: bytes | None = None) -> None:
+        # The deployment's key for user scopes (``clear(user_id=...)`` needs it).
+        self.hash_key = hash_key
+        # ``single_flight_timeout_s`` is the flight's lease: the longest a twin waits for a leader.
+        self._flights = SingleFlight(lease_s=single_flight_timeout_s)
 
     # -- core (backend) ----------------------------------------------------------------------
     @abstractmethod
@@ -277,16 +283,22 @@ class SemanticCache(ABC):
         return await asyncio.to_thread(self.store, text, embedding, partition, answer)
 
     # -- single-flight -----------------------------------------------------------------------
+    @property
+    def single_flight_timeout_s(self) -> float:
+        return self._flights.lease_s
+
+    @single_flight_timeout_s.setter
+    def single_flight_timeout_s(self, value: float) -> None:
+        self._flights.lease_s = value
+
     async def acquire_flight(self, text: str, partition: Partition) -> FlightTicket:
-        """Leader computes; followers wait (bounded) for it, then should look up again.
+        """Leader computes; followers wait (at most the leader's lease), then look up again.
 
         In-process only: two processes may still both compute the same answer, which wastes a
         call but is never wrong.
         """
-        return await self._flights.acquire(
-            flight_key(text, partition), self.single_flight_timeout_s
-        )
+        return await self._flights.acquire(flight_key(text, partition))
 
-    def release_flight(self, ticket: FlightTicket, stored: bool) -> None:
-        """Always call (also on errors). Wakes followers; no-op for follower tickets."""
-        self._flights.release(ticket, stored)
+    def release_flight(self, key: str, token: str, stored: bool) -> bool:
+        """Wake the followers of the flight ``token`` leads; a no-op for stale or empty tokens."""
+        return bool(token) and self._flights.release(key, token, stored)

@@ -71,19 +71,26 @@ class PairOutcome:
 
 def read_pairs(path: Path | str, *, need_label: bool) -> Iterator[dict[str, Any]]:
     """Yield pair dicts, or ``{"line", "id", "error"}`` for malformed lines (never raises)."""
+    from switchyard.jsonsafe import loads_limited
+
+    # Binary, decoded per line: one undecodable or hostile line fails alone, never the run.
     with Path(path).open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
             try:
                 line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield {"line": lineno, "id": None, "error": "line is not valid UTF-8"}
+            except UnicodeDecodeError as exc:
+                yield {"line": lineno, "id": None,
+                       "error": f"not valid UTF-8 (bad byte at offset {exc.start})"}
                 continue
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = loads_limited(line, 32)
             except json.JSONDecodeError as exc:
                 yield {"line": lineno, "id": None, "error": f"invalid JSON: {exc.msg}"}
+                continue
+            except ValueError as exc:  # nested too deeply
+                yield {"line": lineno, "id": None, "error": str(exc)}
                 continue
             if not isinstance(obj, dict):
                 yield {"line": lineno, "id": None, "error": "line is not a JSON object"}
@@ -150,6 +157,7 @@ def run_pairs(
                 tenant="probe",
                 user_id=f"probe-user-{n}",
                 personal=True,
+                key=b"cache-probe",  # throwaway partitions: any key isolates the pairs
                 tier=tier,
                 prompt_version="probe",
                 toolset_version="probe",

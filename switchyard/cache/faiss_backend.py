@@ -197,9 +197,11 @@ class FaissSemanticCache(SemanticCache):
         settings: CacheSettings | None = None,
         *,
         dim: int = 384,
+        hash_key: bytes | None = None,
     ) -> None:
         self.settings = settings or CacheSettings()
-        super().__init__(single_flight_timeout_s=self.settings.single_flight_timeout_s)
+        super().__init__(single_flight_timeout_s=self.settings.single_flight_timeout_s,
+                         hash_key=hash_key)
         self.dim = dim
         self.path = None if path is None or str(path) == ":memory:" else Path(path)
         # Lookups are single-query searches: OpenMP threads only fight over the 2 shared cores
@@ -693,8 +695,10 @@ class FaissSemanticCache(SemanticCache):
     ) -> int:
         where, params = [], []
         if user_id is not None:
+            if not self.hash_key:
+                raise ValueError("clearing a user's entries needs the deployment's hash key")
             where.append("scope = ?")
-            params.append(user_scope(user_id))
+            params.append(user_scope(user_id, self.hash_key))
         if intent is not None:
             where.append("intent = ?")
             params.append(intent)

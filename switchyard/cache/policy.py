@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from switchyard.domain import is_strategic_intent
 from switchyard.settings import CacheSettings, Settings, get_settings
 
 # Intent names (or fragments) that denote strategic recommendations: never cached, because the
@@ -42,8 +43,7 @@ def _cache_settings(settings: Settings | CacheSettings | None) -> CacheSettings:
 
 def strategic_probability(intent_scores: dict[str, float] | None, settings: CacheSettings) -> float:
     """The classifier's probability that the request is a strategic recommendation."""
-    return sum(p for name, p in (intent_scores or {}).items()
-               if any(frag in name.casefold() for frag in settings.strategic_intents))
+    return sum(p for name, p in (intent_scores or {}).items() if is_strategic_intent(name))
 
 
 def is_strategic(
@@ -51,8 +51,7 @@ def is_strategic(
 ) -> bool:
     """Strategic by the predicted intent, by the wording, or by a material probability of a
     strategic intent: a wrongly cached recommendation is worse than a missed cache hit."""
-    name = (intent or "").casefold()
-    if any(frag in name for frag in settings.strategic_intents):
+    if is_strategic_intent(intent):
         return True
     if strategic_probability(intent_scores, settings) >= settings.strategic_min_probability:
         return True

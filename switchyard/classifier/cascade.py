@@ -1,11 +1,13 @@
 """Cascade: the local classifier first; the LLM only when local confidence is below the threshold.
 
 Most requests never reach the LLM, so the average classifier cost stays near $0 while the hard,
-ambiguous ones get a second opinion. If the LLM call fails, the local verdict stands.
+ambiguous ones get a second opinion. If the LLM call fails or misses its deadline (its own short
+timeout, ``classifier.llm_timeout_s``, and at most one retry), the local verdict stands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -32,6 +34,9 @@ class CascadeClassifier:
         self.local = local or LocalClassifier()
         self.llm = llm or LLMClassifier()
         self.threshold = get_settings().classifier.cascade_threshold if threshold is None else threshold
+        # Whole-call deadline, however the LLM classifier's model was built (an injected test
+        # double has no SDK timeout of its own).
+        self.llm_deadline_s = getattr(self.llm, "deadline_s", 17.0)
 
     def _merge(self, first: Classification, second: Classification | None, t0: float) -> Classification:
         if second is None:
@@ -68,7 +73,11 @@ class CascadeClassifier:
         second = None
         if first.confidence < self.threshold:
             try:
-                second = await self.llm.aclassify(text, history=history)
+                second = await asyncio.wait_for(self.llm.aclassify(text, history=history),
+                                                self.llm_deadline_s)
+            except TimeoutError:
+                log.warning("cascade LLM classifier gave no verdict within %.0f s, keeping the "
+                            "local one", self.llm_deadline_s)
             except Exception as exc:
                 log.warning("cascade LLM classifier failed, keeping local verdict: %s", exc)
         return self._merge(first, second, t0)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from switchyard.classifier.intents import COMPLEXITIES, OUT_OF_SCOPE
+from switchyard.domain import COMPLEXITIES, OUT_OF_SCOPE
 
 
 @dataclass

@@ -1,7 +1,10 @@
-"""The article's classifier: one call to the fast tier's cheap model with structured output.
+"""The article's classifier: one call to a cheap model with structured output (strict json_schema).
 
 Costs real money and ~200 ms, so it is the fallback in ``cascade`` mode, or the whole classifier
-in ``llm`` mode. Its own cost (usage metadata x the fast tier's prices) is recorded per request.
+in ``llm`` mode. It runs on the fast tier's server with ``classifier.llm_model`` (default the fast
+tier's model), its own short timeout (``classifier.llm_timeout_s``) and at most one retry. Its own
+usage line (input and output tokens, priced at its own model's rates) rides on the
+classification as ``usage``.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
 
-from switchyard.accounting import call_cost_usd
-from switchyard.classifier.intents import INTENTS, OUT_OF_SCOPE
+from switchyard.accounting import usage_record
 from switchyard.classifier.schema import Classification, LLMVerdict
+from switchyard.domain import INTENTS, OUT_OF_SCOPE
+from switchyard.llm.factory import ModelFactory, default_factory
+from switchyard.llm.rules import ModelPrice
 from switchyard.settings import TIER_FOR_COMPLEXITY, get_settings
 
 log = logging.getLogger(__name__)
@@ -52,35 +58,42 @@ def build_prompt(text: str, history: list[str] | None = None) -> str:
     return PROMPT.format(product="Quillstack", intents=_intent_list(), history=hist, request=text)
 
 
-def default_chat_model() -> BaseChatModel:
-    """ChatOpenAI on the fast tier's model (or classifier.llm_model), through the configured base_url."""
-    from langchain_openai import ChatOpenAI
-
-    s = get_settings()
-    if not s.openai_api_key or s.offline:
-        raise RuntimeError("the LLM classifier needs OPENAI_API_KEY (and offline mode off)")
-    fast = s.tiers["fast"]
-    return ChatOpenAI(
-        model=s.classifier.llm_model or fast.model,
-        base_url=s.openai_base_url,
-        api_key=s.openai_api_key,
-        temperature=0,
-        timeout=fast.timeout_s,
-        max_retries=fast.max_retries,
-    )
+def default_chat_model(factory: ModelFactory | None = None) -> BaseChatModel:
+    """The classifier's model from the factory (default: the process settings' factory)."""
+    factory = factory or default_factory()
+    if factory.offline:
+        raise RuntimeError("the LLM classifier needs a model: set OPENAI_API_KEY or a tier "
+                           "base_url (and SWITCHYARD_OFFLINE off)")
+    return factory.classifier_model()
 
 
 class LLMClassifier:
     name = "llm"
 
-    def __init__(self, chat_model: BaseChatModel | None = None) -> None:
+    def __init__(self, chat_model: BaseChatModel | None = None, *,
+                 factory: ModelFactory | None = None, price: ModelPrice | None = None) -> None:
         self._chat = chat_model
+        self._factory = factory
+        self._price = price
         self._runnable: Any = None
+
+    @property
+    def price(self) -> ModelPrice:
+        """The rates of the classifier's own model (not the fast tier's, if it differs)."""
+        if self._price is None:
+            self._price = (self._factory or default_factory()).classifier_price()
+        return self._price
+
+    @property
+    def deadline_s(self) -> float:
+        """Longest a verdict may take: every attempt's timeout plus a little backoff."""
+        cfg = (self._factory.settings if self._factory else get_settings()).classifier
+        return cfg.llm_timeout_s * (1 + cfg.llm_max_retries) + 1.0
 
     @property
     def runnable(self) -> Any:
         if self._runnable is None:
-            chat = self._chat or default_chat_model()
+            chat = self._chat or default_chat_model(self._factory)
             # include_raw keeps the AIMessage so we can read usage_metadata for cost.
             self._runnable = chat.with_structured_output(LLMVerdict, include_raw=True)
         return self._runnable
@@ -91,9 +104,9 @@ class LLMClassifier:
             raise ValueError(f"LLM classifier returned no parsable verdict: {out.get('parsing_error')}")
         if isinstance(verdict, dict):
             verdict = LLMVerdict(**verdict)
-        usage = getattr(out.get("raw"), "usage_metadata", None) or {}
-        tin, tout = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-        cost = call_cost_usd(tin, tout, get_settings().tiers["fast"])
+        raw = out.get("raw")
+        usage = usage_record("classify", "classifier", self.price,
+                             raw if isinstance(raw, AIMessage) else AIMessage(content=""))
         intent = verdict.intent if verdict.intent in INTENTS else verdict.intent or "unknown"
         in_scope = verdict.in_scope and intent != OUT_OF_SCOPE
         meta = INTENTS.get(intent)
@@ -110,8 +123,9 @@ class LLMClassifier:
             in_scope=in_scope,
             scores={c: (1.0 if c == verdict.complexity else 0.0) for c in ("low", "medium", "high")},
             classifier=self.name,
-            cost_usd=round(cost, 8),
-            tokens=tin + tout,
+            cost_usd=usage["cost_usd"],
+            tokens=usage["input_tokens"] + usage["output_tokens"],
+            usage=usage,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 

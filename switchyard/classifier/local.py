@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from switchyard.classifier.data import Example, files_hash, load_labeled
-from switchyard.classifier.intents import COMPLEXITIES, INTENTS, OUT_OF_SCOPE
 from switchyard.classifier.lexical import Lexicon
 from switchyard.classifier.schema import Classification
+from switchyard.domain import COMPLEXITIES, INTENTS, OUT_OF_SCOPE
+from switchyard.embeddings import Embedder
 from switchyard.settings import TIER_FOR_COMPLEXITY, Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -359,16 +360,16 @@ def _data_hash(files: Sequence[Path]) -> str:
 
 
 _load_lock = threading.Lock()
-_cached: LocalModel | None = None
+# Fitted models by directory: one load per home, so two configurations can share a process.
+_cached: dict[Path, LocalModel] = {}
 
 
 def load_or_fit(directory: Path | None = None) -> LocalModel:
     """The fitted model: loaded if current, else refitted from the bundled data (thread-safe)."""
-    global _cached
+    directory = Path(directory or get_settings().classifier_path)
     with _load_lock:
-        if _cached is not None:
-            return _cached
-        directory = directory or get_settings().classifier_path
+        if directory in _cached:
+            return _cached[directory]
         model: LocalModel | None = None
         files, source = default_training_files(), "bundled"
         if (directory / "manifest.json").exists():
@@ -393,14 +394,13 @@ def load_or_fit(directory: Path | None = None) -> LocalModel:
                 model = None
         if model is None:
             model = train_from_files(files, directory, source)
-        _cached = model
+        _cached[directory] = model
         return model
 
 
 def reset_cache() -> None:
-    global _cached
     with _load_lock:
-        _cached = None
+        _cached.clear()
 
 
 # -- the classifier --------------------------------------------------------------------------
@@ -434,13 +434,30 @@ def decide(p: np.ndarray, costs: np.ndarray) -> int:
 class LocalClassifier:
     name = "local"
 
-    def __init__(self, model: LocalModel | None = None) -> None:
+    def __init__(self, model: LocalModel | None = None, *, settings: Settings | None = None,
+                 embedder: Embedder | None = None) -> None:
+        # Settings and embedder are injected by the graph's dependencies; the defaults serve
+        # the CLI and scripts, which run one configuration per process.
         self._model = model
+        self._settings = settings
+        self._embedder = embedder
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings or get_settings()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from switchyard.embeddings import get_embedder
+
+            self._embedder = get_embedder()
+        return self._embedder
 
     @property
     def model(self) -> LocalModel:
         if self._model is None:
-            self._model = load_or_fit()
+            self._model = load_or_fit(self._settings.classifier_path if self._settings else None)
         return self._model
 
     # Single request -----------------------------------------------------------------------
@@ -452,14 +469,12 @@ class LocalClassifier:
         history: list[str] | None = None,
         history_embeddings: np.ndarray | None = None,
     ) -> Classification:
-        from switchyard.embeddings import get_embedder
-
         t0 = time.perf_counter()
         turns = self._turns(history)
         if embedding is None:
-            embedding = get_embedder().embed_one(text)
+            embedding = self.embedder.embed_one(text)
         if turns and history_embeddings is None:
-            history_embeddings = np.vstack([get_embedder().embed_one(h) for h in turns])
+            history_embeddings = np.vstack([self.embedder.embed_one(h) for h in turns])
         out = self._classify_batch([text], np.atleast_2d(embedding), [turns], [history_embeddings])[0]
         out.latency_ms = (time.perf_counter() - t0) * 1000
         return out
@@ -467,10 +482,8 @@ class LocalClassifier:
     async def aclassify(
         self, text: str, *, embedding: np.ndarray | None = None, history: list[str] | None = None
     ) -> Classification:
-        from switchyard.embeddings import get_embedder
-
         t0 = time.perf_counter()
-        emb = get_embedder()
+        emb = self.embedder
         turns = self._turns(history)
         if embedding is None:
             embedding = await emb.aembed_one(text)
@@ -486,15 +499,13 @@ class LocalClassifier:
     def classify_many(
         self, texts: Sequence[str], histories: Sequence[list[str] | None] | None = None
     ) -> list[Classification]:
-        from switchyard.embeddings import get_embedder
-
         t0 = time.perf_counter()
         histories = histories or [None] * len(texts)
         turns = [self._turns(h) for h in histories]
         flat = list(texts) + [t for ts in turns for t in ts]
         # Real traffic repeats itself ("hi", "I forgot my password"): embed each distinct text once.
         uniq = list(dict.fromkeys(flat))
-        u_emb = get_embedder().embed(uniq) if uniq else np.zeros((0, 384), np.float32)
+        u_emb = self.embedder.embed(uniq) if uniq else np.zeros((0, 384), np.float32)
         index = {t: i for i, t in enumerate(uniq)}
         emb = u_emb[[index[t] for t in flat]] if flat else u_emb
         main, rest = emb[: len(texts)], emb[len(texts) :]
@@ -510,9 +521,8 @@ class LocalClassifier:
         return out
 
     # Internals ----------------------------------------------------------------------------
-    @staticmethod
-    def _turns(history: list[str] | None) -> list[str]:
-        n = get_settings().classifier.history_turns
+    def _turns(self, history: list[str] | None) -> list[str]:
+        n = self.settings.classifier.history_turns
         return [h for h in (history or []) if h and h.strip()][-n:] if n > 0 else []
 
     def _classify_batch(
@@ -523,7 +533,7 @@ class LocalClassifier:
         h_embs: list[np.ndarray | None],
     ) -> list[Classification]:
         m = self.model
-        costs = cost_matrix()
+        costs = cost_matrix(settings=self.settings)
         hp = m.hparams
         pred = m.predict(emb, texts)
         # History turns: scored in one batch, each as a standalone request.

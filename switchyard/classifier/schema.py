@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,10 +24,13 @@ class Classification(BaseModel):
         default_factory=dict, description="the most likely intents and their probabilities (local classifier)"
     )
     follow_up: bool = False
+    forced_tier: Agent | None = Field(default=None, description="tier set by the caller, bypassing the router")
     classifier: str = "local"
     cost_usd: float = 0.0
     tokens: int = 0
     latency_ms: float = 0.0
+    # The LLM classifier's accounting line (switchyard.accounting.usage_record); None when local.
+    usage: dict[str, Any] | None = None
 
     @property
     def agent(self) -> Agent:

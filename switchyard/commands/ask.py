@@ -46,25 +46,29 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def ask(
         text: Annotated[str, typer.Argument(help="The request; '-' reads it from stdin.")],
-        user: Annotated[str | None, typer.Option("--user", help="Signed-in user id (default: demo user).")] = None,
+        user: Annotated[str | None, typer.Option(
+            "--user", help="Signed-in user id (default: the demo user, settings.demo_user_id).")] = None,
         tenant: Annotated[str | None, typer.Option(help="Tenant (cache partition).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
         no_cache: Annotated[bool, typer.Option("--no-cache", help="Skip the semantic cache.")] = False,
     ) -> None:
         """Route one request through the graph and print the answer with its routing record."""
-        from switchyard.runner import InputError, check_text, ensure_ready, run
+        from switchyard.runner import ensure_ready, run
+        from switchyard.settings import get_settings
 
         try:
-            text = check_text(_read_text(text))
-        except (InputError, typer.BadParameter) as exc:
+            text = _read_text(text)
+        except typer.BadParameter as exc:
             _fail(str(exc), as_json)
+        # The demo user is the CLI's choice, made here: the graph never assumes a user.
+        user_id = get_settings().demo_user_id if user is None else user
         try:
             ensure_ready()
-            record = run(text, user_id=user, tenant=tenant, use_cache=not no_cache)
-        except InputError as exc:
-            _fail(str(exc), as_json)
+            record = run(text, user_id=user_id, tenant=tenant, use_cache=not no_cache)
         except Exception as exc:  # a provider/infra failure: say what, no traceback
-            _fail(f"{type(exc).__name__}: {exc}", as_json)
+            from switchyard.cli import friendly_error
+
+            _fail(friendly_error(exc), as_json)
         if record.get("error"):
             if as_json:
                 typer.echo(json.dumps(record, default=str))
@@ -114,8 +118,10 @@ def register(app: typer.Typer) -> None:
         for col in ("user", "agent", "complexity", "cache", "cost $", "latency ms"):
             table.add_column(col, no_wrap=True)
         table.add_column("tools", overflow="fold")
+        from switchyard.settings import get_settings
+
         for text, user in DEMO_REQUESTS:
-            record = run(text, user_id=user)
+            record = run(text, user_id=user or get_settings().demo_user_id)
             if as_json:
                 typer.echo(json.dumps(record, default=str))
                 continue

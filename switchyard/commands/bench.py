@@ -32,8 +32,11 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", help="Directory for report.json, report.md, chart.png.")] = Path(".switchyard/bench"),
         as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
         trace: Annotated[bool, typer.Option("--trace/--no-trace", help="Send bench runs to LangSmith (off by default: thousands of runs).")] = False,
+        live: Annotated[bool, typer.Option("--live", help="Send the workload to the configured real endpoints (costs money; shows an estimate first).")] = False,
+        yes: Annotated[bool, typer.Option("--yes", help="With --live: spend the estimated amount without asking.")] = False,
     ) -> None:
-        """Measure cost, latency, tier mix and cache hits of four configurations (a simulation)."""
+        """Measure cost, latency, tier mix and cache hits of four configurations (a simulation),
+        or, with --live, of the routed graph against the configured endpoints."""
         if not trace:
             os.environ["LANGSMITH_TRACING"] = "false"
             os.environ["LANGCHAIN_TRACING_V2"] = "false"
@@ -68,6 +71,9 @@ def register(app: typer.Typer) -> None:
         if not seed_list or len(set(seed_list)) != len(seed_list):
             raise typer.BadParameter("give at least one seed, each once", param_hint="--seeds")
         rows = load_rows(data) if data else None
+        if live:
+            _live(requests or 20, min(concurrency, 8), shares, seed, rows, data, out, as_json, yes)
+            return
         # Users come from the seeded customer database (built by the bench's set-up step).
         # (index and classifier are prepared by the bench itself, against a throw-away cache).
         from switchyard.tools.database import seed as seed_db
@@ -112,3 +118,41 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]time scale {time_scale}: model time re-inflated, queueing "
                           "under the tier caps compressed; use 1.0 for figures of record[/]")
         console.print(f"\n[dim]report {paths['md']}  json {paths['json']}  chart {paths['chart']}[/]")
+
+
+def _live(n: int, concurrency: int, shares: tuple[float, float, float], seed: int, rows: object,
+          data: Path | None, out: Path, as_json: bool, yes: bool) -> None:
+    """The live bench: an estimate, then (with --yes) the run and its report."""
+    from rich.console import Console
+
+    from switchyard.bench.live import estimate, run_live, to_markdown
+    from switchyard.bench.workload import build_workload
+    from switchyard.settings import get_settings
+    from switchyard.tools.database import seed as seed_db
+
+    settings = get_settings()
+    if settings.use_offline_model:
+        typer.echo("error: --live needs a configured endpoint (OPENAI_API_KEY, OPENAI_BASE_URL or a "
+                   "tier's base_url); without one every tier is the offline model.", err=True)
+        raise typer.Exit(code=2)
+    seed_db(settings.db_path)
+    workload = build_workload(n, mix=shares, seed=seed, rows=rows,  # type: ignore[arg-type]
+                              source=str(data) if data else "data/routing/test.jsonl")
+    plan = estimate(workload, settings)
+    err = Console(stderr=True)
+    err.print(f"live bench: {plan['requests']} requests to {plan['endpoints']} "
+              f"(models {plan['models']}), estimated cost ${plan['estimated_cost_usd']:.4f} "
+              "at list prices")
+    if not yes:
+        err.print("[yellow]nothing sent: add --yes to run it and spend that amount[/]")
+        raise typer.Exit(code=1)
+    report = asyncio.run(run_live(workload, settings, concurrency=concurrency))
+    report["estimate"] = plan
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "live-report.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / "live-report.md").write_text(to_markdown(report, plan))
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+        return
+    Console().print(to_markdown(report, plan))
+    Console().print(f"[dim]report {out / 'live-report.md'}  json {out / 'live-report.json'}[/]")

@@ -6,21 +6,32 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import IO, Annotated, Any, TextIO
 
 import typer
 
+from switchyard.jsonsafe import loads_limited
+
 _CHUNK = 512  # lines embedded per batch: bounded memory, and output flows while reading
+MAX_LINE_DEPTH = 32  # a request line is {id, text, history}: anything deeper is hostile
 
 
-def _parse_line(n: int, line: str, max_chars: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _parse_line(n: int, line: str | bytes, max_chars: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(request, None) for a usable line, else (None, error object). Never raises."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, {"id": None, "line": n,
+                          "error": f"line {n}: not valid UTF-8 (bad byte at offset {exc.start})"}
     if not line.strip():
         return None, {"id": None, "line": n, "error": f"line {n}: empty line"}
     try:
-        obj = json.loads(line)
+        obj = loads_limited(line, MAX_LINE_DEPTH)
     except json.JSONDecodeError as exc:
         return None, {"id": None, "line": n, "error": f"line {n}: not valid JSON ({exc.msg})"}
+    except ValueError as exc:  # JsonLimitError: nested too deeply
+        return None, {"id": None, "line": n, "error": f"line {n}: {exc}"}
     if not isinstance(obj, dict):
         return None, {"id": None, "line": n, "error": f"line {n}: expected a JSON object with a 'text' field"}
     rid = obj.get("id", n)
@@ -37,9 +48,11 @@ def _parse_line(n: int, line: str, max_chars: int) -> tuple[dict[str, Any] | Non
     return {"id": rid, "line": n, "text": text, "history": history}, None
 
 
-def _lines(stream: TextIO) -> Iterator[tuple[int, str]]:
+def _lines(stream: IO[Any]) -> Iterator[tuple[int, str | bytes]]:
+    """Lines as read: bytes from a binary stream are decoded per line in ``_parse_line``, so one
+    undecodable line fails alone."""
     for n, line in enumerate(stream, 1):
-        yield n, line.rstrip("\n")
+        yield n, line.rstrip(b"\r\n" if isinstance(line, bytes) else "\r\n")
 
 
 def _verdict(req: dict[str, Any], c: Any) -> dict[str, Any]:
@@ -60,7 +73,15 @@ def _verdict(req: dict[str, Any], c: Any) -> dict[str, Any]:
     }
 
 
-def run_classify(inp: TextIO, out: TextIO) -> dict[str, int]:
+def _classify_one(clf: Any, req: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _verdict(req, clf.classify_many([req["text"]], [req["history"]])[0])
+    except Exception as exc:
+        return {"id": req["id"], "line": req["line"],
+                "error": f"line {req['line']}: classifier failed ({type(exc).__name__}: {exc})"}
+
+
+def run_classify(inp: IO[Any], out: TextIO) -> dict[str, int]:
     """Classify a JSONL stream; one output object per input line, same order. Returns counts."""
     from switchyard.classifier import get_classifier
     from switchyard.settings import get_settings
@@ -76,9 +97,8 @@ def run_classify(inp: TextIO, out: TextIO) -> dict[str, int]:
         try:
             verdicts = clf.classify_many([r["text"] for r in reqs], [r["history"] for r in reqs]) if reqs else []
             by_line = {r["line"]: _verdict(r, v) for r, v in zip(reqs, verdicts, strict=True)}
-        except Exception as exc:  # a classifier failure must not drop lines: report it per line
-            by_line = {r["line"]: {"id": r["id"], "line": r["line"], "error": f"classifier failed: {exc}"}
-                       for r in reqs}
+        except Exception:  # one bad line must not fail its batch: retry line by line
+            by_line = {r["line"]: _classify_one(clf, r) for r in reqs}
         for n, _req, err in parsed:
             obj = err if err is not None else by_line[n]
             counts["errors"] += "error" in obj
@@ -107,7 +127,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="JSONL output; default stdout.")] = None,
     ) -> None:
         """Classify requests: one JSON verdict per input line (complexity, agent, intent, scope...)."""
-        src = inp.open(encoding="utf-8", errors="replace") if inp else sys.stdin
+        # Binary: each line is decoded on its own, so one bad byte fails one line only.
+        src = inp.open("rb") if inp else sys.stdin.buffer
         dst = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
             counts = run_classify(src, dst)

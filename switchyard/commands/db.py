@@ -24,6 +24,9 @@ def seed_cmd(force: bool = typer.Option(False, "--force", help="Rebuild even if 
                f"{result.content_hash[:16]}).")
     for table, n in result.counts.items():
         typer.echo(f"  {table:<16} {n:>8,}")
+    if result.kept_runtime_rows is not None:
+        kept = ", ".join(f"{n:,} {t}" for t, n in result.kept_runtime_rows.items())
+        typer.echo(f"Runtime rows kept: {kept}.")
 
 
 @db_app.command("info")

@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
 
             report = ingest(force=force, progress=on_progress)
         retriever.reload()
+        # Shared answers built on an older knowledge version are stale now: drop them here,
+        # not at the next server start.
+        dropped = drop_stale_answers(report.kb_version)
 
         table = Table(title="Knowledge base ingest", show_header=False)
         table.add_row("kb_version", report.kb_version)
@@ -46,6 +49,7 @@ def register(app: typer.Typer) -> None:
         table.add_row("removed", _names(report.removed))
         table.add_row("unchanged", str(report.unchanged))
         table.add_row("chunks embedded", str(report.embedded_chunks))
+        table.add_row("stale cache entries dropped", str(dropped))
         table.add_row("seconds", f"{report.seconds:.2f}")
         if report.note:
             table.add_row("note", report.note)
@@ -78,6 +82,13 @@ def register(app: typer.Typer) -> None:
             for m in result.misses:
                 misses.add_row(m.question, m.expected, ", ".join(m.got) or "-")
             console.print(misses)
+
+
+def drop_stale_answers(kb_version: str) -> int:
+    """Delete the cache's public entries written under any other knowledge version."""
+    from switchyard.cache import get_cache
+
+    return get_cache().invalidate_public(kb_version)
 
 
 def _names(items: list[str]) -> str:

@@ -18,5 +18,24 @@ def register(app: typer.Typer) -> None:
         """Serve POST /v1/chat, POST /v1/chat/stream, GET /healthz and /readyz."""
         import uvicorn
 
+        from switchyard.service.auth import configuration_problems
+        from switchyard.settings import get_settings
+
+        problems = configuration_problems(get_settings())
+        if problems:
+            for problem in problems:
+                typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(code=2)
+        from switchyard.storage import storage_health
+
+        # Refuse to start on storage that would fail every request (full or read-only disk),
+        # with the reason, instead of a traceback from deep inside start-up.
+        blocking = [p for p in storage_health(get_settings())
+                    if p.component == "home" and p.kind in ("full", "read_only", "denied")]
+        for problem in blocking:
+            typer.echo(f"error: cannot serve: {problem.message}", err=True)
+        if blocking:
+            raise typer.Exit(1)
+
         # An import string (not the app object) so --workers > 1 can re-import it per process.
         uvicorn.run("switchyard.service.app:app", host=host, port=port, workers=workers, log_level=log_level)

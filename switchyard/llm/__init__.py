@@ -1,6 +1,28 @@
-"""Chat models per tier: ``ChatOpenAI`` with a key, the offline model without one."""
+"""Chat models per tier: the model factory, the model catalogue and the offline model.
 
-from switchyard.llm.factory import TierGate, chat_model_for, tier_gate
-from switchyard.llm.offline import OfflineChatModel
+Exports resolve lazily: ``switchyard.settings`` imports ``switchyard.llm.catalog`` to price the
+tiers, and an eager import of the factory here would import the settings back half-built.
+"""
 
-__all__ = ["OfflineChatModel", "TierGate", "chat_model_for", "tier_gate"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "ModelFactory": "switchyard.llm.factory",
+    "TierGate": "switchyard.llm.factory",
+    "chat_model_for": "switchyard.llm.factory",
+    "tier_gate": "switchyard.llm.factory",
+    "default_factory": "switchyard.llm.factory",
+    "is_unusable": "switchyard.llm.answers",
+    "OfflineChatModel": "switchyard.llm.offline",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'switchyard.llm' has no attribute {name!r}")

@@ -1,95 +1,264 @@
-"""Build the chat model for a tier from the one settings object.
+"""The model factory: chat models, request rules, prices, rate limits and concurrency per tier.
 
-With ``OPENAI_API_KEY`` set (and ``SWITCHYARD_OFFLINE`` not), tiers use ``ChatOpenAI`` against
-``OPENAI_BASE_URL`` (OpenAI, an Azure-style gateway, vLLM, Ollama or llama.cpp's server), with
-retries and langchain-core's ``InMemoryRateLimiter`` modelled on the provider's limits. Without a
-key they use :class:`OfflineChatModel`, which stands in for the configured model and says so.
-Each tier also has a concurrency cap (``TierGate``) so a burst cannot exceed the provider's limits.
+One :class:`ModelFactory` per configuration (the graph gets it injected). For each tier it builds
+
+- the offline model when ``SWITCHYARD_OFFLINE=true`` or no key/server is configured anywhere;
+- ``ChatOpenAI`` for ``openai`` and ``local`` tiers, against the tier's ``base_url`` (default
+  ``OPENAI_BASE_URL``) with the tier's key (``api_key_env``, default ``OPENAI_API_KEY``);
+- any other provider through langchain's ``init_chat_model`` (its package must be installed).
+
+Request parameters follow the model's catalogue family (:mod:`switchyard.llm.rules`), including
+for per-request overrides. Retries: the OpenAI SDK's own retry (``max_retries`` per tier) retries
+only transient failures (timeouts, connection errors, 408/409/429, 5xx; honouring Retry-After), so
+a 400 fails at once. It sits inside the chat model, unlike ``Runnable.with_retry``, which would
+hide ``bind_tools``/``with_structured_output`` from the agents.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import InMemoryRateLimiter
 
+from switchyard.llm.http import async_http_client
 from switchyard.llm.offline import OfflineChatModel
-from switchyard.settings import Settings, get_settings
+from switchyard.llm.rules import ModelPrice, RequestRules, model_price, request_rules
+from switchyard.settings import OPENAI_COMPATIBLE, ConfigError, Settings, get_settings
 
-
-@lru_cache(maxsize=8)
-def _rate_limiter(tier: str, rps: float) -> InMemoryRateLimiter:
-    # One limiter per tier per process, shared by every request on that tier.
-    return InMemoryRateLimiter(requests_per_second=rps, check_every_n_seconds=0.01,
-                               max_bucket_size=max(1, int(rps)))
+# The OpenAI SDK will not build a client without a key, even for a server that ignores it
+# (llama.cpp, Ollama, vLLM without --api-key). This is sent instead; it is not a secret.
+NO_KEY_PLACEHOLDER = "switchyard-no-key"
 
 
 @dataclass
 class TierGate:
-    """Caps in-flight model calls per tier (asyncio semaphore per event loop)."""
+    """Caps in-flight model calls per tier: one asyncio semaphore per running event loop."""
 
     limit: int
-    _semaphores: dict[int, asyncio.Semaphore] = field(default_factory=dict)
+    _semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def semaphore(self) -> asyncio.Semaphore:
-        loop_id = id(asyncio.get_running_loop())
-        sem = self._semaphores.get(loop_id)
-        if sem is None:
-            sem = self._semaphores[loop_id] = asyncio.Semaphore(self.limit)
-        return sem
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            sem = self._semaphores.get(loop)
+            if sem is None:
+                for old in [lp for lp in self._semaphores if lp.is_closed()]:
+                    del self._semaphores[old]
+                sem = self._semaphores[loop] = asyncio.Semaphore(self.limit)
+            return sem
 
 
-@lru_cache(maxsize=8)
-def tier_gate(tier: str, limit: int) -> TierGate:
-    return TierGate(limit)
+class ModelFactory:
+    """Chat models and their limits for one :class:`Settings`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._models: dict[tuple[Any, ...], BaseChatModel] = {}
+        self._limiters: dict[str, InMemoryRateLimiter] = {}
+        self._gates: dict[str, TierGate] = {}
+        self._http: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def offline(self) -> bool:
+        return self.settings.use_offline_model
+
+    # -- rules and prices --
+    def rules(self, tier: str, override: str | None = None) -> RequestRules:
+        """What a call to ``override`` (or the tier's model) on ``tier`` sends."""
+        return request_rules(self.settings.tier(tier), override)
+
+    def price(self, tier: str, override: str | None = None) -> ModelPrice:
+        """What a call to ``override`` (or the tier's model) on ``tier`` costs."""
+        return model_price(self.settings.tier(tier), override)
+
+    # -- models --
+    def chat_model(self, tier: str, override: str | None = None) -> BaseChatModel:
+        """The tier's chat model (or ``override`` with its own rules), cached per factory.
+
+        Safe across event loops: its HTTP pool is per running loop (:mod:`switchyard.llm.http`).
+        """
+        return self._cached((tier, override or None, 1.0), lambda: self._build(tier, override))
+
+    def with_budget(self, tier: str, factor: float, override: str | None = None) -> BaseChatModel:
+        """The same model with ``factor`` times the completion budget (visible + reasoning), for
+        a retry after :func:`switchyard.llm.answers.is_unusable` said ``"length"``."""
+        if not factor > 0:
+            raise ValueError(f"budget factor must be > 0, got {factor!r}")
+        return self._cached((tier, override or None, float(factor)),
+                            lambda: self._build(tier, override, factor=factor))
+
+    def classifier_model(self) -> BaseChatModel:
+        """The LLM classifier's model: the fast tier's server, ``classifier.llm_model`` (default the
+        fast tier's model), its own short timeout and at most one retry, temperature 0."""
+        cls = self.settings.classifier
+        return self._cached(("classifier", cls.llm_model, 1.0), lambda: self._build(
+            "fast", cls.llm_model, timeout_s=cls.llm_timeout_s, max_retries=cls.llm_max_retries,
+            temperature=0.0))
+
+    def classifier_price(self) -> ModelPrice:
+        return self.price("fast", self.settings.classifier.llm_model)
+
+    def check(self) -> None:
+        """Build every tier's model once: a missing key or provider package fails here, with a
+        :class:`ConfigError`, instead of on the first request."""
+        for tier in self.settings.tiers:
+            self.chat_model(tier)
+
+    # -- limits --
+    def gate(self, tier: str) -> TierGate:
+        with self._lock:
+            gate = self._gates.get(tier)
+            if gate is None:
+                gate = self._gates[tier] = TierGate(self.settings.tier(tier).max_concurrency)
+            return gate
+
+    def rate_limiter(self, tier: str) -> InMemoryRateLimiter:
+        """One limiter per tier, shared by every model (and override) the factory builds for it."""
+        with self._lock:
+            limiter = self._limiters.get(tier)
+            if limiter is None:
+                rps = self.settings.tier(tier).requests_per_second
+                limiter = self._limiters[tier] = InMemoryRateLimiter(
+                    requests_per_second=rps, check_every_n_seconds=0.01,
+                    max_bucket_size=max(1, int(rps)))
+            return limiter
+
+    # -- construction --
+    def _cached(self, key: tuple[Any, ...], build: Any) -> BaseChatModel:
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                model = self._models[key] = build()
+            return model
+
+    def _build(self, tier: str, override: str | None, *, factor: float = 1.0,
+               timeout_s: float | None = None, max_retries: int | None = None,
+               temperature: float | None = None) -> BaseChatModel:
+        cfg = self.settings.tier(tier)
+        rules = request_rules(cfg, override, factor)
+        if self.offline:
+            return self._offline(tier, rules, factor)
+        temp = rules.temperature if temperature is None or rules.temperature is None else temperature
+        common: dict[str, Any] = {
+            "timeout": timeout_s if timeout_s is not None else cfg.timeout_s,
+            "max_retries": max_retries if max_retries is not None else cfg.max_retries,
+            "rate_limiter": self.rate_limiter(tier),
+        }
+        if cfg.provider in OPENAI_COMPATIBLE:
+            return self._openai(tier, rules, temp, common)
+        return self._other_provider(tier, rules, temp, common)
+
+    def _offline(self, tier: str, rules: RequestRules, factor: float) -> OfflineChatModel:
+        cfg = self.settings.tier(tier)
+        # When simulating an API its rate limit applies too, so benchmarks queue the way a real
+        # deployment would; without simulation nothing is throttled.
+        simulate = self.settings.simulate_latency
+        return OfflineChatModel(
+            tier=tier, stands_in_for=rules.model, simulate_latency=simulate,
+            ttft_ms=cfg.ttft_ms, tokens_per_s=cfg.tokens_per_s,
+            max_tokens=max(1, int(cfg.max_tokens * factor)),
+            reasoning_tokens=cfg.simulated_reasoning_tokens if rules.reasoning_effort else 0,
+            rate_limiter=self.rate_limiter(tier) if simulate else None,
+        )
+
+    def _openai(self, tier: str, rules: RequestRules, temperature: float | None,
+                common: dict[str, Any]) -> BaseChatModel:
+        from switchyard.llm.metered import MeteredChatOpenAI
+
+        cfg = self.settings.tier(tier)
+        base_url = self.settings.tier_base_url(tier)
+        key = self.settings.tier_api_key(tier)
+        if cfg.is_local and not base_url:
+            raise ConfigError(f"tier {tier!r} has provider 'local' but no base_url: set "
+                              f"SWITCHYARD_TIERS__{tier.upper()}__BASE_URL (or OPENAI_BASE_URL)")
+        if not key:
+            if cfg.api_key_env and not base_url:
+                raise ConfigError(f"tier {tier!r}: the environment variable {cfg.api_key_env} "
+                                  "named by its api_key_env is not set")
+            if not base_url:
+                raise ConfigError(f"tier {tier!r} has no API key and no base_url: set "
+                                  "OPENAI_API_KEY, the tier's api_key_env or base_url, or "
+                                  "SWITCHYARD_OFFLINE=true")
+            key = NO_KEY_PLACEHOLDER
+        kwargs: dict[str, Any] = {
+            **common,
+            "model": rules.model,
+            "base_url": base_url,
+            "api_key": key,
+            "max_completion_tokens": rules.max_completion_tokens,
+            "stream_usage": True,
+            "http_async_client": self._http_client(tier),
+        }
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        if rules.reasoning_effort:
+            kwargs["reasoning_effort"] = rules.reasoning_effort
+        if rules.max_tokens is not None:
+            # ChatOpenAI renames max_tokens to max_completion_tokens; extra_body goes out as is.
+            kwargs["extra_body"] = {"max_tokens": rules.max_tokens}
+        return MeteredChatOpenAI(**kwargs)
+
+    def _other_provider(self, tier: str, rules: RequestRules, temperature: float | None,
+                        common: dict[str, Any]) -> BaseChatModel:
+        cfg = self.settings.tier(tier)
+        try:
+            from langchain.chat_models import init_chat_model
+        except ImportError:  # langchain-classic (with langchain-community) keeps the same entry
+            from langchain_classic.chat_models import init_chat_model  # type: ignore[no-redef]
+        kwargs: dict[str, Any] = {**common, "max_tokens": rules.max_completion_tokens}
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        if cfg.base_url:
+            kwargs["base_url"] = cfg.base_url
+        if cfg.api_key_env:
+            key = self.settings.tier_api_key(tier)
+            if not key:
+                raise ConfigError(f"tier {tier!r}: the environment variable {cfg.api_key_env} "
+                                  "named by its api_key_env is not set")
+            kwargs["api_key"] = key
+        try:
+            return init_chat_model(rules.model, model_provider=cfg.provider, **kwargs)
+        except ImportError as exc:
+            raise ConfigError(f"tier {tier!r} uses provider {cfg.provider!r}, whose package is "
+                              f"not installed: {exc}") from None
+
+    def _http_client(self, tier: str) -> Any:
+        with self._lock:
+            client = self._http.get(tier)
+            if client is None:
+                client = self._http[tier] = async_http_client(
+                    self.settings.tier(tier).max_concurrency)
+            return client
+
+
+# -- module-level compatibility (callers that predate the injected factory) --
+_default: ModelFactory | None = None
+_default_lock = threading.Lock()
+_legacy_gates: dict[tuple[str, int], TierGate] = {}
+
+
+def default_factory(settings: Settings | None = None) -> ModelFactory:
+    """The factory for ``settings`` (default: the process settings), reused while they are the
+    same object, so ``get_settings.cache_clear()`` gets a fresh one."""
+    global _default
+    settings = settings or get_settings()
+    with _default_lock:
+        if _default is None or _default.settings is not settings:
+            _default = ModelFactory(settings)
+        return _default
 
 
 def chat_model_for(tier: str, *, override: str | None = None,
                    settings: Settings | None = None) -> BaseChatModel:
-    settings = settings or get_settings()
-    cfg = settings.tier(tier)
-    model_name = override or cfg.model
-    if settings.use_offline_model:
-        return _offline_model(tier, model_name, settings)
-    from langchain_openai import ChatOpenAI
-
-    kwargs: dict = {
-        "model": model_name,
-        "base_url": settings.openai_base_url,
-        "api_key": settings.openai_api_key,
-        "max_tokens": cfg.max_tokens,
-        "timeout": cfg.timeout_s,
-        "max_retries": cfg.max_retries,
-        "rate_limiter": _rate_limiter(tier, cfg.requests_per_second),
-        "stream_usage": True,
-    }
-    if cfg.reasoning_effort:
-        # Reasoning models take an effort setting and reject temperature.
-        kwargs["reasoning_effort"] = cfg.reasoning_effort
-    else:
-        kwargs["temperature"] = cfg.temperature
-    return ChatOpenAI(**kwargs)
+    return default_factory(settings).chat_model(tier, override)
 
 
-@lru_cache(maxsize=32)
-def _offline_cached(tier: str, model_name: str, simulate: bool, ttft: float, tps: float,
-                    max_tokens: int, reasoning: int, rps: float) -> OfflineChatModel:
-    # When simulating an API, its rate limit applies too (the same limiter ChatOpenAI gets), so
-    # benchmarks queue the way a real deployment would; without simulation nothing is throttled.
-    return OfflineChatModel(
-        tier=tier, stands_in_for=model_name, simulate_latency=simulate, ttft_ms=ttft,
-        tokens_per_s=tps, max_tokens=max_tokens, reasoning_tokens=reasoning,
-        rate_limiter=_rate_limiter(tier, rps) if simulate else None,
-    )
-
-
-def _offline_model(tier: str, model_name: str, settings: Settings) -> OfflineChatModel:
-    cfg = settings.tier(tier)
-    return _offline_cached(
-        tier, model_name, settings.simulate_latency, cfg.ttft_ms, cfg.tokens_per_s,
-        cfg.max_tokens, cfg.simulated_reasoning_tokens if cfg.reasoning_effort else 0,
-        cfg.requests_per_second,
-    )
+def tier_gate(tier: str, limit: int) -> TierGate:
+    with _default_lock:
+        return _legacy_gates.setdefault((tier, limit), TierGate(limit))

@@ -41,6 +41,15 @@ STAGE_PLAN = "[stage:plan]"
 STAGE_REFLECT = "[stage:reflect]"
 STAGE_SYNTHESIZE = "[stage:synthesize]"
 STAGE_DEFLECT = "[stage:deflect]"
+# The agents name each call's step in its metadata (``switchyard_step``); tool-loop turns
+# ("agent_0", ...) and anything unnamed are answers.
+_STAGES = {"plan": STAGE_PLAN, "reflect": STAGE_REFLECT, "synthesize": STAGE_SYNTHESIZE,
+           "deflect": STAGE_DEFLECT}
+
+
+def _step_of(run_manager: Any) -> str:
+    metadata = getattr(run_manager, "metadata", None) or {}
+    return str(metadata.get("switchyard_step", "answer"))
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-\.']*", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
@@ -307,7 +316,8 @@ class OfflineChatModel(BaseChatModel):
         return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
     # The core is synchronous and CPU-light; latency simulation differs between sync and async.
-    def _respond(self, messages: list[BaseMessage], tools: list[dict] | None) -> AIMessage:
+    def _respond(self, messages: list[BaseMessage], tools: list[dict] | None,
+                 step: str = "answer") -> AIMessage:
         system = "\n".join(str(m.content) for m in messages if isinstance(m, SystemMessage))
         last_human = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
         question = str(messages[last_human].content) if last_human >= 0 else ""
@@ -316,15 +326,17 @@ class OfflineChatModel(BaseChatModel):
             str(m.content) for m in messages if isinstance(m, HumanMessage) and m is not messages[last_human]
         )
         q_text = _block(question, "question") or question
+        earlier = [str(m.content) for m in messages[:last_human] if isinstance(m, HumanMessage)]
+        if earlier and len(q_text.split()) <= 8:
+            # A short turn in a conversation ("and how do I fix it?") means what the turn before
+            # it asked: read them together, as a model reading the whole thread would.
+            q_text = f"{earlier[-1]} {q_text}"
 
         if tools and not tool_msgs:
             calls = self._choose_tools(q_text, tools)
             if calls:
                 return AIMessage(content="", tool_calls=calls)
-        stage = next(
-            (s for s in (STAGE_PLAN, STAGE_REFLECT, STAGE_SYNTHESIZE, STAGE_DEFLECT) if s in system),
-            STAGE_ANSWER,
-        )
+        stage = _STAGES.get(step, STAGE_ANSWER)
         if stage == STAGE_PLAN:
             text = self._plan(q_text, system)
         elif stage == STAGE_REFLECT:
@@ -498,7 +510,8 @@ class OfflineChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         tools = kwargs.get("tools")
-        result, simulated_ms = self._result(messages, self._respond(messages, tools), tools)
+        step = _step_of(run_manager)
+        result, simulated_ms = self._result(messages, self._respond(messages, tools, step), tools)
         if simulated_ms:
             time.sleep(simulated_ms / 1000.0)
         return result
@@ -512,7 +525,7 @@ class OfflineChatModel(BaseChatModel):
     ) -> ChatResult:
         tools = kwargs.get("tools")
         # Tool choice may embed text (CPU): keep it off the event loop.
-        message = await asyncio.to_thread(self._respond, messages, tools)
+        message = await asyncio.to_thread(self._respond, messages, tools, _step_of(run_manager))
         result, simulated_ms = self._result(messages, message, tools)
         if simulated_ms:
             await asyncio.sleep(simulated_ms / 1000.0)

@@ -17,7 +17,8 @@ from langchain_core.messages import AIMessage, ToolMessage
 def _tool_graph() -> Any:
     from langgraph.graph import END, START, MessagesState, StateGraph
     from langgraph.prebuilt import ToolNode
-    from switchyard.graph.context import Context
+
+    from switchyard.context import Context
     from switchyard.tools import ALL_TOOLS
 
     builder = StateGraph(MessagesState, context_schema=Context)
@@ -30,7 +31,7 @@ def _tool_graph() -> Any:
 def call_tool_message(name: str, args: dict[str, Any] | None = None,
                       user_id: str | None = "u-0001") -> ToolMessage:
     """The ``ToolMessage`` the agent would see. ``user_id=None`` means nobody is signed in."""
-    from switchyard.graph.context import Context
+    from switchyard.context import Context
 
     call = {"name": name, "args": dict(args or {}), "id": f"call_{uuid.uuid4().hex[:12]}",
             "type": "tool_call"}

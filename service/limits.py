@@ -1,0 +1,156 @@
+"""Request-body limits, enforced before the application reads a byte of JSON.
+
+A pure ASGI middleware (no ``BaseHTTPMiddleware``: that one buffers and wraps streaming
+responses). For requests that carry a body it
+
+- answers **413** from ``Content-Length`` alone when it exceeds ``service.max_body_bytes``,
+  without buffering the body; a body without (or lying about) its length is read in chunks and
+  cut off at the same cap, so memory per request is bounded by the cap whatever the client sends
+  (the refused rest is drained and dropped, within a budget, so the client can read the 413);
+- answers **400** when the JSON nests deeper than ``service.max_json_depth`` (a linear scan, so
+  ``json.loads`` never recurses into a hostile document) or when ``Content-Length`` is malformed;
+- replays the buffered body to the application otherwise, then hands over the real ``receive``
+  so disconnect detection (SSE) keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio.to_thread
+
+from switchyard.jsonsafe import nesting_depth
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Bodies above this are depth-scanned in a worker thread so the event loop stays responsive.
+_SCAN_IN_THREAD_BYTES = 64 * 1024
+# A refused body is drained (read and dropped, never kept) up to this much, for this long, so the
+# client gets to read its 413; beyond either the connection is simply closed.
+_DRAIN_BYTES = 512 * 1024 * 1024
+_DRAIN_SECONDS = 15.0
+
+
+def _human(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+class RequestLimitsMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int | None = None,
+                 max_json_depth: int | None = None) -> None:
+        if max_body_bytes is None or max_json_depth is None:
+            from switchyard.settings import get_settings
+
+            limits = get_settings().service
+            max_body_bytes = max_body_bytes or limits.max_body_bytes
+            max_json_depth = max_json_depth or limits.max_json_depth
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method", "GET") in _BODYLESS:
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared == -1:
+            await _reject(send, 400, "The Content-Length header is not a valid length.")
+            return
+        if declared is not None and declared > self.max_body_bytes:
+            if declared <= _DRAIN_BYTES:
+                await _discard(receive)
+            await _reject(send, 413, self._too_large(declared))
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away; nothing to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                chunks.clear()
+                if message.get("more_body", False):
+                    await _discard(receive)
+                await _reject(send, 413, self._too_large(None))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        chunks.clear()
+        if body and await self._too_deep(body):
+            await _reject(send, 400, f"The request body's JSON is nested deeper than "
+                                     f"{self.max_json_depth} levels.")
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _too_deep(self, body: bytes) -> bool:
+        limit = self.max_json_depth
+        if len(body) > _SCAN_IN_THREAD_BYTES:
+            depth = await anyio.to_thread.run_sync(lambda: nesting_depth(body, stop_above=limit))
+        else:
+            depth = nesting_depth(body, stop_above=limit)
+        return depth > limit
+
+    def _too_large(self, declared: int | None) -> str:
+        size = f" ({declared:,} bytes)" if declared is not None else ""
+        return (f"The request body{size} is larger than the {_human(self.max_body_bytes)} limit "
+                "(service.max_body_bytes).")
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared length, None when absent, -1 when malformed."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() else -1
+    return None
+
+
+async def _discard(receive: Receive) -> None:
+    """Read and drop the rest of a refused body, within a byte and time budget.
+
+    Why at all: HTTP/1.1 clients (httpx, curl, requests) send the whole body before reading the
+    response, and closing a socket with unread data makes the kernel send a reset that destroys
+    the 413 in flight. Each chunk is dropped as it arrives, so memory stays flat; past the budget
+    we stop and close anyway."""
+    drained = 0
+    with anyio.move_on_after(_DRAIN_SECONDS):
+        while drained < _DRAIN_BYTES:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # then wait for the real disconnect, as the server would
+
+    return replay
+
+
+async def _reject(send: Send, status: int, message: str) -> None:
+    payload = json.dumps({"error": message}).encode()
+    # Connection: close -- the unread rest of the body must not be parsed as a next request.
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+        (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": payload})

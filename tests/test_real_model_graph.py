@@ -1,0 +1,51 @@
+"""The whole graph on real ChatOpenAI models (the factory's) against the local OpenAI contract
+server: every tier's requests are accepted, tool messages pair up, and successive
+``runner.run`` calls (each its own ``asyncio.run``) work (issue 13 items 2, 4, 7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchyard import runner
+from switchyard.settings import get_settings
+
+pytestmark = pytest.mark.integration
+
+REQUESTS = [
+    ("What's my account balance?", "fast"),
+    ("Help me debug this system error: webhook deliveries fail with 401", "standard"),
+    ("I want to migrate 10K users from our old system to yours. What's the best approach?", "expert"),
+]
+
+
+@pytest.fixture
+def online_graph(openai_server, monkeypatch):
+    runner.ensure_ready()  # offline settings: builds the database, index and classifier
+    monkeypatch.setenv("SWITCHYARD_OFFLINE", "false")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    get_settings.cache_clear()
+    yield openai_server
+    get_settings.cache_clear()
+
+
+def test_successive_runs_through_every_tier_on_real_models(online_graph):
+    server = online_graph
+    # The standard and expert agents are each asked to call a tool once.
+    call = [{"name": "lookup_error_code", "arguments": {"error_code": "401"}}]
+    server.script("gpt-4.1", tool_calls=[call])
+    server.script("o1", tool_calls=[call])
+    records = [runner.run(text, use_cache=False, force_tier=tier) for text, tier in REQUESTS]
+    for rec, (_, tier) in zip(records, REQUESTS, strict=True):
+        assert rec["error"] is None and rec["agent"] == tier and rec["answer"]
+        assert rec["usage"] and all(not u["usage_estimated"] for u in rec["usage"])
+        assert all(u["price_source"] == "catalog" for u in rec["usage"])
+    assert {r["status"] for r in server.requests} == {200}, [
+        (r["model"], r["status"]) for r in server.requests if r["status"] != 200]
+    assert server.count("gpt-4o-mini") >= 1 and server.count("gpt-4.1") >= 2 and server.count("o1") >= 2
+    assert "lookup_error_code" in records[1]["tools_used"] + records[2]["tools_used"]
+    expert_bodies = server.bodies("o1")
+    assert all("temperature" not in b or b["temperature"] == 1 for b in expert_bodies)
+    # Run again: a new event loop per run must not meet a closed one.
+    again = runner.run(REQUESTS[0][0], use_cache=False, force_tier="fast")
+    assert again["error"] is None and again["answer"]
