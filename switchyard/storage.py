@@ -16,7 +16,6 @@ import sqlite3
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 READ_ONLY = frozenset({errno.EROFS})
@@ -124,69 +123,3 @@ def probe_write(home: Path) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             probe.unlink()
-
-
-def storage_health(settings: Any = None) -> list[StorageProblem]:
-    """Everything that would make requests fail for storage reasons; empty when healthy."""
-    if settings is None:
-        from switchyard.settings import get_settings
-
-        settings = get_settings()
-    home = Path(settings.home)
-    problems: list[StorageProblem] = []
-    if not home.is_dir():
-        return [StorageProblem("home", "missing", f"SWITCHYARD_HOME {home} does not exist; "
-                                                  "run `switchyard setup`.")]
-    try:
-        probe_write(home)
-    except OSError as exc:
-        problems.append(_problem("home", exc, home))
-    problems.extend(_database_problems(Path(settings.db_path)))
-    problems.extend(_index_problems(Path(settings.index_dir)))
-    return problems
-
-
-def _database_problems(path: Path) -> list[StorageProblem]:
-    from switchyard.tools.database import DatabaseUnreadableError, connect, read_meta
-
-    if not path.exists():
-        return [StorageProblem("database", "missing", f"no customer database at {path}; run "
-                                                      "`switchyard db seed`.")]
-    try:
-        if not read_meta(path).get("seed_version"):
-            return [StorageProblem("database", "unreadable", f"{path} has no seed version; "
-                                                             "run `switchyard db seed`.")]
-        with connect(path=path) as conn:
-            conn.execute("SELECT id FROM users LIMIT 1").fetchone()
-    except DatabaseUnreadableError as exc:
-        return [StorageProblem("database", "unreadable", str(exc))]
-    except (OSError, sqlite3.Error) as exc:
-        return [_problem("database", exc, path)]
-    return []
-
-
-def _index_problems(index_dir: Path) -> list[StorageProblem]:
-    """Cheap checks only (no hashing): the committed manifest and its build files exist."""
-    from switchyard.knowledge.ingest import (
-        BUILD_FILES,
-        IndexIntegrityError,
-        build_dir,
-        read_manifest,
-    )
-
-    try:
-        manifest = read_manifest(index_dir)
-        if manifest is None:
-            return [StorageProblem("knowledge_index", "missing", f"no knowledge index in "
-                                                                 f"{index_dir}; run `switchyard ingest`.")]
-        build = build_dir(index_dir, manifest)
-        missing = [name for name in BUILD_FILES if not (build / name).is_file()]
-    except IndexIntegrityError as exc:
-        return [StorageProblem("knowledge_index", "unreadable", str(exc))]
-    except OSError as exc:
-        return [_problem("knowledge_index", exc, index_dir)]
-    if missing:
-        return [StorageProblem("knowledge_index", "missing",
-                               f"knowledge index build {build} lacks {', '.join(missing)}; run "
-                               "`switchyard ingest --force`.")]
-    return []

@@ -16,7 +16,7 @@ import pytest
 from faultkit import fill, full_disk, read_only
 from typer.testing import CliRunner
 
-from switchyard import storage
+from switchyard import health, storage
 from switchyard.tools import database as db
 
 pytestmark = pytest.mark.integration
@@ -90,7 +90,7 @@ def test_errno_mapping_gives_clear_messages() -> None:
 def test_healthy_home_has_no_problems(template: Path, tmp_path: Path, use_home) -> None:
     home = shutil.copytree(template / "home", tmp_path / "home")
     use_home(home, template / "articles")
-    assert storage.storage_health(_settings()) == []
+    assert health.storage_health(_settings()) == []
 
 
 def test_injected_enospc_is_reported_as_full(template: Path, tmp_path: Path, use_home,
@@ -102,7 +102,7 @@ def test_injected_enospc_is_reported_as_full(template: Path, tmp_path: Path, use
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(storage, "probe_write", no_space)
-    problems = storage.storage_health(_settings())
+    problems = health.storage_health(_settings())
     assert [(p.component, p.kind) for p in problems] == [("home", "full")]
     assert "the server's storage is full" in problems[0].message
 
@@ -115,7 +115,7 @@ def test_full_disk_readiness_serve_and_commands(template: Path, tmp_path: Path,
         path = home / "customers.sqlite"
         before = db.read_meta(path)
         fill(disk)
-        problems = storage.storage_health(_settings())
+        problems = health.storage_health(_settings())
         assert ("home", "full") in [(p.component, p.kind) for p in problems]
 
         # /readyz: not ready, with the reason (the graph is up in production; here no lifespan)
@@ -160,7 +160,7 @@ def test_read_only_home_commands_say_so_without_tracebacks(template: Path, tmp_p
     get_cache().stats()  # create the cache files while writable
     reset_cache()
     with read_only(home):
-        problems = storage.storage_health(_settings())
+        problems = health.storage_health(_settings())
         assert [(p.component, p.kind) for p in problems] == [("home", "read_only")]
         info = _cli("db", "info")
         assert info.exit_code == 0 and "No customer database" not in info.output

@@ -158,6 +158,12 @@ async def test_no_probe_ever_gets_another_organizations_data(deps, tmp_path: Pat
     client = Client(api_url=trace_stub, api_key="stub-key", auto_batch_tracing=False)
     leaks: list[str] = []
     probes = 0
+    # Injections name other users' ids and names in the text a prober types: they run on their
+    # own cache and without threads or tracing, so the stores checked below hold only what the
+    # system itself wrote.
+    typed = dataclasses.replace(deps, cache=FaissSemanticCache(
+        tmp_path / "typed.sqlite", deps.settings.cache, hash_key=deps.settings.hash_key))
+    typed_graph = build_graph(typed).compile(name="switchyard")
     async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "threads.sqlite")) as saver:
         graph = build_graph(isolated).compile(checkpointer=saver, name="switchyard")
 
@@ -168,13 +174,19 @@ async def test_no_probe_ever_gets_another_organizations_data(deps, tmp_path: Pat
                                             context=Context(user_id=user, tenant=tenant))
             return record_from_state(state)
 
+        async def inject(user: str, text: str) -> dict:
+            state = await typed_graph.ainvoke({"messages": [HumanMessage(text)]},
+                                              context=Context(user_id=user))
+            return record_from_state(state)
+
         def check(user: str, text: str, record: dict) -> None:
             own = users[user]["org_id"]
             answer = record["answer"] or ""
             for org, found in secrets.items():
                 if org == own:
                     continue
-                hits = sorted(s for s in found if s in answer)
+                # Echoing what the prober typed ("invoice 5268 was not found") reveals nothing.
+                hits = sorted(s for s in found if s in answer and not _echoes(s, text))
                 if hits:
                     leaks.append(f"{user} (org {own}) asked {text!r}: got org {org}'s {hits[:3]}")
 
@@ -207,7 +219,7 @@ async def test_no_probe_ever_gets_another_organizations_data(deps, tmp_path: Pat
                 for template in INJECTIONS:
                     text = template.format(org_id=o["org_id"], org=o["org"], owner=owner,
                                            owner_name=o["name"], invoice=invoice_of[owner])
-                    record = await ask(prober, text, thread=f"{prober}-inj")
+                    record = await inject(prober, text)
                     check(prober, text, record)
                     probes += 1
     assert probes >= 200, probes
@@ -229,6 +241,16 @@ async def test_no_probe_ever_gets_another_organizations_data(deps, tmp_path: Pat
     for where, text in stored.items():
         found = sorted(r for r in raw if re.search(rf"(?<![\w-]){re.escape(r)}(?![\w-])", text))
         assert not found, f"raw user ids or names in {where}: {found[:5]}"
+
+
+def _norm(text: str) -> str:
+    return " " + re.sub(r"[^a-z0-9]+", " ", text.lower()).strip() + " "
+
+
+def _echoes(secret: str, question: str) -> bool:
+    """The secret was in the prober's own question (an invoice number, a name they typed)."""
+    core = _norm(secret).replace(" invoice ", " ")
+    return core in _norm(question)
 
 
 def _sqlite_text(path: Path) -> str:

@@ -49,3 +49,34 @@ def test_successive_runs_through_every_tier_on_real_models(online_graph):
     # Run again: a new event loop per run must not meet a closed one.
     again = runner.run(REQUESTS[0][0], use_cache=False, force_tier="fast")
     assert again["error"] is None and again["answer"]
+
+
+def test_an_expert_answer_that_exhausts_its_budget_is_retried_and_never_empty(online_graph):
+    server = online_graph
+    # The first o1 call spends its whole budget on hidden reasoning: no text, finish=length.
+    server.script("o1", fail=["length"])
+    rec = runner.run(REQUESTS[2][0], use_cache=False, force_tier="expert", user_id="u-0001")
+    assert rec["error"] is None and rec["agent"] == "expert" and rec["answer"].strip()
+    retried = [u for u in rec["usage"] if u.get("retried_after") == "length"]
+    assert retried, "the record must say the call was retried after running out of budget"
+    budgets = [b.get("max_completion_tokens") for b in server.bodies("o1")]
+    assert budgets[1] >= 2 * budgets[0], budgets
+
+
+def test_two_tiers_on_two_servers_in_one_graph(online_graph, second_openai_server, monkeypatch):
+    first = online_graph
+    from switchyard.graph import build_graph
+    from switchyard.graph.dependencies import build_dependencies
+
+    monkeypatch.setenv("SWITCHYARD_TIERS__EXPERT__BASE_URL", second_openai_server.base_url)
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.tier_base_url("expert") == second_openai_server.base_url
+    graph = build_graph(build_dependencies(settings)).compile()
+    fast = runner.run(REQUESTS[0][0], use_cache=False, force_tier="fast", user_id="u-0001",
+                      graph=graph)
+    expert = runner.run(REQUESTS[2][0], use_cache=False, force_tier="expert", user_id="u-0001",
+                        graph=graph)
+    assert fast["error"] is None and expert["error"] is None
+    assert first.count("gpt-4o-mini") >= 1 and first.count("o1") == 0
+    assert second_openai_server.count("o1") >= 2 and second_openai_server.count("gpt-4o-mini") == 0

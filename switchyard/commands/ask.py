@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 DEMO_REQUESTS: list[tuple[str, str | None]] = [
@@ -53,8 +54,9 @@ def register(app: typer.Typer) -> None:
         no_cache: Annotated[bool, typer.Option("--no-cache", help="Skip the semantic cache.")] = False,
     ) -> None:
         """Route one request through the graph and print the answer with its routing record."""
-        from switchyard.runner import ensure_ready, run
+        from switchyard.runner import run
         from switchyard.settings import get_settings
+        from switchyard.startup import prepare
 
         try:
             text = _read_text(text)
@@ -63,8 +65,11 @@ def register(app: typer.Typer) -> None:
         # The demo user is the CLI's choice, made here: the graph never assumes a user.
         user_id = get_settings().demo_user_id if user is None else user
         try:
-            ensure_ready()
+            # Everything loads before the request starts: latency_ms is the request's own time,
+            # start-up (imports, models, index) is reported apart as startup_ms.
+            startup = prepare()
             record = run(text, user_id=user_id, tenant=tenant, use_cache=not no_cache)
+            record["startup_ms"] = startup.ms
         except Exception as exc:  # a provider/infra failure: say what, no traceback
             from switchyard.cli import friendly_error
 
@@ -87,6 +92,7 @@ def register(app: typer.Typer) -> None:
             f"{'HIT' if record['cache_hit'] else 'miss'} (sim {sim}; {cache.get('reason', '')})"
             f"  [dim]cost[/] ${record['cost_usd']:.6f}  [dim]latency[/] {record['latency_ms']:.0f} ms"
             f"  [dim]model[/] {record['model']}  [dim]tools[/] {', '.join(record['tools_used']) or '-'}"
+            f"\n[dim]start-up (imports, models, index; not part of the request) {startup.ms:.0f} ms[/]"
         )
 
     @app.command()
@@ -105,14 +111,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary table, no answers.")] = False,
     ) -> None:
         """Route a handful of requests across the tiers (including repeats served by the cache)."""
-        from switchyard.runner import ensure_ready, run
+        from switchyard.runner import run
+        from switchyard.startup import prepare
 
         # Wide enough for the table even when piped (rich assumes 80 columns then).
         console = Console(width=max(Console().width, 140))
-        with console.status("Preparing database, knowledge index and classifier..."):
-            ensure_ready()
+        with console.status("Preparing database, knowledge index, classifier and models..."):
+            startup = prepare()
         table = Table(title="switchyard: routed requests (offline model unless OPENAI_API_KEY is set)")
         table.add_column("request", max_width=48, overflow="ellipsis", no_wrap=True)
         for col in ("user", "agent", "complexity", "cache", "cost $", "latency ms"):
@@ -120,11 +128,13 @@ def register(app: typer.Typer) -> None:
         table.add_column("tools", overflow="fold")
         from switchyard.settings import get_settings
 
-        for text, user in DEMO_REQUESTS:
+        for number, (text, user) in enumerate(DEMO_REQUESTS, start=1):
             record = run(text, user_id=user or get_settings().demo_user_id)
             if as_json:
-                typer.echo(json.dumps(record, default=str))
+                typer.echo(json.dumps({**record, "startup_ms": startup.ms}, default=str))
                 continue
+            if not quiet:
+                print_routed_answer(console, number, text, user, record)
             sim = record["similarity"]
             cache = ("HIT" if record["cache_hit"] else "miss") + (f" {sim:.2f}" if sim is not None else "")
             table.add_row(text, user or "demo", record["agent"], record["complexity"], cache,
@@ -132,5 +142,30 @@ def register(app: typer.Typer) -> None:
                           ", ".join(record["tools_used"]) or "-")
         if not as_json:
             console.print(table)
-            console.print("[dim]Costs are projections at the configured list prices; answers come "
-                          "from the offline stand-in model when no API key is set.[/]")
+            console.print(f"[dim]Start-up (imports, models, index) {startup.ms:.0f} ms, not counted in "
+                          "any request's latency. Costs are projections at the configured list prices; "
+                          "answers come from the offline stand-in model when no API key is set.[/]")
+
+
+def print_routed_answer(console: Console, number: int, text: str, user: str | None,
+                        record: dict) -> None:
+    """One request: what was asked, how it was routed, a short answer and its sources."""
+    from rich.markdown import Markdown
+    from rich.padding import Padding
+
+    from switchyard.answer_view import excerpt, sources_for, split_answer
+
+    sim = record["similarity"]
+    cache = "cache HIT" + (f" {sim:.2f}" if sim is not None else "") if record["cache_hit"] else "cache miss"
+    tools = ", ".join(record["tools_used"]) or "no tools"
+    console.print(f"[bold]{number}. {escape(text)}[/]  [dim]({user or 'demo user'})[/]")
+    console.print(Padding(
+        f"[cyan]{record['agent']}[/] · {record['complexity']} · {cache} · ${record['cost_usd']:.6f}"
+        f" · {record['latency_ms']:.0f} ms · {escape(tools)}", (0, 0, 0, 3)))
+    body, cited = split_answer(record["answer"] or "")
+    console.print(Padding(Markdown(excerpt(body)), (0, 0, 0, 3)))
+    sources = sources_for(record, cited)
+    if sources:
+        lines = "\n".join(escape(s) for s in sources)
+        console.print(Padding(f"[dim]sources:\n{lines}[/]", (0, 0, 0, 3)))
+    console.print()

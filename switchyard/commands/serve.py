@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
             for problem in problems:
                 typer.echo(f"error: {problem}", err=True)
             raise typer.Exit(code=2)
-        from switchyard.storage import storage_health
+        from switchyard.health import storage_health
 
         # Refuse to start on storage that would fail every request (full or read-only disk),
         # with the reason, instead of a traceback from deep inside start-up.

@@ -36,6 +36,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
+from switchyard.llm.markdown_units import Unit, markdown_units
+
 STAGE_ANSWER = "[stage:answer]"
 STAGE_PLAN = "[stage:plan]"
 STAGE_REFLECT = "[stage:reflect]"
@@ -52,7 +54,6 @@ def _step_of(run_manager: Any) -> str:
     return str(metadata.get("switchyard_step", "answer"))
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-\.']*", re.I)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _PASSAGE_HEAD = re.compile(r"^\[(\d+)\]\s+(.+?)\s+\(source:\s*(\S+?)\)\s*$", re.M)
 _STOP = frozenset(
     ["a", "an", "the", "and", "or", "but", "if", "then", "to", "of", "in", "on", "for", "with", "at", "by", "from", "as", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "done", "i", "me", "my", "we", "our", "us", "you", "your", "it", "its", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "how", "why", "when", "where", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "have", "has", "had", "not", "no", "yes", "please", "thanks", "thank", "hi", "hello", "hey", "just", "also", "so", "very", "too", "any", "some", "all", "get", "got", "want", "need", "like", "know", "tell", "about", "into", "out", "up", "down", "over", "under", "again", "more", "most", "such", "only", "own", "same", "than", "s", "t"]
@@ -232,38 +233,26 @@ def _block(text: str, tag: str) -> str:
     return m.group(1).strip() if m else ""
 
 
-def _is_prose(line: str) -> bool:
-    """Headings, "Title > Section" breadcrumbs and table rows are structure, not answers."""
-    line = line.strip()
-    if line.startswith(("#", "|")):
-        return False
-    return not (" > " in line and not line.endswith((".", "!", "?", ":")))
+def _body_of(passage: dict[str, str]) -> str:
+    """The passage without the ``Title`` / ``Title > Section`` line chunking puts on top."""
+    head, _, rest = passage["text"].partition("\n")
+    return rest if head.strip().startswith(passage.get("title", "\0")) else passage["text"]
 
 
-def _sentences(text: str) -> list[str]:
-    text = "\n".join(line if _is_prose(line) else "" for line in text.splitlines())
-    parts: list[str] = []
-    for para in re.split(r"\n\s*\n|\n(?=[-*\d])", text):
-        para = " ".join(line.strip(" -*") for line in para.splitlines()).strip()
-        if len(para) < 25:
-            continue
-        parts.extend(s.strip() for s in _SENTENCE.split(para) if len(s.strip()) >= 25)
-    return parts
-
-
-def best_sentences(question: str, passages: list[dict[str, str]], limit: int) -> list[tuple[str, str]]:
-    """Top sentences by overlap with the question (rare words weigh more), kept in reading order."""
+def best_units(question: str, passages: list[dict[str, str]], limit: int) -> list[tuple[str, Unit]]:
+    """Top markdown units (sentences, list items, table rows) by overlap with the question (rare
+    words weigh more), kept in reading order, each with its passage number."""
     q = _stems(question)
     if not q or not passages:
         return []
-    cands: list[tuple[int, int, str, str]] = []  # (passage rank, position, n, sentence)
+    cands: list[tuple[int, int, str, Unit]] = []  # (passage rank, position, n, unit)
     for rank, p in enumerate(passages):
-        for pos, s in enumerate(_sentences(p["text"])):
-            cands.append((rank, pos, p["n"], s))
+        for pos, unit in enumerate(markdown_units(_body_of(p))):
+            cands.append((rank, pos, p["n"], unit))
     if not cands:
         return []
     df: dict[str, int] = {}
-    stems_of = [_stems(c[3]) for c in cands]
+    stems_of = [_stems(c[3].text) for c in cands]
     for st in stems_of:
         for w in st:
             df[w] = df.get(w, 0) + 1
@@ -271,12 +260,26 @@ def best_sentences(question: str, passages: list[dict[str, str]], limit: int) ->
     for c, st in zip(cands, stems_of, strict=True):
         overlap = q & st
         score = sum(1.0 + math.log(len(cands) / df[w]) for w in overlap)
-        score -= 0.35 * c[0] + 0.05 * c[1]  # prefer better-ranked passages and earlier sentences
+        score -= 0.35 * c[0] + 0.05 * c[1]  # prefer better-ranked passages and earlier units
         if overlap:
             scored.append((score, c))
     scored.sort(key=lambda x: -x[0])
     chosen = sorted((c for _, c in scored[:limit]), key=lambda c: (c[0], c[1]))
     return [(c[2], c[3]) for c in chosen]
+
+
+def render_extract(picked: list[tuple[str, Unit]]) -> str:
+    """Sentences run on as a paragraph; list items and table rows stay bullets. Each unit keeps
+    its ``[n]`` citation, and blocks are separated by blank lines so the markdown stays valid."""
+    blocks: list[tuple[bool, list[str]]] = []  # (is prose, lines)
+    for n, unit in picked:
+        prose = unit.kind == "sentence"
+        line = f"{unit.text} [{n}]" if prose else f"- {unit.text} [{n}]"
+        if blocks and blocks[-1][0] == prose:
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((prose, [line]))
+    return "\n\n".join((" " if prose else "\n").join(lines) for prose, lines in blocks)
 
 
 def _summarise_tool_result(content: str, max_lines: int = 6) -> list[str]:
@@ -407,9 +410,9 @@ class OfflineChatModel(BaseChatModel):
         if action:
             parts.append(action.strip())
         passages = parse_passages(_block(context, "context") or context)
-        picked = best_sentences(question, passages, limit=3)
+        picked = best_units(question, passages, limit=3)
         if picked:
-            parts.append(" ".join(f"{s} [{n}]" for n, s in picked))
+            parts.append(render_extract(picked))
         if not parts:
             return (
                 "I couldn't find anything in the knowledge base or your account that answers this. "

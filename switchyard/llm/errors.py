@@ -1,0 +1,60 @@
+"""Classify model-call failures so the graph can react: trim and retry, or fall back to another tier.
+
+Providers word these errors differently; the checks use their machine-readable codes first
+(llama.cpp's ``exceed_context_size_error``, OpenAI's ``context_length_exceeded``) and a few known
+message fragments only for servers that send no code (vLLM, older gateways).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import openai
+
+_OVERFLOW_CODES = frozenset({"exceed_context_size_error", "context_length_exceeded"})
+_OVERFLOW_FRAGMENTS = (
+    "maximum context length",
+    "context length exceeded",
+    "exceeds the available context size",
+    "exceed_context_size",
+    "prompt is too long",
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and those it wraps (LangChain and retry helpers re-raise with a cause)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _error_fields(exc: openai.APIStatusError) -> set[str]:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    return {str(v) for v in (exc.code, inner.get("code"), inner.get("type")) if v is not None}
+
+
+def is_context_overflow(exc: BaseException) -> bool:
+    """True when a request failed because its prompt (plus output budget) exceeds the context."""
+    for err in _chain(exc):
+        if isinstance(err, openai.APIStatusError) and err.status_code in (400, 413):
+            if _error_fields(err) & _OVERFLOW_CODES:
+                return True
+            message = str(err).lower()
+            if any(fragment in message for fragment in _OVERFLOW_FRAGMENTS):
+                return True
+    return False
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when the model server could not be reached or dropped the connection (stopped,
+    crashed, wrong port) or timed out: a reason to fall back to another tier rather than to retry here."""
+    return any(
+        isinstance(err, openai.APIConnectionError | httpx.ConnectError | httpx.RemoteProtocolError
+                   | ConnectionError)
+        for err in _chain(exc)
+    )
