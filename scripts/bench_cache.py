@@ -12,6 +12,11 @@ Measures
   (b) the whole path before routing, warm: one embedding of a previously unseen text, the
       classifier (if ``switchyard.classifier`` is importable) sharing that embedding, the cache
       policy, the partition and the lookup;
+  (c) the same-question check's cost: the same lookups with the check on and off, interleaved
+      query by query, on a partition of the ~300 real base questions (the synthetic entries'
+      "(variant k)" suffix would make the guard reject them first), with the guard's and the
+      check's text caches cleared before every lookup (both sides parse cold, which overstates
+      the cost), at the default threshold and at 0.5, where most candidates reach the check;
   plus the time to rebuild the in-memory indexes from SQLite (a restart).
 
 Run: ``.venv/bin/python scripts/bench_cache.py [--entries 100000] [--queries 400]``
@@ -118,6 +123,82 @@ def populate(
     return users
 
 
+def verification_cost(
+    cache: FaissSemanticCache,
+    bases: list[str],
+    base_vecs: np.ndarray,
+    qtexts: list[str],
+    qvecs: np.ndarray,
+) -> dict[str, object]:
+    """Median lookup with and without the same-question check, from one run (see (c)).
+
+    The 100k synthetic entries carry "(variant k)" in their text, so the guard rejects them
+    before the check could run. The check is measured on a partition of the real base questions
+    instead, where the hand-written queries' top-k candidates do reach it.
+    """
+    from switchyard.cache.guard import extract_facts
+    from switchyard.cache.verify import _parse
+
+    p = Partition.for_request(
+        tenant="verify-bench",
+        user_id=None,
+        personal=False,
+        key=b"bench-cache",
+        tier="fast",
+        prompt_version=1,
+        toolset_version=1,
+        kb_version=1,
+    )
+    cache.store_many(
+        [
+            (
+                text,
+                vec,
+                p,
+                CachedAnswer.create(
+                    answer="a",
+                    agent="fast",
+                    model="bench",
+                    intent="faq",
+                    complexity="low",
+                    original_text=text,
+                    ttl_s=3600.0,
+                ),
+            )
+            for text, vec in zip(bases, base_vecs, strict=True)
+        ]
+    )
+    out: dict[str, object] = {"partition_entries": len(bases)}
+    for label, threshold in (("default_threshold", None), ("threshold_0.5", 0.5)):
+        times: dict[bool, list[float]] = {True: [], False: []}
+        rejected = hits_on = hits_off = 0
+        for i, (t, v) in enumerate(zip(qtexts, qvecs, strict=True)):
+            for verify in (True, False) if i % 2 else (False, True):
+                cache.settings.verify_same_question = verify
+                extract_facts.cache_clear()
+                _parse.cache_clear()
+                s = time.perf_counter()
+                verdict = cache.lookup(t, v, p, threshold=threshold)
+                times[verify].append((time.perf_counter() - s) * 1e3)
+                rejected += verify and verdict.reason.startswith("verify:")
+                hits_on += verify and verdict.hit
+                hits_off += (not verify) and verdict.hit
+        cache.settings.verify_same_question = True
+        on, off = statistics.median(times[True]), statistics.median(times[False])
+        out[label] = {
+            "with_check": summary(times[True]),
+            "without_check": summary(times[False]),
+            "median_added_ms": round(on - off, 3),
+            "ratio": round(on / off, 3) if off else None,
+            # Lookups whose candidates reached the check: every hit with it on, plus rejections.
+            "lookups_reaching_check": hits_on + rejected,
+            "rejected_by_check": rejected,
+            "hits_with_check": hits_on,
+            "hits_without_check": hits_off,
+        }
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", type=int, default=100_000)
@@ -174,6 +255,7 @@ def main() -> None:
         report["lookup_public_30k"] = summary(pub)
         report["lookup_user_partition"] = summary(usr)
         report["lookup_mixed"] = summary(pub + usr)
+        report["verification"] = verification_cost(cache, bases, base_vecs, qtexts, qvecs)
 
         # (b) whole path before routing, warm, on texts the embedder has not seen.
         classifier = None

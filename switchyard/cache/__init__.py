@@ -21,6 +21,7 @@ from switchyard.cache.base import (
     Partition,
     SemanticCache,
     flight_key,
+    intent_key,
     user_scope,
 )
 from switchyard.cache.guard import extract_facts, guard_conflict, normalize_text
@@ -40,6 +41,7 @@ __all__ = [
     "get_cache",
     "guard_conflict",
     "install_cache",
+    "intent_key",
     "is_storable",
     "is_strategic",
     "normalize_text",

@@ -13,6 +13,7 @@ import asyncio
 import re
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +25,9 @@ from switchyard.cache.singleflight import FlightTicket, SingleFlight
 from switchyard.privacy import keyed_hash
 
 TIERS = ("fast", "standard", "expert")
+# Stored in the normalised-text column of intent-key entries. normalize_text() turns every
+# control character into a space, so no question's text can ever collide with a key.
+INTENT_KEY_PREFIX = "\x1fintent\x1f"
 _SCOPE_RE = re.compile(r"^(public|user:[0-9a-f]{16})$")
 
 
@@ -147,7 +151,7 @@ class CacheVerdict(BaseModel):
     similarity: float | None = None
     partition: str  # Partition.label (hashed scope), "" when no lookup happened
     entry_age_s: float | None = None
-    match: Literal["exact", "semantic", "none"] = "none"
+    match: Literal["exact", "semantic", "key", "none"] = "none"
     reason: str = "miss"
     answer: CachedAnswer | None = None
 
@@ -165,6 +169,32 @@ class CacheVerdict(BaseModel):
     @classmethod
     def skipped(cls, reason: str, partition: Partition | None = None) -> CacheVerdict:
         return cls(hit=False, partition=partition.label if partition else "", reason=reason)
+
+
+def intent_key(intent: str, slots: Mapping[str, object] | None = None) -> str:
+    """Exact key for a personal-account intent and the slots that change its answer.
+
+    ``intent_key("account_balance")`` and ``intent_key("invoice_status", {"invoice": "INV-1042"})``.
+    Used in the user's own partition (the partition already holds ``hash(user_id)``), it makes
+    "what's my balance?" and "how much do I owe?" hit with no similarity threshold, as in
+    ``hash(user_id, "account_balance")``. Slot names and values are case-folded and trimmed;
+    ``None`` values are dropped, so a missing slot never matches a present one.
+    """
+    name = intent.strip().casefold()
+    if not name or not _KEY_PART_RE.fullmatch(name):
+        raise ValueError(f"invalid intent for a cache key: {intent!r}")
+    parts = []
+    for key, value in sorted((slots or {}).items()):
+        if value is None:
+            continue
+        k, v = str(key).strip().casefold(), normalize_text(str(value))
+        if not k or not _KEY_PART_RE.fullmatch(k) or not v or "\x1f" in v:
+            raise ValueError(f"invalid cache key slot {key!r}={value!r}")
+        parts.append(f"{k}={v}")
+    return INTENT_KEY_PREFIX + name + "\x1f" + "&".join(parts)
+
+
+_KEY_PART_RE = re.compile(r"[a-z0-9_.:-]+")
 
 
 def flight_key(text: str, partition: Partition) -> str:
@@ -191,12 +221,27 @@ class SemanticCache(ABC):
         *,
         now: float | None = None,
         threshold: float | None = None,
-    ) -> CacheVerdict: ...
+        intent: str | None = None,
+    ) -> CacheVerdict:
+        """Exact, then semantic. ``threshold`` None = the settings' threshold for the
+        partition's tier and ``intent`` (``CacheSettings.threshold_for``)."""
 
     @abstractmethod
     def store(
         self, text: str, embedding: np.ndarray, partition: Partition, answer: CachedAnswer
     ) -> bool: ...
+
+    def lookup_key(self, key: str, partition: Partition, *, now: float | None = None) -> CacheVerdict:
+        """Exact lookup of an :func:`intent_key` entry: no embedding, no threshold.
+        (Backends without intent keys always miss.)"""
+        return CacheVerdict(hit=False, partition=partition.label,
+                            reason="intent keys not supported by this backend")
+
+    def store_key(self, key: str, partition: Partition, answer: CachedAnswer) -> bool:
+        """Store ``answer`` under an :func:`intent_key`; same TTL, bounds and clearing as any
+        entry (``clear(intent=...)`` uses ``answer.intent``). Personal partitions only.
+        (Backends without intent keys store nothing.)"""
+        return False
 
     @abstractmethod
     def stats(self) -> dict[str, Any]: ...
@@ -221,10 +266,19 @@ class SemanticCache(ABC):
         *,
         now: float | None = None,
         threshold: float | None = None,
+        intent: str | None = None,
     ) -> CacheVerdict:
         return await asyncio.to_thread(
-            self.lookup, text, embedding, partition, now=now, threshold=threshold
+            self.lookup, text, embedding, partition, now=now, threshold=threshold, intent=intent
         )
+
+    async def alookup_key(
+        self, key: str, partition: Partition, *, now: float | None = None
+    ) -> CacheVerdict:
+        return await asyncio.to_thread(self.lookup_key, key, partition, now=now)
+
+    async def astore_key(self, key: str, partition: Partition, answer: CachedAnswer) -> bool:
+        return await asyncio.to_thread(self.store_key, key, partition, answer)
 
     async def astore(
         self, text: str, embedding: np.ndarray, partition: Partition, answer: CachedAnswer

@@ -31,7 +31,14 @@ from typing import Any
 import faiss
 import numpy as np
 
-from switchyard.cache.base import CachedAnswer, CacheVerdict, Partition, SemanticCache, user_scope
+from switchyard.cache.base import (
+    INTENT_KEY_PREFIX,
+    CachedAnswer,
+    CacheVerdict,
+    Partition,
+    SemanticCache,
+    user_scope,
+)
 from switchyard.cache.guard import normalize_text
 from switchyard.cache.matching import Candidate, choose
 from switchyard.cache.policy import store_refusal
@@ -44,6 +51,8 @@ _COUNTERS = (
     "hits_semantic",
     "misses",
     "guard_rejections",
+    "verify_rejections",
+    "hits_key",
     "stores",
     "store_refusals",
     "evictions",
@@ -145,7 +154,12 @@ class _PartitionIndex:
         self.dead.clear()
 
     def add(self, ids: np.ndarray, vecs: np.ndarray, norms: list[str]) -> None:
-        self.index.add_with_ids(vecs, ids)
+        # Intent-key entries are found by their key only: they never enter the vector search.
+        searchable = np.fromiter(
+            (not n.startswith(INTENT_KEY_PREFIX) for n in norms), dtype=bool, count=len(norms)
+        )
+        if searchable.any():
+            self.index.add_with_ids(np.ascontiguousarray(vecs[searchable]), ids[searchable])
         for i, n in zip(ids.tolist(), norms, strict=True):
             self.ids.add(i)
             self.exact[n] = i
@@ -337,35 +351,83 @@ class FaissSemanticCache(SemanticCache):
         rows = []
         for text, embedding, partition, answer in items:
             vec = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(-1))
-            reason = self._refusal(text, vec, answer, now)
-            if reason is not None:
-                self._deltas["store_refusals"] += 1
-                continue
-            norm = normalize_text(text)
-            payload = answer.model_dump_json()
-            nbytes = self._entry_bytes(text, norm, payload)
-            if nbytes > self.settings.max_bytes:
-                self._deltas["store_refusals"] += 1
-                continue
-            rows.append(
-                (
-                    partition.label,
-                    partition.tenant,
-                    partition.scope,
-                    partition.tier,
-                    partition.versions,
-                    partition.kb_version,
-                    norm,
-                    text,
-                    answer.intent,
-                    answer.complexity,
-                    answer.created_at,
-                    answer.expires_at,
-                    nbytes,
-                    vec.tobytes(),
-                    payload,
-                )
-            )
+            row = self._row(text, normalize_text(text), vec, partition, answer, now)
+            if row is not None:
+                rows.append(row)
+        return self._insert(rows, now)
+
+    def store_key(self, key: str, partition: Partition, answer: CachedAnswer) -> bool:
+        if not key.startswith(INTENT_KEY_PREFIX):
+            raise ValueError("store_key needs a key made by switchyard.cache.intent_key()")
+        if partition.is_public:
+            # A key says nothing about who asks: only a user's own partition makes it safe.
+            raise ValueError("intent-key entries live in a user's partition, never the public one")
+        now = time.time()
+        vec = np.zeros(self.dim, dtype=np.float32)  # kept for the row format; never searched
+        row = self._row(answer.original_text, key, vec, partition, answer, now)
+        return self._insert([row] if row is not None else [], now) == 1
+
+    def lookup_key(
+        self, key: str, partition: Partition, *, now: float | None = None
+    ) -> CacheVerdict:
+        now = time.time() if now is None else now
+        label = partition.label
+        with self._lock:
+            self._sync()
+            verdict = CacheVerdict(hit=False, partition=label, reason="miss: no entry for key")
+            pidx = self._parts.get(label)
+            eid = pidx.exact.get(key) if pidx is not None else None
+            if eid is not None:
+                meta = self._meta[eid]
+                ans = self._fetch(eid) if meta.expires_at > now else None
+                if ans is not None:
+                    verdict = CacheVerdict(
+                        hit=True,
+                        partition=label,
+                        entry_age_s=max(0.0, now - meta.created_at),
+                        match="key",
+                        reason="intent key match",
+                        answer=ans,
+                    )
+                elif meta.expires_at <= now:
+                    verdict = CacheVerdict(hit=False, partition=label, reason="miss: entry expired")
+            self._count(verdict)
+        return verdict
+
+    def _row(
+        self,
+        text: str,
+        norm: str,
+        vec: np.ndarray,
+        partition: Partition,
+        answer: CachedAnswer,
+        now: float,
+    ) -> tuple[Any, ...] | None:
+        reason = self._refusal(text, vec, answer, now)
+        payload = answer.model_dump_json()
+        nbytes = self._entry_bytes(text, norm, payload)
+        if reason is not None or nbytes > self.settings.max_bytes:
+            self._deltas["store_refusals"] += 1
+            return None
+        return (
+            partition.label,
+            partition.tenant,
+            partition.scope,
+            partition.tier,
+            partition.versions,
+            partition.kb_version,
+            norm,
+            text,
+            answer.intent,
+            answer.complexity,
+            answer.created_at,
+            answer.expires_at,
+            nbytes,
+            vec.tobytes(),
+            payload,
+        )
+
+    def _insert(self, rows: list[tuple[Any, ...]], now: float) -> int:
         if not rows:
             return 0
 
@@ -431,22 +493,30 @@ class FaissSemanticCache(SemanticCache):
         *,
         now: float | None = None,
         threshold: float | None = None,
+        intent: str | None = None,
     ) -> CacheVerdict:
         now = time.time() if now is None else now
-        threshold = self.settings.similarity_threshold if threshold is None else threshold
+        if threshold is None:
+            threshold = self.settings.threshold_for(partition.tier, intent)
         label = partition.label
         with self._lock:
             self._sync()
             verdict = self._lookup_locked(text, embedding, label, now, threshold)
-            if verdict.hit:
-                self._deltas["hits_exact" if verdict.match == "exact" else "hits_semantic"] += 1
-            else:
-                self._deltas["misses"] += 1
-                if verdict.reason.startswith("guard:"):
-                    self._deltas["guard_rejections"] += 1
+            self._count(verdict)
             if time.monotonic() - self._last_flush > 10.0:
                 self._flush_counters_safely(wait_ms=5)
         return verdict
+
+    def _count(self, verdict: CacheVerdict) -> None:
+        if verdict.hit:
+            kind = {"exact": "hits_exact", "key": "hits_key"}.get(verdict.match, "hits_semantic")
+            self._deltas[kind] += 1
+            return
+        self._deltas["misses"] += 1
+        if verdict.reason.startswith("guard:"):
+            self._deltas["guard_rejections"] += 1
+        elif verdict.reason.startswith("verify:"):
+            self._deltas["verify_rejections"] += 1
 
     def _lookup_locked(
         self, text: str, embedding: np.ndarray, label: str, now: float, threshold: float
@@ -490,6 +560,7 @@ class FaissSemanticCache(SemanticCache):
             now=now,
             threshold=threshold,
             spelling_floor=self.settings.spelling_floor,
+            verify=self.settings.verify_same_question,
             fetch=lambda c: self._fetch(c.ref),
         )
         if choice.verdict is not None:
@@ -556,7 +627,7 @@ class FaissSemanticCache(SemanticCache):
             ("public" if is_pub else "user"): {"partitions": p, "entries": c}
             for is_pub, p, c in parts
         }
-        hits = counters.get("hits_exact", 0) + counters.get("hits_semantic", 0)
+        hits = sum(counters.get(k, 0) for k in ("hits_exact", "hits_semantic", "hits_key"))
         lookups = hits + counters.get("misses", 0)
         return {
             "backend": "faiss+sqlite",
@@ -577,6 +648,9 @@ class FaissSemanticCache(SemanticCache):
                 "max_entries": self.settings.max_entries,
                 "max_bytes": self.settings.max_bytes,
                 "similarity_threshold": self.settings.similarity_threshold,
+                "tier_similarity_threshold": dict(self.settings.tier_similarity_threshold),
+                "intent_similarity_threshold": dict(self.settings.intent_similarity_threshold),
+                "verify_same_question": self.settings.verify_same_question,
                 "eviction": EVICTION_POLICY,
             },
         }

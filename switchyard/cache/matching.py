@@ -14,6 +14,7 @@ from typing import Any
 
 from switchyard.cache.base import CachedAnswer, CacheVerdict
 from switchyard.cache.guard import guard_conflict, spelling_variants
+from switchyard.cache.verify import same_question_conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +41,10 @@ def choose(
     threshold: float,
     spelling_floor: float,
     fetch: Callable[[Candidate], CachedAnswer | None],
+    verify: bool = True,
 ) -> Choice:
-    """First candidate that clears the threshold (or is a spelling variant) and the guard.
+    """First candidate that clears the threshold (or is a spelling variant), the guard and,
+    with ``verify``, the same-question check (``switchyard.cache.verify``).
 
     ``fetch`` returns the candidate's answer, or None if it vanished meanwhile (skipped).
     """
@@ -62,9 +65,15 @@ def choose(
                 continue
         conflict = guard_conflict(text, c.text)
         if conflict is not None:
-            if not reason.startswith("guard:"):
+            if not reason.startswith(("guard:", "verify:")):
                 reason = f"guard: {conflict}"
             continue
+        if verify and typos is None:
+            differs = same_question_conflict(text, c.text)
+            if differs is not None:
+                if not reason.startswith(("guard:", "verify:")):
+                    reason = f"verify: {differs}"
+                continue
         ans = fetch(c)
         if ans is None:
             continue

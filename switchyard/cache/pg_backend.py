@@ -146,9 +146,11 @@ class PgSemanticCache(SemanticCache):
         *,
         now: float | None = None,
         threshold: float | None = None,
+        intent: str | None = None,
     ) -> CacheVerdict:
         now = time.time() if now is None else now
-        threshold = self.settings.similarity_threshold if threshold is None else threshold
+        if threshold is None:
+            threshold = self.settings.threshold_for(partition.tier, intent)
         label = partition.label
         q = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(-1))
         if q.shape[0] != self.dim:
@@ -203,6 +205,7 @@ class PgSemanticCache(SemanticCache):
             now=now,
             threshold=threshold,
             spelling_floor=self.settings.spelling_floor,
+            verify=self.settings.verify_same_question,
             fetch=lambda c: CachedAnswer.model_validate_json(answers[c.ref]),
         )
         if choice.verdict is not None:
