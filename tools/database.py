@@ -234,10 +234,11 @@ def connect(read_only: bool = True, path: Path | None = None) -> Iterator[sqlite
 
 
 def ensure_seeded(path: Path | None = None) -> None:
+    # ``seed`` takes the seed locks (thread and file) and checks again under them; taking the
+    # non-reentrant thread lock here as well would deadlock.
     target = path or db_path()
-    with _seed_lock:
-        if not target.exists():
-            seed(target)
+    if not target.exists():
+        seed(target)
 
 
 def user_exists(user_id: str | None, path: Path | None = None) -> bool:
