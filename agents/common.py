@@ -180,6 +180,15 @@ async def call_model(
                 for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cost_usd"):
                     record[key] = record.get(key, 0) + earlier.get(key, 0)
             return message, record, elapsed_ms(start)
+        if problem == "length" and attempt and str(message.content).strip():
+            # Even twice the budget ran out, but there is text: answer with it, marked
+            # truncated (never cached) and saying so, rather than failing the tier.
+            record["retried_after"] = "length"
+            record["truncated"] = True
+            for earlier in records:
+                for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cost_usd"):
+                    record[key] = record.get(key, 0) + earlier.get(key, 0)
+            return message, record, elapsed_ms(start)
         record["unusable"] = problem
         records.append(record)
         if answer:  # whatever streamed of this attempt is not the answer: tell the client

@@ -140,13 +140,14 @@ class TierModel(BaseModel):
     @classmethod
     def _known_provider(cls, value: str) -> str:
         value = value.strip().lower()
-        if value in OPENAI_COMPATIBLE:
+        if value in OPENAI_COMPATIBLE or value == "offline":
             return value
         known = _init_chat_model_providers()  # imported only for other providers
         if known is None or value in known:
             return value
         raise ValueError(
-            f"unknown provider {value!r}: use openai, local or one of {', '.join(sorted(known))}"
+            f"unknown provider {value!r}: use openai, local, offline or one of "
+            f"{', '.join(sorted(known))}"
         )
 
     @property
@@ -437,7 +438,7 @@ class Settings(BaseSettings):
             return True
         configured = self.openai_api_key or self.openai_base_url or any(
             t.base_url or (t.api_key_env and os.environ.get(t.api_key_env))
-            or t.provider not in ("openai",)
+            or t.provider not in ("openai", "offline")
             for t in self.tiers.values()
         )
         return not configured

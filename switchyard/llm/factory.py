@@ -142,7 +142,9 @@ class ModelFactory:
                temperature: float | None = None) -> BaseChatModel:
         cfg = self.settings.tier(tier)
         rules = request_rules(cfg, override, factor)
-        if self.offline:
+        if self.offline or cfg.provider == "offline":
+            # provider "offline": this tier alone on the offline stand-in (e.g. a local fast
+            # tier tried beside offline standard and expert tiers, with no API key anywhere).
             return self._offline(tier, rules, factor)
         temp = rules.temperature if temperature is None or rules.temperature is None else temperature
         common: dict[str, Any] = {
