@@ -33,7 +33,9 @@ def estimate(workload: Workload, settings: Settings) -> dict[str, Any]:
     for req in workload.requests:
         per_tier[req.oracle_tier] = per_tier.get(req.oracle_tier, 0) + 1
     cost = sum(n * typical_request_cost(tier, settings) for tier, n in per_tier.items())
-    endpoints = {t: settings.tier_base_url(t) or "api.openai.com" for t in settings.tiers}
+    endpoints = {t: ("offline stand-in (no calls)" if settings.tier(t).provider == "offline"
+                     else settings.tier_base_url(t) or "the provider's API")
+                 for t in settings.tiers}
     return {"requests": len(workload), "by_tier": per_tier, "estimated_cost_usd": round(cost, 4),
             "endpoints": endpoints,
             "models": {t: settings.tier(t).model for t in settings.tiers}}
