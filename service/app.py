@@ -104,6 +104,7 @@ class ChatService:
         self.deps = deps
         self.config = config
         self.authenticator = Authenticator(deps.settings)
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def identify(self, request: Request, req: ChatRequest) -> Identity:
         try:
@@ -111,7 +112,6 @@ class ChatService:
                                                req.user_id, req.tenant)
         except AuthError as exc:
             raise ServiceError(exc.status, exc.message) from exc
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- threads ---------------------------------------------------------------------------
     def _lock(self, key: str) -> asyncio.Lock:

@@ -197,6 +197,7 @@ def test_ingest_command_drops_stale_shared_answers(kb_copy, tmp_path,
 
         def put(i: int, kb_version: str, personal: bool) -> None:
             part = Partition.for_request(tenant="default", user_id="u-0001", personal=personal,
+                                         key=get_settings().hash_key,
                                          tier="fast", prompt_version=1, toolset_version=1,
                                          kb_version=kb_version)
             vec = rng.normal(size=384).astype("f4")
