@@ -196,8 +196,9 @@ def test_with_auth_the_user_comes_from_the_token_not_the_context(
     from switchyard.tools.database import connect
 
     with connect() as conn:
-        names = dict(conn.execute(
-            "SELECT u.id, o.name FROM users u JOIN organizations o ON o.id = u.org_id "
-            "WHERE u.id IN ('u-0001', 'u-0550')").fetchall())
-    assert names["u-0001"] not in state["answer"]
-    assert names["u-0550"] in state["answer"] or "Admin" in state["answer"]
+        facts = {row[0]: (row[1], str(row[2])) for row in conn.execute(
+            "SELECT u.id, o.name, (SELECT number FROM invoices i WHERE i.org_id = o.id "
+            "ORDER BY issued DESC, number DESC LIMIT 1) FROM users u JOIN organizations o "
+            "ON o.id = u.org_id WHERE u.id IN ('u-0001', 'u-0550')").fetchall()}
+    assert facts["u-0001"][0] not in state["answer"] and facts["u-0001"][1] not in state["answer"]
+    assert facts["u-0550"][1] in state["answer"], "the run acted as the token's user"

@@ -25,8 +25,18 @@ def online_graph(openai_server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     get_settings.cache_clear()
+    assert not get_settings().use_offline_model
     yield openai_server
     get_settings.cache_clear()
+
+
+def _graph():
+    """A graph on the configured (online) settings, built here so no earlier test's process
+    default can stand in for it."""
+    from switchyard.graph import build_graph
+    from switchyard.graph.dependencies import build_dependencies
+
+    return build_graph(build_dependencies(get_settings())).compile()
 
 
 def test_successive_runs_through_every_tier_on_real_models(online_graph):
@@ -35,7 +45,9 @@ def test_successive_runs_through_every_tier_on_real_models(online_graph):
     call = [{"name": "lookup_error_code", "arguments": {"error_code": "401"}}]
     server.script("gpt-4.1", tool_calls=[call])
     server.script("o1", tool_calls=[call])
-    records = [runner.run(text, use_cache=False, force_tier=tier) for text, tier in REQUESTS]
+    graph = _graph()
+    records = [runner.run(text, use_cache=False, force_tier=tier, graph=graph)
+               for text, tier in REQUESTS]
     for rec, (_, tier) in zip(records, REQUESTS, strict=True):
         assert rec["error"] is None and rec["agent"] == tier and rec["answer"]
         assert rec["usage"] and all(not u["usage_estimated"] for u in rec["usage"])
@@ -47,7 +59,7 @@ def test_successive_runs_through_every_tier_on_real_models(online_graph):
     expert_bodies = server.bodies("o1")
     assert all("temperature" not in b or b["temperature"] == 1 for b in expert_bodies)
     # Run again: a new event loop per run must not meet a closed one.
-    again = runner.run(REQUESTS[0][0], use_cache=False, force_tier="fast")
+    again = runner.run(REQUESTS[0][0], use_cache=False, force_tier="fast", graph=graph)
     assert again["error"] is None and again["answer"]
 
 
@@ -55,7 +67,8 @@ def test_an_expert_answer_that_exhausts_its_budget_is_retried_and_never_empty(on
     server = online_graph
     # The first o1 call spends its whole budget on hidden reasoning: no text, finish=length.
     server.script("o1", fail=["length"])
-    rec = runner.run(REQUESTS[2][0], use_cache=False, force_tier="expert", user_id="u-0001")
+    rec = runner.run(REQUESTS[2][0], use_cache=False, force_tier="expert", user_id="u-0001",
+                     graph=_graph())
     assert rec["error"] is None and rec["agent"] == "expert" and rec["answer"].strip()
     retried = [u for u in rec["usage"] if u.get("retried_after") == "length"]
     assert retried, "the record must say the call was retried after running out of budget"

@@ -116,17 +116,22 @@ async def test_a_body_user_other_than_the_token_is_403(client: httpx.AsyncClient
 async def test_a_valid_token_answers_about_its_own_user(client: httpx.AsyncClient) -> None:
     from switchyard.tools.database import connect
 
-    with connect() as conn:
-        org_550 = conn.execute("SELECT o.name FROM users u JOIN organizations o ON o.id = u.org_id "
-                               "WHERE u.id = 'u-0550'").fetchone()[0]
-        org_1 = conn.execute("SELECT o.name FROM users u JOIN organizations o ON o.id = u.org_id "
-                             "WHERE u.id = 'u-0001'").fetchone()[0]
+    def facts(user: str) -> tuple[str, int]:
+        with connect() as conn:
+            return conn.execute(
+                "SELECT o.name, (SELECT number FROM invoices i WHERE i.org_id = o.id "
+                "ORDER BY issued DESC, number DESC LIMIT 1) FROM users u JOIN organizations o "
+                "ON o.id = u.org_id WHERE u.id = ?", (user,)).fetchone()
+
+    org_1, invoice_1 = facts("u-0001")
+    _, invoice_550 = facts("u-0550")
     resp = await client.post("/v1/chat", json={"message": "What's my account balance and last invoice?"},
                              headers=_auth("u-0550"))
     assert resp.status_code == 200, resp.text
     answer = resp.json()["answer"]
-    assert org_1 not in answer, "the token's user must never see another organization's data"
-    assert org_550 in answer or "Admin" in answer
+    assert org_1 not in answer and str(invoice_1) not in answer, \
+        "the token's user must never see another organization's data"
+    assert str(invoice_550) in answer, "the answer is about the token's own organization"
 
 
 @pytest.mark.parametrize(("message", "tier", "complexity"), [
@@ -317,6 +322,13 @@ async def test_bad_requests_get_a_clear_4xx(client: httpx.AsyncClient, body: byt
     for path in ("/v1/chat", "/v1/chat/stream"):
         resp = await client.post(path, content=body, headers={
             "content-type": "application/json", **_auth()})
+        if path.endswith("stream") and needle == "empty":
+            # The text is checked by the graph's intake, once the stream has started: the
+            # refusal arrives as the stream's error event, with the same status and message.
+            events = _events(resp.text)
+            assert resp.status_code == 200 and events[-1][0] == "error", (path, resp.text)
+            assert events[-1][1]["status"] == status and needle in events[-1][1]["error"]
+            continue
         assert resp.status_code == status, (path, resp.text)
         assert needle in resp.json()["error"], resp.json()
 

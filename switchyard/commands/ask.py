@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
         from switchyard.runner import run
         from switchyard.settings import get_settings
         from switchyard.startup import prepare
+        from switchyard.tools.database import require_user
 
         try:
             text = _read_text(text)
@@ -68,6 +69,9 @@ def register(app: typer.Typer) -> None:
             # Everything loads before the request starts: latency_ms is the request's own time,
             # start-up (imports, models, index) is reported apart as startup_ms.
             startup = prepare()
+            # An unknown or empty user is refused here, before anything is routed or cached
+            # (the graph's intake refuses them too, for every other caller).
+            require_user(user_id)
             record = run(text, user_id=user_id, tenant=tenant, use_cache=not no_cache)
             record["startup_ms"] = startup.ms
         except Exception as exc:  # a provider/infra failure: say what, no traceback

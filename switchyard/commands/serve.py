@@ -18,15 +18,9 @@ def register(app: typer.Typer) -> None:
         """Serve POST /v1/chat, POST /v1/chat/stream, GET /healthz and /readyz."""
         import uvicorn
 
+        from switchyard.health import storage_health
         from switchyard.service.auth import configuration_problems
         from switchyard.settings import get_settings
-
-        problems = configuration_problems(get_settings())
-        if problems:
-            for problem in problems:
-                typer.echo(f"error: {problem}", err=True)
-            raise typer.Exit(code=2)
-        from switchyard.health import storage_health
 
         # Refuse to start on storage that would fail every request (full or read-only disk),
         # with the reason, instead of a traceback from deep inside start-up.
@@ -36,6 +30,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: cannot serve: {problem.message}", err=True)
         if blocking:
             raise typer.Exit(1)
+
+        problems = configuration_problems(get_settings())
+        if problems:
+            for problem in problems:
+                typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(code=2)
 
         # An import string (not the app object) so --workers > 1 can re-import it per process.
         uvicorn.run("switchyard.service.app:app", host=host, port=port, workers=workers, log_level=log_level)
