@@ -175,20 +175,13 @@ async def call_model(
         if problem is None:
             if attempt:
                 record["retried_after"] = records[-1]["unusable"]
-            # The first attempt's tokens were billed too: fold them into this call's line.
-            for earlier in records:
-                for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cost_usd"):
-                    record[key] = record.get(key, 0) + earlier.get(key, 0)
-            return message, record, elapsed_ms(start)
+            return message, _fold_billed(record, records), elapsed_ms(start)
         if problem == "length" and attempt and str(message.content).strip():
             # Even twice the budget ran out, but there is text: answer with it, marked
             # truncated (never cached) and saying so, rather than failing the tier.
             record["retried_after"] = "length"
             record["truncated"] = True
-            for earlier in records:
-                for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cost_usd"):
-                    record[key] = record.get(key, 0) + earlier.get(key, 0)
-            return message, record, elapsed_ms(start)
+            return message, _fold_billed(record, records), elapsed_ms(start)
         record["unusable"] = problem
         records.append(record)
         if answer:  # whatever streamed of this attempt is not the answer: tell the client
@@ -196,6 +189,14 @@ async def call_model(
                 get_stream_writer()({"event": "reset", "reason": f"retry: answer was {problem}"})
     raise UnusableAnswer(f"{tier}.{step}: the model's answer was {records[-1]['unusable']} "
                          "twice, the second time with twice the budget")
+
+
+def _fold_billed(record: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:
+    """An unusable first attempt was billed too: fold its tokens and cost into this call's line."""
+    for prior in earlier:
+        for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cost_usd"):
+            record[key] = record.get(key, 0) + prior.get(key, 0)
+    return record
 
 
 def is_truncated(message: AIMessage) -> bool:
