@@ -195,7 +195,8 @@ class ChatService:
             raise ServiceError(503, str(state.get("error")))
         record = record_from_state(state)
         failed = record.get("fallback_from") or []
-        record.update(thread_id=thread_id, fallback_from=failed[0] if failed else None)
+        record.update(thread_id=thread_id, fallback_from=failed[0] if failed else None,
+                      model_calls=len(record.get("usage") or []))
         return record
 
     # -- streaming ---------------------------------------------------------------------------
