@@ -162,7 +162,7 @@ async def call_model(
     for attempt, model in enumerate((deps.models.chat_model(tier, override=override),
                                      deps.models.with_budget(tier, 2.0, override=override))):
         runnable = model.bind_tools(list(tools)) if tools else model
-        async with deps.models.gate(tier).semaphore():
+        async with deps.models.slot(tier):
             message = await runnable.ainvoke(
                 list(messages),
                 config={"run_name": f"{tier}.{step}", "tags": tags,

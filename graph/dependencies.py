@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchyard.cache.base import SemanticCache
 from switchyard.classifier import Classifier
@@ -25,6 +25,9 @@ from switchyard.knowledge.retriever import Retriever
 from switchyard.llm.factory import ModelFactory
 from switchyard.settings import Settings, get_settings
 from switchyard.tools.database import CustomerDatabase
+
+if TYPE_CHECKING:
+    from switchyard.pg.shared import PgShared
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +54,27 @@ def build_classifier(settings: Settings, embedder: Embedder) -> Classifier:
     return local
 
 
-def build_cache(settings: Settings) -> SemanticCache:
+def build_shared(settings: Settings) -> PgShared | None:
+    """With ``SWITCHYARD_DATABASE_URL``: this replica's pools and coordination on PostgreSQL."""
+    if not settings.database_url:
+        return None
+    from switchyard.pg.shared import PgShared
+
+    return PgShared(settings.database_url)
+
+
+def build_cache(settings: Settings, shared: PgShared | None = None) -> SemanticCache:
     """The embedded FAISS + SQLite cache, or, with ``SWITCHYARD_DATABASE_URL``, the cache every
-    replica shares on PostgreSQL + pgvector (same interface, guard and policy)."""
+    replica shares on PostgreSQL + pgvector (same interface, guard and policy), whose
+    single-flight also spans replicas."""
     if settings.database_url:
         from switchyard.cache.pg_backend import PgSemanticCache
-        from switchyard.pg.pool import open_pool
 
-        return PgSemanticCache(open_pool(settings.database_url), settings.cache,
-                               hash_key=settings.hash_key)
+        shared = shared or build_shared(settings)
+        assert shared is not None
+        cache = PgSemanticCache(shared.pool, settings.cache, hash_key=settings.hash_key)
+        cache.share_flights(shared.flights)
+        return cache
     from switchyard.cache.faiss_backend import FaissSemanticCache
 
     return FaissSemanticCache(settings.cache_dir / "cache.sqlite", settings.cache,
@@ -81,17 +96,19 @@ def build_dependencies(settings: Settings | None = None, **overrides: Any) -> De
             f"({exc.strerror or exc}); run `switchyard setup` with a writable SWITCHYARD_HOME"
         ) from exc
     embedder = overrides.pop("embedder", None) or get_embedder()
+    shared = overrides.pop("shared", None) or build_shared(settings)
     parts: dict[str, Any] = {
         "settings": settings,
         "embedder": embedder,
         "database": database,
-        "models": overrides.pop("models", None) or ModelFactory(settings),
+        "models": overrides.pop("models", None) or ModelFactory(settings, shared),
+        "shared": shared,
     }
     parts["retriever"] = overrides.pop("retriever", None) or Retriever(
         index_dir=settings.index_dir, articles_dir=settings.articles_dir,
         settings=settings, embedder=embedder)
     parts["classifier"] = overrides.pop("classifier", None) or build_classifier(settings, embedder)
-    parts["cache"] = overrides.pop("cache", None) or build_cache(settings)
+    parts["cache"] = overrides.pop("cache", None) or build_cache(settings, shared)
     if overrides:
         raise TypeError(f"unknown dependencies: {sorted(overrides)}")
     return Dependencies(**parts)

@@ -255,6 +255,15 @@ class RouterNodes:
                         break
                 if not result.hit:
                     ticket = await cache.acquire_flight(state["request"], flight_partition)
+            if not result.hit and ticket.leader and cache.shares_flights:
+                # Another replica may have stored the answer and ended its flight between our
+                # lookup and our lease: look once more before paying for a model call.
+                for partition in partitions:
+                    result = await cache.alookup(state["request"], embedding, partition)
+                    if result.hit:
+                        break
+                if result.hit:
+                    await cache.arelease_flight(ticket.key, ticket.token, True)
             if not result.hit and ticket.leader:
                 flight = {"key": ticket.key, "token": ticket.token}
         verdict = result.model_dump(exclude={"answer"})
@@ -272,8 +281,13 @@ class RouterNodes:
         return Command(goto=route, update=update)
 
     def _release(self, deps: Dependencies, flight: Flight | None, stored: bool) -> None:
+        """Sync, for cancellation: never blocks (a shared lease is released in the background)."""
         if flight:
             deps.cache.release_flight(flight["key"], flight["token"], stored)
+
+    async def _arelease(self, deps: Dependencies, flight: Flight | None, stored: bool) -> None:
+        if flight:
+            await deps.cache.arelease_flight(flight["key"], flight["token"], stored)
 
     async def cache_store(self, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Store the answer where what it was built from allows; always release the flight.
@@ -290,8 +304,10 @@ class RouterNodes:
         try:
             if verdict.get("cacheable"):
                 stored, why = await self._store(deps, state, ctx, verdict)
-        finally:
-            self._release(deps, state.get("flight"), stored)
+        except BaseException:
+            self._release(deps, state.get("flight"), False)
+            raise
+        await self._arelease(deps, state.get("flight"), stored)
         verdict.update(stored=stored, store_reason=why)
         return {"cache": verdict, "flight": None, "timings": {"cache_store": _ms(start)}}
 

@@ -3,10 +3,12 @@
     POST /v1/chat          JSON in (message, user_id, thread_id?, tenant?) -> answer + routing record
     POST /v1/chat/stream   server-sent events: route, then token* | answer, then done (or error)
     GET  /healthz          the process is alive
-    GET  /readyz           graph compiled, customer database and knowledge index present
+    GET  /readyz           graph compiled, customer database and knowledge index present (and,
+                           with SWITCHYARD_DATABASE_URL, PostgreSQL reachable and migrated)
 
-The graph is compiled once at start-up with an ``AsyncSqliteSaver`` (``SWITCHYARD_HOME/threads.sqlite``)
-so a ``thread_id`` continues a conversation. Threads are namespaced by tenant and a hash of the user
+The graph is compiled once at start-up with a checkpointer (``service/threads.py``: SQLite in
+``SWITCHYARD_HOME/threads.sqlite``, or PostgreSQL shared by every replica) so a ``thread_id``
+continues a conversation, one turn at a time. Threads are namespaced by tenant and a hash of the user
 id, so one user cannot read another's thread by guessing its id. A provider failure in a tier is
 retried on another tier (``fallback_from`` says so); if none answers, or the request exceeds its
 deadline, the client gets a 503/504 with a message, never a hung connection.
@@ -17,12 +19,10 @@ Run it: ``switchyard serve`` or ``uvicorn service.app:app``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 import uuid
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,8 +45,8 @@ from switchyard.runner import ensure_ready, record_from_state
 from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
 from switchyard.service.limits import RequestLimitsMiddleware
 from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
+from switchyard.service.threads import ThreadStore, TurnRefused, open_thread_store
 from switchyard.settings import Settings, get_settings
-from switchyard.threads import prune as prune_threads
 from switchyard.tracing import user_hash
 
 log = logging.getLogger("switchyard.service")
@@ -96,7 +96,7 @@ class ChatService:
     """The graph plus what a request needs around it: threads, deadlines, fallbacks."""
 
     def __init__(self, graph: Any, deps: Dependencies, config: ServiceConfig,
-                 oneshot_graph: Any = None) -> None:
+                 oneshot_graph: Any = None, threads: ThreadStore | None = None) -> None:
         self.graph = graph
         # Requests without a thread_id are one-shot: no checkpoint is written for them, so the
         # thread store grows only with conversations someone can continue.
@@ -104,7 +104,8 @@ class ChatService:
         self.deps = deps
         self.config = config
         self.authenticator = Authenticator(deps.settings)
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Where threads live and how a turn is serialised (per process, or across replicas).
+        self.threads = threads or ThreadStore(None, deps.settings)
 
     def identify(self, request: Request, req: ChatRequest) -> Identity:
         try:
@@ -114,14 +115,6 @@ class ChatService:
             raise ServiceError(exc.status, exc.message) from exc
 
     # -- threads ---------------------------------------------------------------------------
-    def _lock(self, key: str) -> asyncio.Lock:
-        # One turn at a time per thread: a follow-up waits for the previous answer.
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
-
     def thread_key(self, who: Identity, tenant: str, thread_id: str) -> str:
         # Bound to the authenticated identity: namespaced by tenant and the user's keyed hash,
         # so one user cannot reach another's thread by guessing its id.
@@ -144,10 +137,16 @@ class ChatService:
         return self.graph if thread_id else self.oneshot_graph
 
     def _lock_for(self, config: dict[str, Any]) -> Any:
-        key = config["configurable"].get("thread_id")
-        return self._lock(key) if key else contextlib.nullcontext()
+        # One turn at a time per thread: a follow-up waits for the previous answer.
+        return self.threads.turn(config["configurable"].get("thread_id"), self._deadline_s())
 
     async def chat(self, req: ChatRequest, who: Identity) -> dict[str, Any]:
+        try:
+            return await self._chat(req, who)
+        except TurnRefused as exc:
+            raise ServiceError(exc.status, exc.message) from None
+
+    async def _chat(self, req: ChatRequest, who: Identity) -> dict[str, Any]:
         config, ctx, message, thread_id = self.prepare(req, who)
         async with self._lock_for(config):
             state: dict[str, Any] | None = None
@@ -196,7 +195,8 @@ class ChatService:
             raise ServiceError(503, str(state.get("error")))
         record = record_from_state(state)
         failed = record.get("fallback_from") or []
-        record.update(thread_id=thread_id, fallback_from=failed[0] if failed else None)
+        record.update(thread_id=thread_id, fallback_from=failed[0] if failed else None,
+                      model_calls=len(record.get("usage") or []))
         return record
 
     # -- streaming ---------------------------------------------------------------------------
@@ -205,6 +205,13 @@ class ChatService:
         token by token) or one ``answer``, then ``done`` (the record). ``reset`` means "discard
         the tokens so far": a tier failed mid-answer and the next tier starts over.
         ``error`` replaces ``done`` when the request could not be answered."""
+        try:
+            async for event in self._stream(req, who):
+                yield event
+        except TurnRefused as exc:
+            yield _sse("error", {"status": exc.status, "error": exc.message})
+
+    async def _stream(self, req: ChatRequest, who: Identity) -> AsyncIterator[dict[str, str]]:
         config, ctx, message, thread_id = self.prepare(req, who)
         async with self._lock_for(config):
             streamed = False
@@ -263,19 +270,6 @@ class ChatService:
             yield _sse("done", ChatResponse(**record).model_dump())
 
 
-async def _prune_threads(path: Path, settings: Settings) -> None:
-    """Keep the thread store bounded: prune by TTL and count at start-up, then periodically."""
-    while True:
-        try:
-            result = await asyncio.to_thread(prune_threads, path, ttl_s=settings.threads.ttl_s,
-                                             max_threads=settings.threads.max_threads)
-            if result.threads_removed:
-                log.info("pruned %d conversation threads", result.threads_removed)
-        except Exception:  # noqa: BLE001 - retention must never take the service down
-            log.warning("thread pruning failed; retrying later", exc_info=True)
-        await asyncio.sleep(settings.threads.prune_interval_s)
-
-
 def _sse(event: str, data: dict[str, Any]) -> dict[str, str]:
     return {"event": event, "data": json.dumps(data, default=str)}
 
@@ -319,8 +313,6 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
         settings = config.settings or get_settings()
         problems = configuration_problems(settings)
         if problems:
@@ -330,27 +322,30 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                         "trusted. Local trial only: anyone who can reach this port can act as "
                         "any user.")
         path = config.checkpoint_path or settings.checkpoint_path
-        path.parent.mkdir(parents=True, exist_ok=True)
         app.state.service = None
         started = time.perf_counter()
         if config.prepare:
             # Seeding / ingest / classifier fitting is sync and slow: keep it off the event loop.
             await asyncio.to_thread(ensure_ready, settings)
         deps = await abuild_dependencies(settings)
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-            await saver.setup()
-            builder = build_graph(deps)
-            graph = builder.compile(checkpointer=saver, name="switchyard")
-            oneshot = builder.compile(name="switchyard")
-            app.state.service = ChatService(graph, deps, config, oneshot_graph=oneshot)
-            pruning = asyncio.create_task(_prune_threads(path, settings))
-            log.info("switchyard service ready in %.1f s", time.perf_counter() - started)
-            try:
-                yield
-            finally:
-                pruning.cancel()
-                app.state.service = None
-        deps.close()
+        try:
+            async with open_thread_store(settings, path) as threads:
+                builder = build_graph(deps)
+                graph = builder.compile(checkpointer=threads.saver, name="switchyard")
+                oneshot = builder.compile(name="switchyard")
+                app.state.service = ChatService(graph, deps, config, oneshot_graph=oneshot,
+                                                threads=threads)
+                pruning = asyncio.create_task(threads.prune_forever())
+                log.info("switchyard service ready in %.1f s (threads and limits: %s)",
+                         time.perf_counter() - started,
+                         "PostgreSQL, shared" if deps.shared else "this process")
+                try:
+                    yield
+                finally:
+                    pruning.cancel()
+                    app.state.service = None
+        finally:
+            await deps.aclose()
 
     app = FastAPI(title="switchyard", version="0.1.0", lifespan=lifespan,
                   description="Routes each support request to the cheapest agent tier that can "
@@ -433,12 +428,24 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
             "database": settings.db_path.exists(),
             "knowledge_index": settings.index_dir.exists() and any(settings.index_dir.iterdir()),
         }
-        checks["storage"] = not (problems := await asyncio.to_thread(storage_health, settings))
+        problems = await asyncio.to_thread(storage_health, settings)
+        extra: list[dict[str, Any]] = []
+        if settings.database_url:
+            # Cache, threads and limits live in PostgreSQL: check it, not the home's disk (the
+            # customer database and knowledge index are still read from local files).
+            problems = [p for p in problems if p.component != "home"]
+            why = await svc.deps.shared.check() if svc is not None and svc.deps.shared else (
+                "not connected yet")
+            checks["postgres"] = why is None
+            if why:
+                extra.append({"component": "postgres", "kind": "unavailable", "message": why})
+        checks["storage"] = not problems
         ready = all(checks.values())
         auth = ("jwt" if settings.auth == "jwt" else
                 "none: LOCAL TRIAL, the body's user_id is trusted (SWITCHYARD_AUTH=none)")
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks,
-                             "auth": auth, "problems": [p.to_dict() for p in problems]},
+                             "auth": auth,
+                             "problems": [p.to_dict() for p in problems] + extra},
                             status_code=200 if ready else 503)
 
     return app

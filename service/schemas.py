@@ -48,6 +48,8 @@ class ChatResponse(BaseModel):
     tools_used: list[str]
     sources: list[dict[str, Any]]
     tokens: dict[str, int]
+    model_calls: int = Field(default=0, description="Model calls this request paid for (one per "
+                                                    "usage record; 0 for a cache hit).")
     fallback_from: str | None = Field(
         default=None, description="Tier that failed before another tier answered (provider failure).")
     error: str | None = None

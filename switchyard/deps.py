@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from switchyard.classifier import Classifier
 from switchyard.embeddings import Embedder
 from switchyard.llm.factory import ModelFactory
 from switchyard.settings import Settings
+
+if TYPE_CHECKING:
+    from switchyard.pg.shared import PgShared
 
 
 class PassageSearch(Protocol):
@@ -53,6 +56,16 @@ class Dependencies:
     retriever: PassageSearch
     database: AccountStore
     models: ModelFactory
+    # The replica's handle on the shared PostgreSQL (SWITCHYARD_DATABASE_URL), None when embedded.
+    shared: PgShared | None = None
 
     def close(self) -> None:
         self.cache.close()
+        if self.shared is not None:
+            self.shared.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, also closing the shared database's async pools on this loop."""
+        self.cache.close()
+        if self.shared is not None:
+            await self.shared.aclose()

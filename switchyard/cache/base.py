@@ -10,19 +10,22 @@ async wrappers and in-process single-flight for free.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from switchyard.cache.guard import normalize_text
-from switchyard.cache.singleflight import FlightTicket, SingleFlight
+from switchyard.cache.singleflight import FlightTicket, SharedFlights, SingleFlight
 from switchyard.privacy import keyed_hash
+
+log = logging.getLogger(__name__)
 
 TIERS = ("fast", "standard", "expert")
 # Stored in the normalised-text column of intent-key entries. normalize_text() turns every
@@ -210,6 +213,7 @@ class SemanticCache(ABC):
         self.hash_key = hash_key
         # ``single_flight_timeout_s`` is the flight's lease: the longest a twin waits for a leader.
         self._flights = SingleFlight(lease_s=single_flight_timeout_s)
+        self._shared_flights: SharedFlights | None = None
 
     # -- core (backend) ----------------------------------------------------------------------
     @abstractmethod
@@ -294,14 +298,76 @@ class SemanticCache(ABC):
     def single_flight_timeout_s(self, value: float) -> None:
         self._flights.lease_s = value
 
+    @property
+    def shares_flights(self) -> bool:
+        """True when flights are also shared with other replicas (see :meth:`share_flights`)."""
+        return self._shared_flights is not None
+
+    def share_flights(self, flights: SharedFlights | None) -> None:
+        """Put a cross-replica single-flight behind the in-process one (None: this process only)."""
+        self._shared_flights = flights
+
     async def acquire_flight(self, text: str, partition: Partition) -> FlightTicket:
         """Leader computes; followers wait (at most the leader's lease), then look up again.
 
-        In-process only: two processes may still both compute the same answer, which wastes a
-        call but is never wrong.
+        The in-process flight always comes first (twins in this replica wait for free). With
+        shared flights, only this replica's leader asks the other replicas: it leads if it wins
+        the shared lease, otherwise it waits for the replica that leads (its own twins waiting
+        on it), and comes back as a follower. The ticket stays plain data: the token is
+        ``"<local>.<shared>"`` and :meth:`release_flight` splits it.
         """
-        return await self._flights.acquire(flight_key(text, partition))
+        key = flight_key(text, partition)
+        ticket = await self._flights.acquire(key)
+        shared = self._shared_flights
+        if not ticket.leader or shared is None:
+            return ticket
+        lease_s = self._flights.lease_s
+        try:
+            lease = await shared.acquire(key, lease_s)
+        except Exception as exc:  # noqa: BLE001 - dedupe within this replica still holds
+            log.warning("shared single-flight unavailable (%s): deduplicating in-process only",
+                        exc)
+            return ticket
+        except BaseException:  # cancelled: our twins must not wait out the lease
+            self._flights.release(key, ticket.token, False)
+            raise
+        if lease.leader:
+            return replace(ticket, token=f"{ticket.token}.{lease.token}")
+        try:
+            result = await shared.wait(key, lease_s)
+        except Exception as exc:  # noqa: BLE001 - look up again, then compute if needed
+            log.warning("waiting on another replica's flight failed: %s", exc)
+            self._flights.release(key, ticket.token, False)
+            return FlightTicket(key=key, leader=False, timed_out=True)
+        except BaseException:
+            self._flights.release(key, ticket.token, False)
+            raise
+        stored = result.leader_stored
+        # Our local twins wake now and look up again, as we will.
+        self._flights.release(key, ticket.token, bool(stored))
+        return FlightTicket(key=key, leader=False, waited_s=result.waited_s, leader_stored=stored,
+                            timed_out=result.outcome in ("timeout", "lease_expired"))
 
     def release_flight(self, key: str, token: str, stored: bool) -> bool:
-        """Wake the followers of the flight ``token`` leads; a no-op for stale or empty tokens."""
-        return bool(token) and self._flights.release(key, token, stored)
+        """Wake the followers of the flight ``token`` leads; a no-op for stale or empty tokens.
+
+        Sync, never blocks: the in-process flight ends now and a shared lease is released in
+        the background (cancellation and error paths use this). If that never happens (the
+        process died), the lease ends by itself: a dead leader costs at most one lease.
+        """
+        local, _, remote = token.partition(".")
+        if remote and self._shared_flights is not None:
+            self._shared_flights.release_soon(key, remote, stored)
+        return bool(local) and self._flights.release(key, local, stored)
+
+    async def arelease_flight(self, key: str, token: str, stored: bool) -> bool:
+        """:meth:`release_flight`, waiting for the shared release (the normal path: replicas
+        waiting on this flight wake before the run goes on)."""
+        local, _, remote = token.partition(".")
+        if remote and self._shared_flights is not None:
+            try:
+                await self._shared_flights.release(key, remote, stored)
+            except Exception as exc:  # noqa: BLE001 - the lease ends by itself
+                log.warning("could not release a shared single-flight lease (%s); it expires "
+                            "by itself", exc)
+        return bool(local) and self._flights.release(key, local, stored)

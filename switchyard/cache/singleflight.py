@@ -8,6 +8,9 @@ dead leader costs its twins at most one lease and never poisons the key.
 
 A ticket is plain data (key and token), so it can live in the graph state: whoever finishes the
 run, or nobody, the outcome is bounded by the lease. Releasing with a stale token is a no-op.
+
+Across replicas, a :class:`SharedFlights` (``switchyard.pg.shared.PgFlights``) sits behind this
+one: only a replica's local leader asks it (see ``SemanticCache.acquire_flight``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,21 @@ class FlightTicket:
     waited_s: float = 0.0
     leader_stored: bool | None = None  # followers: did the leader store an answer?
     timed_out: bool = False  # followers: the lease ran out before the leader released
+
+
+class SharedFlights(Protocol):
+    """Single-flight across processes, on leases (``switchyard.pg.singleflight``): ``acquire``
+    returns an object with ``leader`` and ``token``; ``wait`` one with ``outcome``,
+    ``waited_s`` and ``leader_stored``; ``release`` is a no-op for a stale token."""
+
+    async def acquire(self, key: str, lease_s: float) -> Any: ...
+
+    async def wait(self, key: str, timeout_s: float) -> Any: ...
+
+    async def release(self, key: str, token: str, stored: bool) -> bool: ...
+
+    def release_soon(self, key: str, token: str, stored: bool) -> None:
+        """Release from sync code without blocking (in the background)."""
 
 
 @dataclass

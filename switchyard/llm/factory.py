@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.rate_limiters import InMemoryRateLimiter
+from langchain_core.rate_limiters import BaseRateLimiter, InMemoryRateLimiter
 
 from switchyard.llm.http import async_http_client
 from switchyard.llm.offline import OfflineChatModel
@@ -32,6 +34,15 @@ from switchyard.settings import OPENAI_COMPATIBLE, ConfigError, Settings, get_se
 # The OpenAI SDK will not build a client without a key, even for a server that ignores it
 # (llama.cpp, Ollama, vLLM without --api-key). This is sent instead; it is not a secret.
 NO_KEY_PLACEHOLDER = "switchyard-no-key"
+
+
+class SharedLimits(Protocol):
+    """Rate limits and concurrency caps every replica shares (``switchyard.pg.shared.PgShared``)."""
+
+    def rate_limiter(self, name: str, requests_per_second: float,
+                     max_bucket_size: float = 1.0) -> BaseRateLimiter: ...
+
+    def slot(self, name: str, limit: int) -> AbstractAsyncContextManager[None]: ...
 
 
 @dataclass
@@ -56,10 +67,12 @@ class TierGate:
 class ModelFactory:
     """Chat models and their limits for one :class:`Settings`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, shared: SharedLimits | None = None) -> None:
         self.settings = settings
+        # With a shared database the limits hold across replicas; without, per process.
+        self.shared = shared
         self._models: dict[tuple[Any, ...], BaseChatModel] = {}
-        self._limiters: dict[str, InMemoryRateLimiter] = {}
+        self._limiters: dict[str, BaseRateLimiter] = {}
         self._gates: dict[str, TierGate] = {}
         self._http: dict[str, Any] = {}
         self._lock = threading.RLock()
@@ -118,15 +131,32 @@ class ModelFactory:
                 gate = self._gates[tier] = TierGate(self.settings.tier(tier).max_concurrency)
             return gate
 
-    def rate_limiter(self, tier: str) -> InMemoryRateLimiter:
-        """One limiter per tier, shared by every model (and override) the factory builds for it."""
+    @asynccontextmanager
+    async def slot(self, tier: str) -> AsyncIterator[None]:
+        """Hold one of the tier's ``max_concurrency`` in-flight slots for a model call: across
+        every replica with a shared database, else in this process."""
+        if self.shared is not None:
+            async with self.shared.slot(f"tier:{tier}", self.settings.tier(tier).max_concurrency):
+                yield
+        else:
+            async with self.gate(tier).semaphore():
+                yield
+
+    def rate_limiter(self, tier: str) -> BaseRateLimiter:
+        """One limiter per tier, shared by every model (and override) the factory builds for it;
+        with a shared database, by every replica too."""
         with self._lock:
             limiter = self._limiters.get(tier)
             if limiter is None:
                 rps = self.settings.tier(tier).requests_per_second
-                limiter = self._limiters[tier] = InMemoryRateLimiter(
-                    requests_per_second=rps, check_every_n_seconds=0.01,
-                    max_bucket_size=max(1, int(rps)))
+                burst = max(1, int(rps))
+                if self.shared is not None:
+                    limiter = self.shared.rate_limiter(f"tier:{tier}", rps, burst)
+                else:
+                    limiter = InMemoryRateLimiter(requests_per_second=rps,
+                                                  check_every_n_seconds=0.01,
+                                                  max_bucket_size=burst)
+                self._limiters[tier] = limiter
             return limiter
 
     # -- construction --

@@ -11,10 +11,12 @@ connection drops and the lock goes with it: no lease to wait out.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 
@@ -55,3 +57,34 @@ def checkpointer(pool: AsyncConnectionPool) -> AsyncPostgresSaver:
     """The LangGraph checkpointer on ``pool`` (from :func:`switchyard.pg.pool.open_checkpointer_pool`:
     autocommit, no prepared statements, dict rows). Tables come from ``switchyard db migrate``."""
     return AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+
+
+async def prune(
+    pool: AsyncConnectionPool,
+    saver: AsyncPostgresSaver,
+    *,
+    ttl_s: float | None,
+    max_threads: int | None,
+    now: float | None = None,
+) -> int:
+    """Delete threads idle longer than ``ttl_s`` and all but the ``max_threads`` most recently
+    active, with the checkpointer's own ``adelete_thread``. Returns the number deleted.
+
+    Same rules as the embedded store (``switchyard.threads.prune``): a thread's last activity is
+    its newest checkpoint id (UUIDv6: the time is in the id, no blob is read). Safe to run on
+    every replica at once: deleting a deleted thread is a no-op.
+    """
+    from switchyard.threads import checkpoint_time
+
+    now = time.time() if now is None else now
+    async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute("SELECT thread_id, max(checkpoint_id) FROM checkpoints GROUP BY 1")
+        rows = await cur.fetchall()
+    activity = sorted(((tid, checkpoint_time(cid)) for tid, cid in rows),
+                      key=lambda r: (r[1] is not None, r[1] or 0.0), reverse=True)
+    victims = [tid for rank, (tid, last) in enumerate(activity)
+               if (max_threads is not None and rank >= max_threads)
+               or (ttl_s is not None and last is not None and now - last > ttl_s)]
+    for tid in victims:
+        await saver.adelete_thread(tid)
+    return len(victims)

@@ -1,0 +1,141 @@
+"""Where the service keeps conversation threads, and how it runs one turn at a time per thread.
+
+* Embedded (no ``SWITCHYARD_DATABASE_URL``): ``AsyncSqliteSaver`` on ``SWITCHYARD_HOME/threads.sqlite``
+  and an asyncio lock per thread: one process owns its threads.
+* Shared (``SWITCHYARD_DATABASE_URL``): ``AsyncPostgresSaver``, so any replica continues any
+  thread, and a transaction-scoped advisory lock per thread (``switchyard.pg.threads``), so two
+  turns of one thread on two replicas never interleave. The in-process lock stays in front:
+  twins on the same replica wait without holding a database connection.
+
+Both prune by the same TTL and count rules (``settings.threads``), periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from switchyard.settings import Settings
+
+log = logging.getLogger("switchyard.service")
+
+
+class TurnRefused(Exception):
+    """A turn could not start: the thread stayed busy, or no connection was free in time."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ThreadStore:
+    """Embedded store: SQLite checkpoints, per-process turn locks."""
+
+    kind = "sqlite"
+
+    def __init__(self, saver: Any, settings: Settings, path: Path | None = None) -> None:
+        self.saver = saver
+        self.settings = settings
+        self.path = path
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str | None, timeout_s: float) -> AsyncIterator[None]:
+        """One turn at a time per thread: a follow-up waits for the previous answer."""
+        if not key:
+            yield
+            return
+        async with self._lock(key):
+            yield
+
+    async def prune_once(self) -> int:
+        from switchyard.threads import prune
+
+        result = await asyncio.to_thread(prune, self.path, ttl_s=self.settings.threads.ttl_s,
+                                         max_threads=self.settings.threads.max_threads)
+        return result.threads_removed
+
+    async def prune_forever(self) -> None:
+        """Keep the store bounded: prune by TTL and count at start-up, then periodically."""
+        while True:
+            try:
+                removed = await self.prune_once()
+                if removed:
+                    log.info("pruned %d conversation threads", removed)
+            except Exception:  # noqa: BLE001 - retention must never take the service down
+                log.warning("thread pruning failed; retrying later", exc_info=True)
+            await asyncio.sleep(self.settings.threads.prune_interval_s)
+
+
+class PgThreadStore(ThreadStore):
+    """Shared store: PostgreSQL checkpoints, turn locks that hold across replicas."""
+
+    kind = "postgres"
+
+    def __init__(self, saver: Any, settings: Settings, pool: Any, lock_pool: Any) -> None:
+        super().__init__(saver, settings)
+        self.pool = pool
+        self.lock_pool = lock_pool
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str | None, timeout_s: float) -> AsyncIterator[None]:
+        if not key:
+            yield
+            return
+        from psycopg_pool import PoolTimeout
+
+        from switchyard.pg.threads import ThreadBusy, thread_turn_lock
+
+        async with self._lock(key):
+            try:
+                async with thread_turn_lock(self.lock_pool, key, timeout_s=timeout_s):
+                    yield
+            except ThreadBusy as exc:
+                raise TurnRefused(409, "This conversation is still answering an earlier message "
+                                       "(on another server); retry when it is done.") from exc
+            except PoolTimeout as exc:  # also a checkpoint write that found no free connection
+                raise TurnRefused(503, "Too many conversations are in progress right now; "
+                                       "please retry in a moment.") from exc
+
+    async def prune_once(self) -> int:
+        from switchyard.pg.threads import prune
+
+        return await prune(self.pool, self.saver, ttl_s=self.settings.threads.ttl_s,
+                           max_threads=self.settings.threads.max_threads)
+
+
+@contextlib.asynccontextmanager
+async def open_thread_store(settings: Settings, path: Path) -> AsyncIterator[ThreadStore]:
+    """The store for ``settings``: Postgres with ``database_url``, else SQLite at ``path``."""
+    if settings.database_url:
+        from switchyard.pg.pool import open_async_pool, open_checkpointer_pool
+        from switchyard.pg.threads import checkpointer
+
+        pool = await open_checkpointer_pool(settings.database_url)
+        # Each running turn holds one connection (its open transaction holds the lock).
+        lock_pool = await open_async_pool(settings.database_url, max_size=32)
+        try:
+            # Tables come from `switchyard db migrate` (the cache checked the schema version).
+            yield PgThreadStore(checkpointer(pool), settings, pool, lock_pool)
+        finally:
+            await lock_pool.close()
+            await pool.close()
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        await saver.setup()
+        yield ThreadStore(saver, settings, path)
