@@ -20,6 +20,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from switchyard.classifier.schema import Classification
+from switchyard.domain import Tier
 from switchyard.settings import Settings
 
 log = logging.getLogger("switchyard.service")
@@ -116,6 +120,20 @@ class PgThreadStore(ThreadStore):
                            max_threads=self.settings.threads.max_threads)
 
 
+# The types a checkpoint of the graph state may name, beyond LangGraph's safe list.
+STATE_TYPES: tuple[type, ...] = (Classification, Tier)
+
+
+def checkpoint_serde() -> JsonPlusSerializer:
+    """The checkpoint serializer: LangGraph's safe types plus the state's own, nothing else.
+
+    Rebuilding an arbitrary type named in a checkpoint means importing and calling it, so a row
+    written by anyone with access to the thread store could run code in the service. Only the
+    types the graph state holds are allowed (LangGraph warns about, and will block, the rest).
+    """
+    return JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES)
+
+
 @contextlib.asynccontextmanager
 async def open_thread_store(settings: Settings, path: Path) -> AsyncIterator[ThreadStore]:
     """The store for ``settings``: Postgres with ``database_url``, else SQLite at ``path``."""
@@ -128,14 +146,17 @@ async def open_thread_store(settings: Settings, path: Path) -> AsyncIterator[Thr
         lock_pool = await open_async_pool(settings.database_url, max_size=32)
         try:
             # Tables come from `switchyard db migrate` (the cache checked the schema version).
-            yield PgThreadStore(checkpointer(pool), settings, pool, lock_pool)
+            yield PgThreadStore(checkpointer(pool, serde=checkpoint_serde()), settings, pool,
+                                lock_pool)
         finally:
             await lock_pool.close()
             await pool.close()
         return
+    import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+    async with aiosqlite.connect(str(path)) as conn:
+        saver = AsyncSqliteSaver(conn, serde=checkpoint_serde())
         await saver.setup()
         yield ThreadStore(saver, settings, path)

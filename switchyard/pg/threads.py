@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -53,10 +54,11 @@ async def thread_turn_lock(
         yield
 
 
-def checkpointer(pool: AsyncConnectionPool) -> AsyncPostgresSaver:
+def checkpointer(pool: AsyncConnectionPool,
+                 serde: SerializerProtocol | None = None) -> AsyncPostgresSaver:
     """The LangGraph checkpointer on ``pool`` (from :func:`switchyard.pg.pool.open_checkpointer_pool`:
     autocommit, no prepared statements, dict rows). Tables come from ``switchyard db migrate``."""
-    return AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+    return AsyncPostgresSaver(pool, serde=serde)  # type: ignore[arg-type]
 
 
 async def prune(
