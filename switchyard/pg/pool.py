@@ -40,6 +40,7 @@ def describe_url(url: str) -> str:
 # Per-session settings. force_custom_plan: psycopg prepares repeated statements, and a generic
 # plan cannot tell a 5-entry user partition (btree + sort) from a 30k public one (HNSW scan).
 _SESSION = "SET hnsw.iterative_scan = relaxed_order; SET plan_cache_mode = force_custom_plan"
+DEFAULT_EF_SEARCH = 40  # pgvector's own default
 
 
 def _session_sql(ef_search: int | None) -> str:
