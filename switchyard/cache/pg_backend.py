@@ -8,11 +8,12 @@ Same interface, rules and verdicts as the embedded FAISS backend (``faiss_backen
 * **Exact, then semantic.** One round trip (one statement) returns the exact-text row (unique
   key) and the top-k nearest neighbours by cosine distance. The search depends on the
   partition's size, read from ``sy_cache_partitions`` in the same statement: up to
-  ``EXACT_SCAN_MAX`` entries an exact scan of the partition's rows (an HNSW scan would have to
-  skip every other partition's rows: slow at a few percent of the table, and approximate); above
-  it the HNSW index (the pool sets ``hnsw.iterative_scan`` so the partition filter cannot starve
-  the scan). The same threshold, spelling and false-hit-guard rules then choose
-  (``matching.choose``).
+  ``EXACT_SCAN_MAX`` entries an exact scan of the partition's half-precision vectors, from a
+  covering index (an HNSW scan would have to skip every other partition's rows: slow at a few
+  percent of the table, and approximate); above it the HNSW index (the pool sets
+  ``hnsw.iterative_scan`` so the partition filter cannot starve the scan). Either way the
+  similarity returned is full precision, and the same threshold, spelling and false-hit-guard
+  rules then choose (``matching.choose``).
 * **Bounds.** Totals are kept by statement-level triggers. After each store, expired entries
   are purged and, past a bound, the entries that expire soonest are evicted (one replica at a
   time, ``pg_try_advisory_xact_lock``; victims taken ``FOR UPDATE SKIP LOCKED``).
@@ -54,11 +55,11 @@ from switchyard.settings import CacheSettings
 _ENTRY_OVERHEAD = 160  # same per-entry bookkeeping estimate as the embedded backend
 _EVICT_LOCK = 0x5379_4576_6963  # advisory lock: one evicting replica at a time
 _FLUSH_EVERY_S = 10.0
-# Up to this many entries a partition is searched exactly (its rows by the key index, sorted by
-# full-precision distance); above it, by the HNSW index. Measured at 100k entries
-# (scripts/bench_pg_cache.py): an exact scan of 4,000 rows beats an HNSW scan that must skip
-# the ~96% of rows belonging to other partitions, and is exact; a 40,000-row partition is far
-# faster by HNSW.
+# Up to this many entries a partition is searched exactly (every entry's half-precision vector,
+# read from the covering index sy_cache_entries_scan); above it, by the HNSW index. Measured at
+# 100k entries (scripts/bench_pg_cache.py): the exact scan of a 4,000-entry partition is ~4x
+# faster than an HNSW scan that must skip the ~96% of rows belonging to other partitions, and
+# finds the true nearest neighbour; a 40,000-entry partition is faster by HNSW.
 EXACT_SCAN_MAX = 5000
 _PART = "tenant = %(tenant)s AND scope = %(scope)s AND tier = %(tier)s AND versions = %(versions)s"
 # One round trip: the exact-text row (answer only while live), then the k nearest live
@@ -71,11 +72,12 @@ WITH part AS (SELECT coalesce(
         CASE WHEN expires_at > %(now)s THEN answer END
    FROM sy_cache_entries WHERE {_PART} AND norm_text = %(norm)s)
 UNION ALL
-(SELECT 1, id, text, created_at, expires_at, 1 - (embedding <=> %(q)s), answer
-   FROM sy_cache_entries
-  WHERE {_PART} AND expires_at > %(now)s AND (SELECT n FROM part) <= {EXACT_SCAN_MAX}
-  ORDER BY embedding <=> %(q)s
-  LIMIT %(k)s)
+(SELECT 1, e.id, e.text, e.created_at, e.expires_at, 1 - (e.embedding <=> %(q)s), e.answer
+   FROM (SELECT id FROM sy_cache_entries
+          WHERE {_PART} AND expires_at > %(now)s AND (SELECT n FROM part) <= {EXACT_SCAN_MAX}
+          ORDER BY embedding_half <=> %(q)s::vector::halfvec({EMBEDDING_DIM})
+          LIMIT %(k)s) near
+   JOIN sy_cache_entries e USING (id))
 UNION ALL
 (SELECT 1, id, text, created_at, expires_at, 1 - (embedding <=> %(q)s), answer
    FROM sy_cache_entries
