@@ -2,9 +2,10 @@
 
 The graph only ever sees :class:`SemanticCache`, :class:`Partition`, :class:`CachedAnswer`,
 :class:`CacheVerdict` and :class:`FlightTicket`. A Redis/RedisVL backend would subclass
-:class:`SemanticCache`, implement ``lookup``/``store``/``stats``/``clear``/``invalidate_public``
-(partition = key prefix + tag filter applied *before* the KNN query, guard unchanged) and get
-async wrappers and in-process single-flight for free.
+:class:`SemanticCache`, implement ``_lookup``/``store``/``_figures``/``_location``/``clear``/
+``invalidate_public`` (partition = key prefix + tag filter applied *before* the KNN query, guard
+unchanged) and get threshold resolution, the stats report, async wrappers and in-process
+single-flight for free.
 """
 
 from __future__ import annotations
