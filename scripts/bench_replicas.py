@@ -18,8 +18,10 @@ paraphrases. Follow-up rows (which need their thread's history) are left out: ev
 one message.
 
 Run (nginx from Debian's packages; a server from ``scripts/dev-postgres.sh start``):
-``.venv/bin/python scripts/bench_replicas.py --url postgresql://... [--requests 400]
-[--concurrency 48] [--replicas 1,2]``
+``.venv/bin/python scripts/bench_replicas.py --url postgresql://... [--home DIR] [--requests 1500]
+[--concurrency 400] [--replicas 1,2]`` (``--home``: a SWITCHYARD_HOME where ``switchyard setup``
+ran, to skip building one, which takes minutes). The concurrency is high on purpose: with the
+simulated model latency a replica only shows its capacity once requests queue for its CPU.
 """
 
 from __future__ import annotations
@@ -316,8 +318,8 @@ def main() -> int:
                     help="PostgreSQL server URL (default SWITCHYARD_DATABASE_URL); scratch "
                          "databases are created on it and dropped")
     ap.add_argument("--replicas", default="1,2", help="topologies to measure, e.g. 1,2")
-    ap.add_argument("--requests", type=int, default=400)
-    ap.add_argument("--concurrency", type=int, default=48)
+    ap.add_argument("--requests", type=int, default=1500)
+    ap.add_argument("--concurrency", type=int, default=400)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--timeout", type=float, default=180.0, help="per request, seconds")
     ap.add_argument("--start-timeout", type=float, default=180.0, help="per replica, seconds")
