@@ -46,7 +46,7 @@ def nodes(deps):
 # locally a server started by that script (default dir) is found too. Otherwise these tests skip.
 
 _REPO = Path(__file__).resolve().parent.parent
-PG_TABLES = "sy_cache_entries, sy_cache_counters, sy_flights, sy_rate_limits, sy_slots"
+PG_TABLES = "sy_cache_entries, sy_cache_partitions, sy_cache_counters, sy_flights, sy_rate_limits, sy_slots"
 
 
 def _server_url() -> str | None:

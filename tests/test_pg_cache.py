@@ -122,10 +122,13 @@ def test_db_migrate_cli(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_filtered_hnsw_search_finds_a_small_partition_among_a_large_one(pgcache) -> None:
+    from switchyard.cache.pg_backend import EXACT_SCAN_MAX
+
     rng = np.random.default_rng(7)
+    big = EXACT_SCAN_MAX + 200  # large enough for the HNSW branch
     crowd = [(f"public question {i}", unit(rng), part(), ans(f"public question {i}"))
-             for i in range(3000)]
-    assert pgcache.store_many(crowd) == 3000
+             for i in range(big)]
+    assert pgcache.store_many(crowd) == big
     mine = [unit(rng) for _ in range(3)]
     for i, v in enumerate(mine):
         assert pgcache.store(f"alice question {i}", v, part("alice"), ans(f"alice question {i}"))
@@ -138,7 +141,87 @@ def test_filtered_hnsw_search_finds_a_small_partition_among_a_large_one(pgcache)
     q = crowd[1234][1] + 0.05 * unit(rng)
     verdict = pgcache.lookup("public question 1234 please", q / np.linalg.norm(q), part())
     assert verdict.hit and verdict.answer.original_text == "public question 1234"
-    assert pgcache.stats()["entries"] == 3003
+    assert pgcache.stats()["entries"] == big + 3
+    with pgcache.pool.connection() as conn:
+        conn.execute("ANALYZE sy_cache_entries")
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN (ANALYZE, COSTS off) " + _lookup_sql(),
+            {**_sql_params(part()), "q": q.astype(np.float32)}).fetchall())
+    # The large partition ran the HNSW branch; the exact branch was never executed.
+    hnsw = [line for line in plan.splitlines() if "sy_cache_entries_hnsw" in line]
+    assert hnsw and "never executed" not in hnsw[0] and "never executed" in plan, plan
+    with pgcache.pool.connection() as conn:
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN (ANALYZE, COSTS off) " + _lookup_sql(),
+            {**_sql_params(part("alice")), "q": mine[0]}).fetchall())
+    # ... and a small one the exact scan, never the HNSW index.
+    hnsw = [line for line in plan.splitlines() if "sy_cache_entries_hnsw" in line]
+    assert not hnsw or "never executed" in hnsw[0], plan
+
+
+def _lookup_sql() -> str:
+    from switchyard.cache.pg_backend import _LOOKUP
+
+    return _LOOKUP
+
+
+def _sql_params(p: Partition) -> dict[str, object]:
+    return {"tenant": p.tenant, "scope": p.scope, "tier": p.tier, "versions": p.versions,
+            "now": time.time(), "norm": "no such question", "k": 4}
+
+
+def _partition_counts(pool) -> tuple[dict[tuple[str, ...], int], dict[tuple[str, ...], int]]:
+    """(the counts table, the true counts)."""
+    with pool.connection() as conn:
+        kept = {tuple(r[:4]): r[4] for r in conn.execute("SELECT * FROM sy_cache_partitions")}
+        true = {tuple(r[:4]): r[4] for r in conn.execute(
+            "SELECT tenant, scope, tier, versions, count(*) FROM sy_cache_entries"
+            " GROUP BY 1, 2, 3, 4")}
+    return kept, true
+
+
+def test_partition_counts_follow_every_write(pgcache) -> None:
+    rng = np.random.default_rng(3)
+    pgcache.hash_key = b"test-deployment-key"
+    for i in range(3):
+        assert pgcache.store(f"public q {i}", unit(rng), part(), ans(f"public q {i}"))
+    for i in range(2):
+        assert pgcache.store(f"bob q {i}", unit(rng), part("bob"), ans(f"bob q {i}"))
+    assert pgcache.store("public q 1", unit(rng), part(), ans("public q 1"))  # replaces
+    assert pgcache.store("soon gone", unit(rng), part(tier="standard"), ans("soon gone", ttl=0.2))
+    kept, true = _partition_counts(pgcache.pool)
+    assert kept == true and sorted(kept.values()) == [1, 2, 3]
+    assert pgcache.clear(user_id="bob") == 2
+    time.sleep(0.3)
+    assert pgcache.purge() == 1
+    kept, true = _partition_counts(pgcache.pool)
+    assert kept == true and list(kept.values()) == [3]  # emptied partitions leave no row
+
+
+def test_migration_2_counts_the_entries_of_a_version_1_database(empty_db: str) -> None:
+    import psycopg
+
+    from switchyard.pg import schema
+    from switchyard.pg.pool import open_pool
+
+    first = schema.MIGRATIONS[0]
+    with psycopg.connect(empty_db, autocommit=True) as conn:  # a database left at version 1
+        conn.execute(schema._VERSION_TABLE)
+        conn.execute(first.sql)
+        conn.execute("INSERT INTO sy_schema (version, description) VALUES (1, 'v1')")
+        conn.execute(
+            "INSERT INTO sy_cache_entries (tenant, scope, tier, versions, kb_version, norm_text,"
+            " text, intent, complexity, created_at, expires_at, nbytes, embedding, answer)"
+            " SELECT 'acme', 'public', 'fast', 'p1-t1-kb1', '1', 'q' || i, 'q' || i, 'faq',"
+            " 'low', 0, 1e12, 100, array_fill(0.05, ARRAY[384])::vector, '{}'"
+            " FROM generate_series(1, 7) i")
+    assert schema.migrate(empty_db, checkpoints=False) == (1, schema.SCHEMA_VERSION)
+    pool = open_pool(empty_db, max_size=1)
+    try:
+        kept, true = _partition_counts(pool)
+        assert kept == true == {("acme", "public", "fast", "p1-t1-kb1"): 7}
+    finally:
+        pool.close()
 
 
 def test_purge_and_expiry_in_every_query(pgcache) -> None:
@@ -194,6 +277,8 @@ def test_replicas_write_at_once_totals_stay_exact(pg_url: str, pgcache) -> None:
     with pgcache.pool.connection() as conn:
         n, nbytes = conn.execute("SELECT count(*), sum(nbytes) FROM sy_cache_entries").fetchone()
         assert conn.execute("SELECT n, bytes FROM sy_cache_totals").fetchone() == (n, nbytes)
+    kept, true = _partition_counts(pgcache.pool)
+    assert kept == true
     assert pgcache.stats()["counters"]["stores"] == 480
 
 

@@ -2,9 +2,10 @@
 
 The graph only ever sees :class:`SemanticCache`, :class:`Partition`, :class:`CachedAnswer`,
 :class:`CacheVerdict` and :class:`FlightTicket`. A Redis/RedisVL backend would subclass
-:class:`SemanticCache`, implement ``lookup``/``store``/``stats``/``clear``/``invalidate_public``
-(partition = key prefix + tag filter applied *before* the KNN query, guard unchanged) and get
-async wrappers and in-process single-flight for free.
+:class:`SemanticCache`, implement ``_lookup``/``store``/``_figures``/``_location``/``clear``/
+``invalidate_public`` (partition = key prefix + tag filter applied *before* the KNN query, guard
+unchanged) and get threshold resolution, the stats report, async wrappers and in-process
+single-flight for free.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -24,6 +25,7 @@ from pydantic import BaseModel, Field
 from switchyard.cache.guard import normalize_text
 from switchyard.cache.singleflight import FlightTicket, SharedFlights, SingleFlight
 from switchyard.privacy import keyed_hash
+from switchyard.settings import CacheSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,20 @@ TIERS = ("fast", "standard", "expert")
 # control character into a space, so no question's text can ever collide with a key.
 INTENT_KEY_PREFIX = "\x1fintent\x1f"
 _SCOPE_RE = re.compile(r"^(public|user:[0-9a-f]{16})$")
+# Persisted lookup/store counters, the same names for every backend (``stats()["counters"]``).
+COUNTERS = (
+    "hits_exact",
+    "hits_semantic",
+    "misses",
+    "guard_rejections",
+    "verify_rejections",
+    "hits_key",
+    "stores",
+    "store_refusals",
+    "evictions",
+    "expired_purged",
+)
+EVICTION_POLICY = "soonest-expiry-first (absolute TTL), after purging expired entries"
 
 
 def user_scope(user_id: str, key: bytes) -> str:
@@ -204,19 +220,48 @@ def flight_key(text: str, partition: Partition) -> str:
     return f"{partition.label}\x1f{normalize_text(text)}"
 
 
+@dataclass(frozen=True)
+class StoreFigures:
+    """What a backend measures for :meth:`SemanticCache.stats`; the report itself is built once,
+    in the base class, so every backend reports the same fields."""
+
+    entries: int
+    bytes: int
+    expired_pending_purge: int
+    by_scope: Mapping[str, Mapping[str, int]]  # "public"/"user" -> {"partitions", "entries"}
+    oldest_created_at: float | None
+    newest_created_at: float | None
+    soonest_expiry: float | None
+    latest_expiry: float | None
+    counters: Mapping[str, int]  # persisted totals, names from COUNTERS
+
+
+def verdict_counters(verdict: CacheVerdict) -> tuple[str, ...]:
+    """The counters one lookup's verdict adds to (the same rules for every backend)."""
+    if verdict.hit:
+        return ({"exact": "hits_exact", "key": "hits_key"}.get(verdict.match, "hits_semantic"),)
+    if verdict.reason.startswith("guard:"):
+        return ("misses", "guard_rejections")
+    if verdict.reason.startswith("verify:"):
+        return ("misses", "verify_rejections")
+    return ("misses",)
+
+
 class SemanticCache(ABC):
     """Backend-independent cache API. Subclasses implement the synchronous core."""
 
-    def __init__(self, *, single_flight_timeout_s: float = 120.0,
+    backend_name: ClassVar[str] = "abstract"
+
+    def __init__(self, settings: CacheSettings | None = None, *,
                  hash_key: bytes | None = None) -> None:
+        self.settings = settings or CacheSettings()
         # The deployment's key for user scopes (``clear(user_id=...)`` needs it).
         self.hash_key = hash_key
-        # ``single_flight_timeout_s`` is the flight's lease: the longest a twin waits for a leader.
-        self._flights = SingleFlight(lease_s=single_flight_timeout_s)
+        # The flight's lease (``single_flight_timeout_s``): the longest a twin waits for a leader.
+        self._flights = SingleFlight(lease_s=self.settings.single_flight_timeout_s)
         self._shared_flights: SharedFlights | None = None
 
     # -- core (backend) ----------------------------------------------------------------------
-    @abstractmethod
     def lookup(
         self,
         text: str,
@@ -229,6 +274,17 @@ class SemanticCache(ABC):
     ) -> CacheVerdict:
         """Exact, then semantic. ``threshold`` None = the settings' threshold for the
         partition's tier and ``intent`` (``CacheSettings.threshold_for``)."""
+        now = time.time() if now is None else now
+        if threshold is None:
+            threshold = self.settings.threshold_for(partition.tier, intent)
+        return self._lookup(text, embedding, partition, now=now, threshold=threshold)
+
+    @abstractmethod
+    def _lookup(
+        self, text: str, embedding: np.ndarray, partition: Partition, *, now: float,
+        threshold: float,
+    ) -> CacheVerdict:
+        """The backend's search, with ``now`` and ``threshold`` already resolved."""
 
     @abstractmethod
     def store(
@@ -248,7 +304,45 @@ class SemanticCache(ABC):
         return False
 
     @abstractmethod
-    def stats(self) -> dict[str, Any]: ...
+    def _figures(self) -> StoreFigures:
+        """Current sizes and persisted counters (flushing any buffered counter deltas first)."""
+
+    @abstractmethod
+    def _location(self) -> str:
+        """Where the entries live, safe to show (a path, or a database URL without password)."""
+
+    def stats(self) -> dict[str, Any]:
+        f = self._figures()
+        counters = {k: int(f.counters.get(k, 0)) for k in COUNTERS}
+        hits = counters["hits_exact"] + counters["hits_semantic"] + counters["hits_key"]
+        lookups = hits + counters["misses"]
+        empty = {"partitions": 0, "entries": 0}
+        s = self.settings
+        return {
+            "backend": self.backend_name,
+            "path": self._location(),
+            "entries": f.entries,
+            "bytes": f.bytes,
+            "expired_pending_purge": f.expired_pending_purge,
+            "partitions": sum(v["partitions"] for v in f.by_scope.values()),
+            "public": dict(f.by_scope.get("public", empty)),
+            "user": dict(f.by_scope.get("user", empty)),
+            "oldest_created_at": f.oldest_created_at,
+            "newest_created_at": f.newest_created_at,
+            "soonest_expiry": f.soonest_expiry,
+            "latest_expiry": f.latest_expiry,
+            "counters": counters,
+            "hit_rate": (hits / lookups) if lookups else None,
+            "limits": {
+                "max_entries": s.max_entries,
+                "max_bytes": s.max_bytes,
+                "similarity_threshold": s.similarity_threshold,
+                "tier_similarity_threshold": dict(s.tier_similarity_threshold),
+                "intent_similarity_threshold": dict(s.intent_similarity_threshold),
+                "verify_same_question": s.verify_same_question,
+                "eviction": EVICTION_POLICY,
+            },
+        }
 
     @abstractmethod
     def clear(

@@ -32,32 +32,22 @@ import faiss
 import numpy as np
 
 from switchyard.cache.base import (
+    COUNTERS,
     INTENT_KEY_PREFIX,
     CachedAnswer,
     CacheVerdict,
     Partition,
     SemanticCache,
+    StoreFigures,
     user_scope,
+    verdict_counters,
 )
 from switchyard.cache.guard import normalize_text
 from switchyard.cache.matching import Candidate, choose
 from switchyard.cache.policy import store_refusal
 from switchyard.settings import CacheSettings
 
-EVICTION_POLICY = "soonest-expiry-first (absolute TTL), after purging expired entries"
 _ENTRY_OVERHEAD = 160  # bytes of row/index bookkeeping counted per entry on top of payload
-_COUNTERS = (
-    "hits_exact",
-    "hits_semantic",
-    "misses",
-    "guard_rejections",
-    "verify_rejections",
-    "hits_key",
-    "stores",
-    "store_refusals",
-    "evictions",
-    "expired_purged",
-)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -192,6 +182,8 @@ class _PartitionIndex:
 class FaissSemanticCache(SemanticCache):
     """Embedded cache: SQLite file under ``settings.cache_dir`` (or ``:memory:``) + FAISS."""
 
+    backend_name = "faiss+sqlite"
+
     def __init__(
         self,
         path: Path | str | None,
@@ -200,9 +192,7 @@ class FaissSemanticCache(SemanticCache):
         dim: int = 384,
         hash_key: bytes | None = None,
     ) -> None:
-        self.settings = settings or CacheSettings()
-        super().__init__(single_flight_timeout_s=self.settings.single_flight_timeout_s,
-                         hash_key=hash_key)
+        super().__init__(settings, hash_key=hash_key)
         self.dim = dim
         self.path = None if path is None or str(path) == ":memory:" else Path(path)
         # Lookups are single-query searches: OpenMP threads only fight over the 2 shared cores
@@ -225,7 +215,7 @@ class FaissSemanticCache(SemanticCache):
         self._meta: dict[int, _Meta] = {}
         self._max_id = 0
         self._data_version = -1
-        self._deltas: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self._deltas: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._last_flush = time.monotonic()
         self._last_purge = 0.0
         self._closed = False
@@ -485,19 +475,10 @@ class FaissSemanticCache(SemanticCache):
             return None
         return CachedAnswer.model_validate_json(row[0])
 
-    def lookup(
-        self,
-        text: str,
-        embedding: np.ndarray,
-        partition: Partition,
-        *,
-        now: float | None = None,
-        threshold: float | None = None,
-        intent: str | None = None,
+    def _lookup(
+        self, text: str, embedding: np.ndarray, partition: Partition, *, now: float,
+        threshold: float,
     ) -> CacheVerdict:
-        now = time.time() if now is None else now
-        if threshold is None:
-            threshold = self.settings.threshold_for(partition.tier, intent)
         label = partition.label
         with self._lock:
             self._sync()
@@ -508,15 +489,8 @@ class FaissSemanticCache(SemanticCache):
         return verdict
 
     def _count(self, verdict: CacheVerdict) -> None:
-        if verdict.hit:
-            kind = {"exact": "hits_exact", "key": "hits_key"}.get(verdict.match, "hits_semantic")
-            self._deltas[kind] += 1
-            return
-        self._deltas["misses"] += 1
-        if verdict.reason.startswith("guard:"):
-            self._deltas["guard_rejections"] += 1
-        elif verdict.reason.startswith("verify:"):
-            self._deltas["verify_rejections"] += 1
+        for name in verdict_counters(verdict):
+            self._deltas[name] += 1
 
     def _lookup_locked(
         self, text: str, embedding: np.ndarray, label: str, now: float, threshold: float
@@ -589,7 +563,7 @@ class FaissSemanticCache(SemanticCache):
                 " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                 deltas,
             )
-            self._deltas = dict.fromkeys(_COUNTERS, 0)
+            self._deltas = dict.fromkeys(COUNTERS, 0)
         self._last_flush = time.monotonic()
 
     def _flush_counters_safely(self, wait_ms: int = 30_000) -> None:
@@ -606,7 +580,10 @@ class FaissSemanticCache(SemanticCache):
         finally:
             self._db.execute("PRAGMA busy_timeout = 30000")
 
-    def stats(self) -> dict[str, Any]:
+    def _location(self) -> str:
+        return str(self.path) if self.path else ":memory:"
+
+    def _figures(self) -> StoreFigures:
         with self._lock:
             self._sync()
             self._flush_counters_safely()
@@ -619,41 +596,23 @@ class FaissSemanticCache(SemanticCache):
                 "SELECT scope = 'public', COUNT(DISTINCT partition), COUNT(*) FROM entries GROUP BY 1"
             ).fetchall()
             counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
-            now = time.time()
             expired = db.execute(
-                "SELECT COUNT(*) FROM entries WHERE expires_at <= ?", (now,)
+                "SELECT COUNT(*) FROM entries WHERE expires_at <= ?", (time.time(),)
             ).fetchone()[0]
-        by_scope = {
-            ("public" if is_pub else "user"): {"partitions": p, "entries": c}
-            for is_pub, p, c in parts
-        }
-        hits = sum(counters.get(k, 0) for k in ("hits_exact", "hits_semantic", "hits_key"))
-        lookups = hits + counters.get("misses", 0)
-        return {
-            "backend": "faiss+sqlite",
-            "path": str(self.path) if self.path else ":memory:",
-            "entries": n,
-            "bytes": nbytes,
-            "expired_pending_purge": expired,
-            "partitions": sum(v["partitions"] for v in by_scope.values()),
-            "public": by_scope.get("public", {"partitions": 0, "entries": 0}),
-            "user": by_scope.get("user", {"partitions": 0, "entries": 0}),
-            "oldest_created_at": oldest,
-            "newest_created_at": newest,
-            "soonest_expiry": soonest,
-            "latest_expiry": latest,
-            "counters": {k: counters.get(k, 0) for k in _COUNTERS},
-            "hit_rate": (hits / lookups) if lookups else None,
-            "limits": {
-                "max_entries": self.settings.max_entries,
-                "max_bytes": self.settings.max_bytes,
-                "similarity_threshold": self.settings.similarity_threshold,
-                "tier_similarity_threshold": dict(self.settings.tier_similarity_threshold),
-                "intent_similarity_threshold": dict(self.settings.intent_similarity_threshold),
-                "verify_same_question": self.settings.verify_same_question,
-                "eviction": EVICTION_POLICY,
+        return StoreFigures(
+            entries=n,
+            bytes=nbytes,
+            expired_pending_purge=expired,
+            by_scope={
+                ("public" if is_pub else "user"): {"partitions": p, "entries": c}
+                for is_pub, p, c in parts
             },
-        }
+            oldest_created_at=oldest,
+            newest_created_at=newest,
+            soonest_expiry=soonest,
+            latest_expiry=latest,
+            counters=counters,
+        )
 
     def clear(
         self, *, user_id: str | None = None, intent: str | None = None, tenant: str | None = None

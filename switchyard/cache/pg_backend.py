@@ -5,10 +5,15 @@ Same interface, rules and verdicts as the embedded FAISS backend (``faiss_backen
 * **Partitions first.** Every query filters on (tenant, scope, tier, versions) and on the
   absolute expiry (``expires_at > now``): an entry from another partition or past its expiry is
   never even a candidate. A hit never extends the expiry.
-* **Exact, then semantic.** One round trip returns the exact-text row (unique key) and the
-  top-k nearest neighbours by cosine distance (HNSW, ``vector_cosine_ops``; the pool sets
-  ``hnsw.iterative_scan`` so the partition filter cannot starve the index scan). The same
-  threshold, spelling and false-hit-guard rules then choose (``matching.choose``).
+* **Exact, then semantic.** One round trip (one statement) returns the exact-text row (unique
+  key) and the top-k nearest neighbours by cosine distance. The search depends on the
+  partition's size, read from ``sy_cache_partitions`` in the same statement: up to
+  ``EXACT_SCAN_MAX`` entries an exact scan of the partition's half-precision vectors, from a
+  covering index (an HNSW scan would have to skip every other partition's rows: slow at a few
+  percent of the table, and approximate); above it the HNSW index (the pool sets
+  ``hnsw.iterative_scan`` so the partition filter cannot starve the scan). Either way the
+  similarity returned is full precision, and the same threshold, spelling and false-hit-guard
+  rules then choose (``matching.choose``).
 * **Bounds.** Totals are kept by statement-level triggers. After each store, expired entries
   are purged and, past a bound, the entries that expire soonest are evicted (one replica at a
   time, ``pg_try_advisory_xact_lock``; victims taken ``FOR UPDATE SKIP LOCKED``).
@@ -30,7 +35,16 @@ from psycopg import Connection
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from switchyard.cache.base import CachedAnswer, CacheVerdict, Partition, SemanticCache, user_scope
+from switchyard.cache.base import (
+    COUNTERS,
+    CachedAnswer,
+    CacheVerdict,
+    Partition,
+    SemanticCache,
+    StoreFigures,
+    user_scope,
+    verdict_counters,
+)
 from switchyard.cache.guard import normalize_text
 from switchyard.cache.matching import Candidate, choose
 from switchyard.cache.policy import store_refusal
@@ -38,30 +52,36 @@ from switchyard.pg.pool import describe_url
 from switchyard.pg.schema import EMBEDDING_DIM, require_schema
 from switchyard.settings import CacheSettings
 
-EVICTION_POLICY = "soonest-expiry-first (absolute TTL), after purging expired entries"
 _ENTRY_OVERHEAD = 160  # same per-entry bookkeeping estimate as the embedded backend
 _EVICT_LOCK = 0x5379_4576_6963  # advisory lock: one evicting replica at a time
 _FLUSH_EVERY_S = 10.0
-_COUNTERS = (
-    "hits_exact",
-    "hits_semantic",
-    "misses",
-    "guard_rejections",
-    "stores",
-    "store_refusals",
-    "evictions",
-    "expired_purged",
-)
+# Up to this many entries a partition is searched exactly (every entry's half-precision vector,
+# read from the covering index sy_cache_entries_scan); above it, by the HNSW index. Measured at
+# 100k entries (scripts/bench_pg_cache.py): the exact scan of a 4,000-entry partition is ~4x
+# faster than an HNSW scan that must skip the ~96% of rows belonging to other partitions, and
+# finds the true nearest neighbour; a 40,000-entry partition is faster by HNSW.
+EXACT_SCAN_MAX = 5000
 _PART = "tenant = %(tenant)s AND scope = %(scope)s AND tier = %(tier)s AND versions = %(versions)s"
-# Exact row (answer only while live) + the k nearest live neighbours, in one round trip. The
-# ORDER BY matches the HNSW index's expression (half precision); the similarity is full precision.
+# One round trip: the exact-text row (answer only while live), then the k nearest live
+# neighbours by ONE of two searches, chosen by the partition's entry count (a one-time filter:
+# the other branch is never run). Both report full-precision similarity.
 _LOOKUP = f"""
+WITH part AS (SELECT coalesce(
+    (SELECT n FROM sy_cache_partitions WHERE {_PART}), 0) AS n)
 (SELECT 0, id, text, created_at, expires_at, 1.0::float8,
         CASE WHEN expires_at > %(now)s THEN answer END
    FROM sy_cache_entries WHERE {_PART} AND norm_text = %(norm)s)
 UNION ALL
+(SELECT 1, e.id, e.text, e.created_at, e.expires_at, 1 - (e.embedding <=> %(q)s), e.answer
+   FROM (SELECT id FROM sy_cache_entries
+          WHERE {_PART} AND expires_at > %(now)s AND (SELECT n FROM part) <= {EXACT_SCAN_MAX}
+          ORDER BY embedding_half <=> %(q)s::vector::halfvec({EMBEDDING_DIM})
+          LIMIT %(k)s) near
+   JOIN sy_cache_entries e USING (id))
+UNION ALL
 (SELECT 1, id, text, created_at, expires_at, 1 - (embedding <=> %(q)s), answer
-   FROM sy_cache_entries WHERE {_PART} AND expires_at > %(now)s
+   FROM sy_cache_entries
+  WHERE {_PART} AND expires_at > %(now)s AND (SELECT n FROM part) > {EXACT_SCAN_MAX}
   ORDER BY embedding::halfvec({EMBEDDING_DIM}) <=> %(q)s::vector::halfvec({EMBEDDING_DIM})
   LIMIT %(k)s)
 """
@@ -80,6 +100,8 @@ ON CONFLICT (tenant, scope, tier, versions, norm_text) DO UPDATE SET
 class PgSemanticCache(SemanticCache):
     """Semantic cache shared by all replicas through one PostgreSQL database."""
 
+    backend_name = "postgres+pgvector"
+
     def __init__(
         self,
         pool: ConnectionPool,
@@ -88,9 +110,7 @@ class PgSemanticCache(SemanticCache):
         dim: int = EMBEDDING_DIM,
         hash_key: bytes | None = None,
     ) -> None:
-        self.settings = settings or CacheSettings()
-        super().__init__(single_flight_timeout_s=self.settings.single_flight_timeout_s,
-                         hash_key=hash_key)
+        super().__init__(settings, hash_key=hash_key)
         if dim != EMBEDDING_DIM:
             raise ValueError(f"the schema stores {EMBEDDING_DIM}-dim embeddings, got dim={dim}")
         self.dim = dim
@@ -98,7 +118,7 @@ class PgSemanticCache(SemanticCache):
         with pool.connection() as conn:
             require_schema(conn)
         self._lock = threading.Lock()  # guards the counter deltas only
-        self._deltas: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self._deltas: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._last_flush = time.monotonic()
         self._closed = False
 
@@ -117,7 +137,7 @@ class PgSemanticCache(SemanticCache):
     def _flush(self, conn: Connection) -> None:
         with self._lock:
             deltas = [(k, v) for k, v in self._deltas.items() if v]
-            self._deltas = dict.fromkeys(_COUNTERS, 0)
+            self._deltas = dict.fromkeys(COUNTERS, 0)
             self._last_flush = time.monotonic()
         if deltas:
             self._rows(
@@ -138,20 +158,10 @@ class PgSemanticCache(SemanticCache):
         }
 
     # -- reads --------------------------------------------------------------------------------
-    def lookup(
-        self,
-        text: str,
-        embedding: np.ndarray,
-        partition: Partition,
-        *,
-        now: float | None = None,
-        threshold: float | None = None,
-        intent: str | None = None,
+    def _lookup(
+        self, text: str, embedding: np.ndarray, partition: Partition, *, now: float,
+        threshold: float,
     ) -> CacheVerdict:
-        now = time.time() if now is None else now
-        if threshold is None:
-            threshold = self.settings.threshold_for(partition.tier, intent)
-        label = partition.label
         q = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(-1))
         if q.shape[0] != self.dim:
             raise ValueError(f"embedding has {q.shape[0]} dims, expected {self.dim}")
@@ -164,13 +174,9 @@ class PgSemanticCache(SemanticCache):
         }
         with self.pool.connection() as conn:
             rows = self._rows(conn, _LOOKUP, params)
-            verdict = self._decide(text, rows, label, now, threshold)
-            if verdict.hit:
-                self._count("hits_exact" if verdict.match == "exact" else "hits_semantic")
-            else:
-                self._count("misses")
-                if verdict.reason.startswith("guard:"):
-                    self._count("guard_rejections")
+            verdict = self._decide(text, rows, partition.label, now, threshold)
+            for name in verdict_counters(verdict):
+                self._count(name)
             if time.monotonic() - self._last_flush > _FLUSH_EVERY_S:
                 self._flush(conn)
         return verdict
@@ -307,7 +313,10 @@ class PgSemanticCache(SemanticCache):
         return evicted
 
     # -- maintenance / stats --------------------------------------------------------------------
-    def stats(self) -> dict[str, Any]:
+    def _location(self) -> str:
+        return describe_url(self.pool.conninfo)
+
+    def _figures(self) -> StoreFigures:
         with self.pool.connection() as conn:
             self._flush(conn)
             n, nbytes = self._rows(conn, "SELECT n, bytes FROM sy_cache_totals WHERE k = 0")[0]
@@ -323,34 +332,20 @@ class PgSemanticCache(SemanticCache):
                 " count(*) FROM sy_cache_entries GROUP BY 1",
             )
             counters = dict(self._rows(conn, "SELECT name, value FROM sy_cache_counters"))
-        by_scope = {
-            ("public" if is_pub else "user"): {"partitions": p, "entries": c}
-            for is_pub, p, c in parts
-        }
-        hits = counters.get("hits_exact", 0) + counters.get("hits_semantic", 0)
-        lookups = hits + counters.get("misses", 0)
-        return {
-            "backend": "postgres+pgvector",
-            "path": describe_url(self.pool.conninfo),
-            "entries": n,
-            "bytes": nbytes,
-            "expired_pending_purge": expired,
-            "partitions": sum(v["partitions"] for v in by_scope.values()),
-            "public": by_scope.get("public", {"partitions": 0, "entries": 0}),
-            "user": by_scope.get("user", {"partitions": 0, "entries": 0}),
-            "oldest_created_at": oldest,
-            "newest_created_at": newest,
-            "soonest_expiry": soonest,
-            "latest_expiry": latest,
-            "counters": {k: counters.get(k, 0) for k in _COUNTERS},
-            "hit_rate": (hits / lookups) if lookups else None,
-            "limits": {
-                "max_entries": self.settings.max_entries,
-                "max_bytes": self.settings.max_bytes,
-                "similarity_threshold": self.settings.similarity_threshold,
-                "eviction": EVICTION_POLICY,
+        return StoreFigures(
+            entries=n,
+            bytes=nbytes,
+            expired_pending_purge=expired,
+            by_scope={
+                ("public" if is_pub else "user"): {"partitions": p, "entries": c}
+                for is_pub, p, c in parts
             },
-        }
+            oldest_created_at=oldest,
+            newest_created_at=newest,
+            soonest_expiry=soonest,
+            latest_expiry=latest,
+            counters=counters,
+        )
 
     def _delete(self, where: str, params: tuple[Any, ...]) -> int:
         with self.pool.connection() as conn:

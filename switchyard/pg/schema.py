@@ -122,6 +122,75 @@ CREATE TABLE sy_slots (
 );
 """,
     ),
+    Migration(
+        2,
+        "cache: entry count per partition, so a lookup picks exact or HNSW search by size",
+        f"""
+-- Entries per partition, kept by the same statement-level triggers as the totals. A lookup
+-- reads its partition's row to choose its search: an exact scan for small partitions (exact,
+-- and cheaper than an HNSW scan that must skip the other partitions' rows), HNSW for large.
+CREATE TABLE sy_cache_partitions (
+    tenant   text NOT NULL,
+    scope    text NOT NULL,
+    tier     text NOT NULL,
+    versions text NOT NULL,
+    n        bigint NOT NULL,
+    PRIMARY KEY (tenant, scope, tier, versions)
+);
+INSERT INTO sy_cache_partitions
+    SELECT tenant, scope, tier, versions, count(*) FROM sy_cache_entries GROUP BY 1, 2, 3, 4;
+
+-- The exact scan reads a partition's half-precision vectors from this index alone (an
+-- index-only scan over adjacent pages, ~0.8 KB per entry) instead of visiting every row in the
+-- table (~2 KB each, scattered): measured 4x faster at 4,000 entries. Adding the column rewrites
+-- the table once (about a minute per 100,000 entries, HNSW rebuild included).
+ALTER TABLE sy_cache_entries ADD COLUMN embedding_half halfvec({EMBEDDING_DIM})
+    GENERATED ALWAYS AS (embedding::halfvec({EMBEDDING_DIM})) STORED;
+CREATE INDEX sy_cache_entries_scan ON sy_cache_entries (tenant, scope, tier, versions)
+    INCLUDE (expires_at, id, embedding_half);
+
+-- Each trigger updates the totals row first: every writer then takes the partition rows while
+-- holding that one lock, so two writers never lock partition rows in opposite orders.
+CREATE OR REPLACE FUNCTION sy_cache_totals_ins() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE sy_cache_totals t SET n = t.n + d.n, bytes = t.bytes + d.b
+      FROM (SELECT count(*) AS n, coalesce(sum(nbytes), 0) AS b FROM new_rows) d WHERE t.k = 0;
+    INSERT INTO sy_cache_partitions AS p (tenant, scope, tier, versions, n)
+        SELECT tenant, scope, tier, versions, count(*) FROM new_rows GROUP BY 1, 2, 3, 4
+        ON CONFLICT (tenant, scope, tier, versions) DO UPDATE SET n = p.n + EXCLUDED.n;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION sy_cache_totals_upd() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE sy_cache_totals SET bytes = bytes
+        + (SELECT coalesce(sum(nbytes), 0) FROM new_rows)
+        - (SELECT coalesce(sum(nbytes), 0) FROM old_rows) WHERE k = 0;
+    -- An upsert keeps its partition; a hand-written UPDATE may move rows between partitions.
+    INSERT INTO sy_cache_partitions AS p (tenant, scope, tier, versions, n)
+        SELECT tenant, scope, tier, versions, sum(d) FROM (
+            SELECT tenant, scope, tier, versions, 1 AS d FROM new_rows
+            UNION ALL SELECT tenant, scope, tier, versions, -1 FROM old_rows) x
+        GROUP BY 1, 2, 3, 4 HAVING sum(d) <> 0
+        ON CONFLICT (tenant, scope, tier, versions) DO UPDATE SET n = p.n + EXCLUDED.n;
+    DELETE FROM sy_cache_partitions p USING old_rows o
+     WHERE (p.tenant, p.scope, p.tier, p.versions) = (o.tenant, o.scope, o.tier, o.versions)
+       AND p.n <= 0;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION sy_cache_totals_del() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE sy_cache_totals t SET n = t.n - d.n, bytes = t.bytes - d.b
+      FROM (SELECT count(*) AS n, coalesce(sum(nbytes), 0) AS b FROM old_rows) d WHERE t.k = 0;
+    UPDATE sy_cache_partitions p SET n = p.n - d.n
+      FROM (SELECT tenant, scope, tier, versions, count(*) AS n FROM old_rows GROUP BY 1, 2, 3, 4) d
+     WHERE (p.tenant, p.scope, p.tier, p.versions) = (d.tenant, d.scope, d.tier, d.versions);
+    DELETE FROM sy_cache_partitions p USING old_rows o
+     WHERE (p.tenant, p.scope, p.tier, p.versions) = (o.tenant, o.scope, o.tier, o.versions)
+       AND p.n <= 0;
+    RETURN NULL;
+END $$;
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
