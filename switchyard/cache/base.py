@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
@@ -234,6 +234,21 @@ class StoreFigures:
     soonest_expiry: float | None
     latest_expiry: float | None
     counters: Mapping[str, int]  # persisted totals, names from COUNTERS
+
+    @classmethod
+    def from_rows(cls, *, totals: tuple[int, int], times: tuple[Any, ...], expired: int,
+                  scopes: Iterable[tuple[bool, int, int]],
+                  counters: Mapping[str, int]) -> StoreFigures:
+        """From the same queries on any backend: ``totals`` (entries, bytes), ``times`` (min/max
+        created_at, min/max expires_at), ``scopes`` rows (is public, partitions, entries)."""
+        oldest, newest, soonest, latest = times
+        return cls(
+            entries=totals[0], bytes=totals[1], expired_pending_purge=expired,
+            by_scope={("public" if is_pub else "user"): {"partitions": p, "entries": c}
+                      for is_pub, p, c in scopes},
+            oldest_created_at=oldest, newest_created_at=newest,
+            soonest_expiry=soonest, latest_expiry=latest, counters=counters,
+        )
 
 
 def verdict_counters(verdict: CacheVerdict) -> tuple[str, ...]:

@@ -588,8 +588,8 @@ class FaissSemanticCache(SemanticCache):
             self._sync()
             self._flush_counters_safely()
             db = self._db
-            n, nbytes = db.execute("SELECT n, bytes FROM totals").fetchone()
-            oldest, newest, soonest, latest = db.execute(
+            totals = db.execute("SELECT n, bytes FROM totals").fetchone()
+            times = db.execute(
                 "SELECT MIN(created_at), MAX(created_at), MIN(expires_at), MAX(expires_at) FROM entries"
             ).fetchone()
             parts = db.execute(
@@ -599,20 +599,8 @@ class FaissSemanticCache(SemanticCache):
             expired = db.execute(
                 "SELECT COUNT(*) FROM entries WHERE expires_at <= ?", (time.time(),)
             ).fetchone()[0]
-        return StoreFigures(
-            entries=n,
-            bytes=nbytes,
-            expired_pending_purge=expired,
-            by_scope={
-                ("public" if is_pub else "user"): {"partitions": p, "entries": c}
-                for is_pub, p, c in parts
-            },
-            oldest_created_at=oldest,
-            newest_created_at=newest,
-            soonest_expiry=soonest,
-            latest_expiry=latest,
-            counters=counters,
-        )
+        return StoreFigures.from_rows(totals=totals, times=tuple(times), expired=expired, scopes=parts,
+                                      counters=counters)
 
     def clear(
         self, *, user_id: str | None = None, intent: str | None = None, tenant: str | None = None

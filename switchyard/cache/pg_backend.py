@@ -319,8 +319,8 @@ class PgSemanticCache(SemanticCache):
     def _figures(self) -> StoreFigures:
         with self.pool.connection() as conn:
             self._flush(conn)
-            n, nbytes = self._rows(conn, "SELECT n, bytes FROM sy_cache_totals WHERE k = 0")[0]
-            oldest, newest, soonest, latest, expired = self._rows(
+            totals = self._rows(conn, "SELECT n, bytes FROM sy_cache_totals WHERE k = 0")[0]
+            *times, expired = self._rows(
                 conn,
                 "SELECT min(created_at), max(created_at), min(expires_at), max(expires_at),"
                 " count(*) FILTER (WHERE expires_at <= %s) FROM sy_cache_entries",
@@ -332,20 +332,8 @@ class PgSemanticCache(SemanticCache):
                 " count(*) FROM sy_cache_entries GROUP BY 1",
             )
             counters = dict(self._rows(conn, "SELECT name, value FROM sy_cache_counters"))
-        return StoreFigures(
-            entries=n,
-            bytes=nbytes,
-            expired_pending_purge=expired,
-            by_scope={
-                ("public" if is_pub else "user"): {"partitions": p, "entries": c}
-                for is_pub, p, c in parts
-            },
-            oldest_created_at=oldest,
-            newest_created_at=newest,
-            soonest_expiry=soonest,
-            latest_expiry=latest,
-            counters=counters,
-        )
+        return StoreFigures.from_rows(totals=totals, times=tuple(times), expired=expired, scopes=parts,
+                                      counters=counters)
 
     def _delete(self, where: str, params: tuple[Any, ...]) -> int:
         with self.pool.connection() as conn:
