@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -156,7 +158,26 @@ async def open_thread_store(settings: Settings, path: Path) -> AsyncIterator[Thr
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    async with aiosqlite.connect(str(path)) as conn:
+    async with aiosqlite.connect(str(path), timeout=_SQLITE_BUSY_S) as conn:
         saver = AsyncSqliteSaver(conn, serde=checkpoint_serde())
-        await saver.setup()
+        await _setup_sqlite(saver)
         yield ThreadStore(saver, settings, path)
+
+
+_SQLITE_BUSY_S = 10.0
+
+
+async def _setup_sqlite(saver: Any, attempts: int = 8) -> None:
+    """Create the tables; wait out another process doing the same on the same file.
+
+    Two services starting together on one home both run the saver's setup, whose switch to WAL
+    fails at once with "database is locked" instead of waiting for the other's transaction.
+    """
+    for attempt in range(attempts):
+        try:
+            await saver.setup()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
