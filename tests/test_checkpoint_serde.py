@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from switchyard.service.threads import checkpoint_serde
 from switchyard.classifier.schema import Classification
 from switchyard.domain import Tier
+from switchyard.service.threads import checkpoint_serde
 
 
 @dataclass
