@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-# The local OpenAI contract server's fixtures (openai_server, second_openai_server).
-pytest_plugins = ["support.fixtures"]
+# The local OpenAI contract server's fixtures (openai_server, second_openai_server), and the
+# small knowledge base (small_kb, kb_copy).
+pytest_plugins = ["support.fixtures", "support.knowledge_fixtures"]
 
 _HOME = Path(tempfile.mkdtemp(prefix="switchyard-test-"))
 os.environ["SWITCHYARD_HOME"] = str(_HOME)

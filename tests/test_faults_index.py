@@ -1,7 +1,7 @@
 """Fault injection on the knowledge index: hostile manifests, damaged files, read-only homes,
 kill -9 mid-ingest, and stale cache entries after ``switchyard ingest``.
 
-Six articles keep every rebuild cheap (the layout of ``test_knowledge_index``).
+Six articles keep every rebuild cheap (``small_kb``/``kb_copy`` in ``support.knowledge_fixtures``).
 """
 
 from __future__ import annotations
@@ -19,30 +19,6 @@ from switchyard.knowledge import ingest as kb
 from switchyard.knowledge.retriever import Retriever
 
 pytestmark = pytest.mark.integration
-
-ARTICLES = Path(kb.__file__).resolve().parent / "articles"
-SMALL = ["resetting-your-password", "refund-policy", "webhooks-setup-and-signatures",
-         "api-rate-limits", "plans-and-pricing", "data-import-csv"]
-
-
-@pytest.fixture(scope="module")
-def small_kb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("faults-kb")
-    articles, index = base / "articles", base / "index"
-    articles.mkdir()
-    for slug in SMALL:
-        shutil.copy(ARTICLES / f"{slug}.md", articles)
-    kb.ingest(articles_dir=articles, index_dir=index)
-    return articles, index
-
-
-@pytest.fixture
-def kb_copy(small_kb: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
-    articles, index = tmp_path / "articles", tmp_path / "kb" / "index"
-    shutil.copytree(small_kb[0], articles)
-    shutil.copytree(small_kb[1], index)
-    return articles, index
-
 
 def _manifest(index: Path) -> dict:
     return json.loads((index / kb.MANIFEST).read_text())

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.knowledge_fixtures import SMALL_KB as SMALL
 
 from switchyard.knowledge import ingest as kb
 from switchyard.knowledge.retriever import (
@@ -24,37 +24,6 @@ from switchyard.knowledge.retriever import (
 )
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTICLES = ROOT / "knowledge" / "articles"
-SMALL = [
-    "resetting-your-password",
-    "refund-policy",
-    "webhooks-setup-and-signatures",
-    "api-rate-limits",
-    "plans-and-pricing",
-    "data-import-csv",
-]
-
-
-@pytest.fixture(scope="module")
-def small_kb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A built index over six articles; tests copy it before mutating."""
-    base = tmp_path_factory.mktemp("small-kb")
-    articles, index = base / "articles", base / "index"
-    articles.mkdir()
-    for slug in SMALL:
-        shutil.copy(ARTICLES / f"{slug}.md", articles)
-    kb.ingest(articles_dir=articles, index_dir=index)
-    return articles, index
-
-
-@pytest.fixture
-def kb_copy(small_kb: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
-    articles, index = tmp_path / "articles", tmp_path / "index"
-    shutil.copytree(small_kb[0], articles)
-    shutil.copytree(small_kb[1], index)
-    return articles, index
 
 
 @pytest.fixture(scope="module")
