@@ -297,3 +297,19 @@ def test_pool_sessions_are_configured_for_filtered_hnsw(pg_url: str) -> None:
             assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_custom_plan"
     finally:
         pool.close()
+
+
+def test_a_long_question_in_a_non_latin_script_is_stored_and_found(pgcache) -> None:
+    # ~1,200 random CJK characters (3.6 kB, incompressible) once failed the insert: the exact
+    # key indexed the text itself, and a btree entry holds at most 2,704 bytes.
+    rng = np.random.default_rng(11)
+    text = "how do I reset my password " + "".join(
+        chr(int(c)) for c in rng.integers(0x4E00, 0x9FFF, 1200))
+    vec = unit(rng)
+    assert pgcache.store(text, vec, part(), ans(text))
+    found = pgcache.lookup(text, vec, part())
+    assert found.hit and found.match == "exact" and found.answer.answer == f"answer to {text}"
+    # Same key, newer answer: replaced, not duplicated.
+    assert pgcache.store(text, vec, part(), ans(text, ttl=900))
+    kept, _ = _partition_counts(pgcache.pool)
+    assert list(kept.values()) == [1]

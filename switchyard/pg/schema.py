@@ -191,6 +191,19 @@ BEGIN
 END $$;
 """,
     ),
+    Migration(
+        3,
+        "cache: the exact-text key is a digest of the normalised text",
+        """
+-- A btree entry holds at most 2,704 bytes: keyed on the text itself, a long question in a
+-- non-Latin script (about 900 CJK characters, which do not compress) failed its insert. The
+-- key is now md5 of the normalised text; lookups still compare the full text, so a collision
+-- can only make one entry replace another, never serve the wrong answer.
+CREATE UNIQUE INDEX sy_cache_entries_key_digest
+    ON sy_cache_entries (tenant, scope, tier, versions, md5(norm_text));
+DROP INDEX sy_cache_entries_key;
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
