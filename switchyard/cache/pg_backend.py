@@ -71,7 +71,7 @@ WITH part AS (SELECT coalesce(
 (SELECT 0, id, text, created_at, expires_at, 1.0::float8,
         CASE WHEN expires_at > %(now)s THEN answer END
    FROM sy_cache_entries
-  WHERE {_PART} AND md5(norm_text) = md5(%(norm)s) AND norm_text = %(norm)s)
+  WHERE {_PART} AND norm_key = md5(%(norm)s) AND norm_text = %(norm)s)
 UNION ALL
 (SELECT 1, e.id, e.text, e.created_at, e.expires_at, 1 - (e.embedding <=> %(q)s), e.answer
    FROM (SELECT id FROM sy_cache_entries
@@ -90,7 +90,7 @@ _INSERT = """
 INSERT INTO sy_cache_entries (tenant, scope, tier, versions, kb_version, norm_text, text, intent,
     complexity, created_at, expires_at, nbytes, embedding, answer)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (tenant, scope, tier, versions, md5(norm_text)) DO UPDATE SET
+ON CONFLICT (tenant, scope, tier, versions, norm_key) DO UPDATE SET
     kb_version = EXCLUDED.kb_version, text = EXCLUDED.text, intent = EXCLUDED.intent,
     complexity = EXCLUDED.complexity, created_at = EXCLUDED.created_at,
     expires_at = EXCLUDED.expires_at, nbytes = EXCLUDED.nbytes, embedding = EXCLUDED.embedding,

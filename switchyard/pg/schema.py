@@ -197,10 +197,13 @@ END $$;
         """
 -- A btree entry holds at most 2,704 bytes: keyed on the text itself, a long question in a
 -- non-Latin script (about 900 CJK characters, which do not compress) failed its insert. The
--- key is now md5 of the normalised text; lookups still compare the full text, so a collision
--- can only make one entry replace another, never serve the wrong answer.
-CREATE UNIQUE INDEX sy_cache_entries_key_digest
-    ON sy_cache_entries (tenant, scope, tier, versions, md5(norm_text));
+-- key is now md5 of the normalised text, kept in a column of its own so the planner probes the
+-- key index (an expression index lost to the partition scan index in big partitions). Lookups
+-- still compare the full text: a collision can only make one entry replace another, never
+-- serve the wrong answer.
+ALTER TABLE sy_cache_entries ADD COLUMN norm_key text GENERATED ALWAYS AS (md5(norm_text)) STORED;
+CREATE UNIQUE INDEX sy_cache_entries_norm_key
+    ON sy_cache_entries (tenant, scope, tier, versions, norm_key);
 DROP INDEX sy_cache_entries_key;
 """,
     ),
