@@ -364,6 +364,25 @@ class SemanticCache(ABC):
         self, *, user_id: str | None = None, intent: str | None = None, tenant: str | None = None
     ) -> int: ...
 
+    def _clear_filter(self, *, user_id: str | None, intent: str | None, tenant: str | None,
+                      placeholder: str) -> tuple[list[str], tuple[Any, ...]]:
+        """The conditions (all must hold) and parameters of :meth:`clear`, in the backend's
+        SQL placeholder style; no condition means every entry."""
+        where: list[str] = []
+        params: list[Any] = []
+        if user_id is not None:
+            if not self.hash_key:
+                raise ValueError("clearing a user's entries needs the deployment's hash key")
+            where.append(f"scope = {placeholder}")
+            params.append(user_scope(user_id, self.hash_key))
+        if intent is not None:
+            where.append(f"intent = {placeholder}")
+            params.append(intent)
+        if tenant is not None:
+            where.append(f"tenant = {placeholder}")
+            params.append(tenant)
+        return where, tuple(params)
+
     @abstractmethod
     def invalidate_public(self, kb_version: str, *, tenant: str | None = None) -> int: ...
 

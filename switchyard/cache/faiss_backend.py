@@ -39,7 +39,6 @@ from switchyard.cache.base import (
     Partition,
     SemanticCache,
     StoreFigures,
-    user_scope,
     verdict_counters,
 )
 from switchyard.cache.guard import normalize_text
@@ -605,21 +604,11 @@ class FaissSemanticCache(SemanticCache):
     def clear(
         self, *, user_id: str | None = None, intent: str | None = None, tenant: str | None = None
     ) -> int:
-        where, params = [], []
-        if user_id is not None:
-            if not self.hash_key:
-                raise ValueError("clearing a user's entries needs the deployment's hash key")
-            where.append("scope = ?")
-            params.append(user_scope(user_id, self.hash_key))
-        if intent is not None:
-            where.append("intent = ?")
-            params.append(intent)
-        if tenant is not None:
-            where.append("tenant = ?")
-            params.append(tenant)
+        where, params = self._clear_filter(user_id=user_id, intent=intent, tenant=tenant,
+                                           placeholder="?")
         clause = " AND ".join(where) or "1 = 1"
         with self._lock:
-            ids = self._write(lambda: self._delete_where(clause, tuple(params)))
+            ids = self._write(lambda: self._delete_where(clause, params))
             self._forget(ids)
         return len(ids)
 

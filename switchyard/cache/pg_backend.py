@@ -42,7 +42,6 @@ from switchyard.cache.base import (
     Partition,
     SemanticCache,
     StoreFigures,
-    user_scope,
     verdict_counters,
 )
 from switchyard.cache.guard import normalize_text
@@ -345,19 +344,9 @@ class PgSemanticCache(SemanticCache):
     def clear(
         self, *, user_id: str | None = None, intent: str | None = None, tenant: str | None = None
     ) -> int:
-        where, params = [], []
-        if user_id is not None:
-            if not self.hash_key:
-                raise ValueError("clearing a user's entries needs the deployment's hash key")
-            where.append("scope = %s")
-            params.append(user_scope(user_id, self.hash_key))
-        if intent is not None:
-            where.append("intent = %s")
-            params.append(intent)
-        if tenant is not None:
-            where.append("tenant = %s")
-            params.append(tenant)
-        return self._delete(" AND ".join(where) or "true", tuple(params))
+        where, params = self._clear_filter(user_id=user_id, intent=intent, tenant=tenant,
+                                           placeholder="%s")
+        return self._delete(" AND ".join(where) or "true", params)
 
     def invalidate_public(self, kb_version: str, *, tenant: str | None = None) -> int:
         """Knowledge base re-ingested: drop public answers built on another KB version.
