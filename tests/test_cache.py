@@ -298,6 +298,11 @@ def test_exact_then_semantic_then_guard(cache, embed) -> None:
         ),
         ("How do I cancel my subscription?", "How do I renew my subscription?", "opposite meaning"),
         ("How do I reset my password?", "How do I reset a teammate's password?", "subject"),
+        (
+            "What do customers in their forties ask about SSO?",
+            "What do customers in their fifties ask about SSO?",
+            "numbers differ",
+        ),
     ],
 )
 def test_guard_blocks_near_misses(

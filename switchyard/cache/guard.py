@@ -275,6 +275,16 @@ _NUMBER_WORDS = {
     "seventy": 70,
     "eighty": 80,
     "ninety": 90,
+    # Decades count as their number, so "in her forties" agrees with "in her 40s" and not with
+    # "in her fifties" (a real near-miss pair in ../shared/calibration).
+    "twenties": 20,
+    "thirties": 30,
+    "forties": 40,
+    "fifties": 50,
+    "sixties": 60,
+    "seventies": 70,
+    "eighties": 80,
+    "nineties": 90,
     "hundred": 100,
     "thousand": 1000,
     "million": 1_000_000,
