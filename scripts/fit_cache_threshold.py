@@ -65,6 +65,37 @@ def load_or_embed(pairs: list[dict], path: Path | None) -> dict[str, np.ndarray]
     return dict(zip(texts, vectors, strict=True))
 
 
+def cross_validate(
+    outcomes: list[PairOutcome], grid: list[float], target: float, folds: int, repeats: int
+) -> dict[str, object]:
+    """Threshold chosen on k-1 folds (lowest meeting ``target``), scored on the held-out fold."""
+    labels = [o.label or 0 for o in outcomes]
+    chosen: list[float] = []
+    fhr: list[float] = []
+    hit: list[float] = []
+    for seed in range(repeats):
+        false_hits = true_hits = 0
+        for fold in stratified_folds(labels, folds, seed):
+            held = set(fold)
+            train = [o for i, o in enumerate(outcomes) if i not in held]
+            test = [outcomes[i] for i in fold]
+            t = best_threshold(train, grid, target)
+            t = max(grid) if t is None else t
+            chosen.append(t)
+            f = figures(test, t)
+            false_hits += f.false_hits
+            true_hits += f.true_hits
+        fhr.append(false_hits / labels.count(0))
+        hit.append(true_hits / labels.count(1))
+    return {
+        "cv_false_hit_rate_mean": round(statistics.fmean(fhr), 4),
+        "cv_false_hit_rate_max": round(max(fhr), 4),
+        "cv_hit_rate_mean": round(statistics.fmean(hit), 4),
+        "chosen_thresholds": sorted(set(chosen)),
+        "chosen_threshold_median": statistics.median(chosen),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=Path, default=DEFAULT_PAIRS)
@@ -99,34 +130,13 @@ def main() -> None:
             f"{g.false_hit_rate:.2%} {g.hit_rate:.1%} | {r.false_hit_rate:.2%} {r.hit_rate:.1%}"
         )
 
-    labels = [o.label or 0 for o in outcomes]
-    chosen: list[float] = []
-    fhr: list[float] = []
-    hit: list[float] = []
-    for seed in range(args.repeats):
-        false_hits = true_hits = 0
-        for fold in stratified_folds(labels, args.folds, seed):
-            held = set(fold)
-            train = [o for i, o in enumerate(outcomes) if i not in held]
-            test = [outcomes[i] for i in fold]
-            t = best_threshold(train, grid, args.target)
-            t = max(grid) if t is None else t
-            chosen.append(t)
-            f = figures(test, t)
-            false_hits += f.false_hits
-            true_hits += f.true_hits
-        fhr.append(false_hits / labels.count(0))
-        hit.append(true_hits / labels.count(1))
+    cv = cross_validate(outcomes, grid, args.target, args.folds, args.repeats)
     print(
         json.dumps(
             {
                 "target_false_hit_rate": args.target,
                 "cv": f"{args.folds}-fold x {args.repeats}",
-                "cv_false_hit_rate_mean": round(statistics.fmean(fhr), 4),
-                "cv_false_hit_rate_max": round(max(fhr), 4),
-                "cv_hit_rate_mean": round(statistics.fmean(hit), 4),
-                "chosen_thresholds": sorted(set(chosen)),
-                "chosen_threshold_median": statistics.median(chosen),
+                **cv,
                 "shipped": {
                     "threshold": settings.similarity_threshold,
                     "false_hit_rate": round(
