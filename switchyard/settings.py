@@ -227,6 +227,13 @@ class CacheSettings(BaseModel):
     # After the threshold and the guard, check the two questions ask the same thing (question
     # focus, swapped roles, opposites: switchyard/cache/verify.py).
     verify_same_question: bool = True
+    # Personal intents whose answer is one fact of the asker's account: their answers are also
+    # stored under hash(user, intent, the question's facts), so "what's my balance?" and "how much
+    # do I owe?" share one entry with no similarity threshold (switchyard.cache.request_intent_key).
+    # Only when the classifier gives the intent at least this probability, and only for questions
+    # asking for the fact itself (not "how do I pay my balance?").
+    keyed_intents: list[str] = Field(default_factory=lambda: ["account_balance"])
+    intent_key_min_probability: float = Field(default=0.85, ge=0.0, le=1.0)
     max_entries: int = 200_000
     max_bytes: int = 512 * 1024 * 1024
     # Inputs longer than this are never cached (nor looked up).

@@ -21,6 +21,7 @@ from switchyard.cache import (
     Partition,
     cache_policy,
     is_storable,
+    request_intent_key,
     user_scope,
 )
 from switchyard.cache.faiss_backend import FaissSemanticCache
@@ -547,3 +548,44 @@ def test_large_partitions_switch_to_hnsw_and_honour_deletes(tmp_path: Path) -> N
     c.clear()
     assert not c.lookup("question number 55 pls", rand_vec(55), p, threshold=0.0).hit
     c.close()
+
+
+def test_intent_key_entries_on_both_backends(make_cache, embed) -> None:
+    """The graph's keyed store and lookup, on the embedded cache and on Postgres (where a key
+    row also carries the request's embedding): exact per user, slot and tier; never shared; a
+    restart (another handle) finds it; it expires and clears like any entry."""
+    cache = make_cache()
+    q = "What's my balance?"
+    key = request_intent_key("account_balance", q, CacheSettings(), {"account_balance": 0.95})
+    assert key is not None
+    assert cache.store_key(key, part("u1"), answer(q, intent="account_balance"), embed(q))
+    again = make_cache()
+    hit = again.lookup_key(key, part("u1"))
+    assert hit.hit and hit.match == "key" and hit.answer.original_text == q
+    assert not again.lookup_key(key, part("u2")).hit
+    assert not again.lookup_key(key, part("u1", tier="standard")).hit
+    last_month = request_intent_key("account_balance", "What was my balance last month?",
+                                    CacheSettings(), {"account_balance": 0.95})
+    assert last_month is not None and last_month != key
+    assert not again.lookup_key(last_month, part("u1")).hit
+    with pytest.raises(ValueError):
+        again.store_key(key, part(None, personal=False), answer(q), embed(q))
+    assert again.lookup_key(key, part("u1"), now=time.time() + 601).reason == "miss: entry expired"
+    assert again.clear(intent="account_balance") >= 1
+    assert not again.lookup_key(key, part("u1")).hit
+
+
+def test_request_intent_key_only_for_confident_fact_questions() -> None:
+    s = CacheSettings()
+    sure = {"account_balance": 0.95}
+    assert request_intent_key("account_balance", "How much do I owe?", s, sure) == \
+        request_intent_key("account_balance", "what's my balance", s, sure)
+    assert request_intent_key("account_balance", "How do I pay my balance?", s, sure) is None
+    assert request_intent_key("account_balance", "Why is my balance so high?", s, sure) is None
+    assert request_intent_key("account_balance", "What's my balance?", s,
+                              {"account_balance": 0.6}) is None
+    assert request_intent_key("billing_faq", "What's my balance?", s, {"billing_faq": 0.99}) is None
+    assert request_intent_key("account_balance", "What's my colleague's balance?", s, sure) != \
+        request_intent_key("account_balance", "What's my balance?", s, sure)
+    off = CacheSettings(keyed_intents=[])
+    assert request_intent_key("account_balance", "What's my balance?", off, sure) is None

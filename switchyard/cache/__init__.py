@@ -25,7 +25,13 @@ from switchyard.cache.base import (
     user_scope,
 )
 from switchyard.cache.guard import extract_facts, guard_conflict, normalize_text
-from switchyard.cache.policy import CachePolicy, cache_policy, is_storable, is_strategic
+from switchyard.cache.policy import (
+    CachePolicy,
+    cache_policy,
+    is_storable,
+    is_strategic,
+    request_intent_key,
+)
 from switchyard.cache.singleflight import FlightTicket
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "is_storable",
     "is_strategic",
     "normalize_text",
+    "request_intent_key",
     "reset_cache",
     "user_scope",
 ]

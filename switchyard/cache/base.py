@@ -312,11 +312,21 @@ class SemanticCache(ABC):
         return CacheVerdict(hit=False, partition=partition.label,
                             reason="intent keys not supported by this backend")
 
-    def store_key(self, key: str, partition: Partition, answer: CachedAnswer) -> bool:
+    def store_key(self, key: str, partition: Partition, answer: CachedAnswer,
+                  embedding: np.ndarray | None = None) -> bool:
         """Store ``answer`` under an :func:`intent_key`; same TTL, bounds and clearing as any
         entry (``clear(intent=...)`` uses ``answer.intent``). Personal partitions only.
+        ``embedding`` is the original request's, for backends whose rows need one.
         (Backends without intent keys store nothing.)"""
         return False
+
+    @staticmethod
+    def _check_key(key: str, partition: Partition) -> None:
+        if not key.startswith(INTENT_KEY_PREFIX):
+            raise ValueError("store_key needs a key made by switchyard.cache.intent_key()")
+        if partition.is_public:
+            # A key says nothing about who asks: only a user's own partition makes it safe.
+            raise ValueError("intent-key entries live in a user's partition, never the public one")
 
     @abstractmethod
     def _figures(self) -> StoreFigures:
@@ -409,8 +419,9 @@ class SemanticCache(ABC):
     ) -> CacheVerdict:
         return await asyncio.to_thread(self.lookup_key, key, partition, now=now)
 
-    async def astore_key(self, key: str, partition: Partition, answer: CachedAnswer) -> bool:
-        return await asyncio.to_thread(self.store_key, key, partition, answer)
+    async def astore_key(self, key: str, partition: Partition, answer: CachedAnswer,
+                         embedding: np.ndarray | None = None) -> bool:
+        return await asyncio.to_thread(self.store_key, key, partition, answer, embedding)
 
     async def astore(
         self, text: str, embedding: np.ndarray, partition: Partition, answer: CachedAnswer

@@ -345,12 +345,9 @@ class FaissSemanticCache(SemanticCache):
                 rows.append(row)
         return self._insert(rows, now)
 
-    def store_key(self, key: str, partition: Partition, answer: CachedAnswer) -> bool:
-        if not key.startswith(INTENT_KEY_PREFIX):
-            raise ValueError("store_key needs a key made by switchyard.cache.intent_key()")
-        if partition.is_public:
-            # A key says nothing about who asks: only a user's own partition makes it safe.
-            raise ValueError("intent-key entries live in a user's partition, never the public one")
+    def store_key(self, key: str, partition: Partition, answer: CachedAnswer,
+                  embedding: np.ndarray | None = None) -> bool:
+        self._check_key(key, partition)
         now = time.time()
         vec = np.zeros(self.dim, dtype=np.float32)  # kept for the row format; never searched
         row = self._row(answer.original_text, key, vec, partition, answer, now)

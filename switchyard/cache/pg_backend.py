@@ -97,6 +97,14 @@ ON CONFLICT (tenant, scope, tier, versions, norm_key) DO UPDATE SET
 """
 
 
+# An intent-key entry: the key is its norm_text (never a normalised question, which has no \x1f).
+_LOOKUP_KEY = """
+SELECT created_at, expires_at, answer FROM sy_cache_entries
+WHERE tenant = %(tenant)s AND scope = %(scope)s AND tier = %(tier)s AND versions = %(versions)s
+  AND norm_key = md5(%(norm)s) AND norm_text = %(norm)s
+"""
+
+
 class PgSemanticCache(SemanticCache):
     """Semantic cache shared by all replicas through one PostgreSQL database."""
 
@@ -181,6 +189,27 @@ class PgSemanticCache(SemanticCache):
                 self._flush(conn)
         return verdict
 
+    def lookup_key(
+        self, key: str, partition: Partition, *, now: float | None = None
+    ) -> CacheVerdict:
+        now = time.time() if now is None else now
+        label = partition.label
+        with self.pool.connection() as conn:
+            rows = self._rows(conn, _LOOKUP_KEY, {**self._params(partition), "norm": key})
+        verdict = CacheVerdict(hit=False, partition=label, reason="miss: no entry for key")
+        if rows:
+            created, expires, payload = rows[0]
+            if expires > now:
+                verdict = CacheVerdict(hit=True, partition=label, match="key",
+                                       entry_age_s=max(0.0, now - created),
+                                       reason="intent key match",
+                                       answer=CachedAnswer.model_validate_json(payload))
+            else:
+                verdict = CacheVerdict(hit=False, partition=label, reason="miss: entry expired")
+        for name in verdict_counters(verdict):
+            self._count(name)
+        return verdict
+
     def _decide(
         self, text: str, rows: list[tuple[Any, ...]], label: str, now: float, threshold: float
     ) -> CacheVerdict:
@@ -234,14 +263,30 @@ class PgSemanticCache(SemanticCache):
         now: float | None = None,
     ) -> int:
         """Store several entries in one transaction (bulk loads, benchmarks). Returns # stored."""
+        return self._store_rows(
+            [(text, normalize_text(text), emb, part, ans) for text, emb, part, ans in items], now)
+
+    def store_key(self, key: str, partition: Partition, answer: CachedAnswer,
+                  embedding: np.ndarray | None = None) -> bool:
+        """The row holds the original request's text and embedding, so a similarity search that
+        reaches it sees a real question (guarded like any other); ``key`` is its exact key."""
+        self._check_key(key, partition)
+        if embedding is None:
+            raise ValueError("the Postgres cache stores an intent key with the request's embedding")
+        return self._store_rows([(answer.original_text, key, embedding, partition, answer)]) == 1
+
+    def _store_rows(
+        self, items: list[tuple[str, str, np.ndarray, Partition, CachedAnswer]],
+        now: float | None = None,
+    ) -> int:
+        """(text, exact key, embedding, partition, answer) rows in one transaction."""
         now = time.time() if now is None else now
         rows: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for text, embedding, partition, answer in items:
+        for text, norm, embedding, partition, answer in items:
             vec = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(-1))
             if store_refusal(text, vec, answer, now, self.settings, self.dim) is not None:
                 self._count("store_refusals")
                 continue
-            norm = normalize_text(text)
             payload = answer.model_dump_json()
             nbytes = (
                 len(text.encode()) + len(norm.encode()) + len(payload.encode())

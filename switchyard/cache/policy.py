@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchyard.cache.base import intent_key
+from switchyard.cache.guard import extract_facts
+from switchyard.cache.verify import question_focus
 from switchyard.domain import is_strategic_intent
 from switchyard.settings import CacheSettings, Settings, get_settings
 
@@ -28,6 +31,43 @@ _STRATEGIC_TEXT = re.compile(
     r"strateg\w*|roadmap|pros and cons|trade-?offs?|worth (?:it|upgrading|switching))\b",
     re.IGNORECASE,
 )
+
+
+# Questions that ask for an account fact itself; "how do I pay my balance?" (how) or "why is my
+# balance negative?" (why) ask something else about it and go through the similarity search.
+_FACT_FOCUS = (None, "how much/many")
+
+
+def request_intent_key(
+    intent: str | None,
+    text: str,
+    settings: Settings | CacheSettings | None = None,
+    intent_scores: dict[str, float] | None = None,
+) -> str | None:
+    """The exact key a personal request's answer is stored under, or None if it has none.
+
+    ``intent_key(intent, facts)``: the facts are everything the fact guard compares (numbers,
+    dates, ids, entities, names, negation, someone else's account, opposite words), so "what was
+    my balance last month?" and "what's my colleague's balance?" get keys of their own. Used in
+    the user's own partition only, which already holds the hash of the user id.
+    """
+    cs = _cache_settings(settings)
+    if intent is None or intent not in cs.keyed_intents:
+        return None
+    if (intent_scores or {}).get(intent, 0.0) < cs.intent_key_min_probability:
+        return None
+    if question_focus(text) not in _FACT_FOCUS:
+        return None
+    f = extract_facts(text)
+    slots = {
+        "numbers": f.numbers, "dates": f.dates, "ids": f.ids, "entities": f.entities,
+        "names": f.cap_words,
+        "poles": frozenset(f"{group}.{pole}" for group, poles in f.poles for pole in poles),
+    }
+    values: dict[str, object] = {k: " ".join(sorted(v)) or None for k, v in slots.items()}
+    values.update(negated="yes" if f.negated else None,
+                  someone_else="yes" if f.third_party else None)
+    return intent_key(intent, values)
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,12 @@ def _swapped_roles(a: _Parsed, b: _Parsed) -> tuple[str, str] | None:
     return None
 
 
+def question_focus(text: str) -> str | None:
+    """What the question asks for: "how", "why", "when", "who", "how much/many", or None
+    (a what/which question, or no question word)."""
+    return _parse(text).focus
+
+
 def same_question_conflict(query: str, cached: str) -> str | None:
     """Why ``query`` asks something other than ``cached``; None if nothing says so."""
     a, b = _parse(query), _parse(cached)
