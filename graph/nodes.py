@@ -27,7 +27,14 @@ from switchyard.agents.expert import build_expert_agent
 from switchyard.agents.fast import build_fast_agent
 from switchyard.agents.prompts import PROMPT_VERSION
 from switchyard.agents.standard import build_standard_agent
-from switchyard.cache import CachedAnswer, Partition, cache_policy, is_storable, is_strategic
+from switchyard.cache import (
+    CachedAnswer,
+    Partition,
+    cache_policy,
+    is_storable,
+    is_strategic,
+    request_intent_key,
+)
 from switchyard.classifier.local import followup_cue
 from switchyard.context import Context
 from switchyard.deps import Dependencies
@@ -237,11 +244,16 @@ class RouterNodes:
         # Twins share a flight: in the user's own scope when the request may read their account,
         # so different users never wait on each other's private answers.
         flight_partition = partitions[0] if cls.requires_auth else partitions[-1]
-        result = None
-        for partition in partitions:
-            result = await cache.alookup(state["request"], embedding, partition)
-            if result.hit:
-                break
+        # A personal account fact ("what's my balance?") is looked up by its exact key in the
+        # user's own partition first: its paraphrases ("how much do I owe?") hit with no threshold.
+        key = request_intent_key(cls.intent, state["request"], settings.cache,
+                                 cls.intent_scores) if ctx.user_id else None
+        result = await cache.alookup_key(key, partitions[0]) if key else None
+        if result is None or not result.hit:
+            for partition in partitions:
+                result = await cache.alookup(state["request"], embedding, partition)
+                if result.hit:
+                    break
         assert result is not None
         flight: Flight | None = None
         if not result.hit:
@@ -270,7 +282,7 @@ class RouterNodes:
         if not result.hit:  # the most specific partition searched (the user's own, if any)
             verdict["partition"] = partitions[0].label
         verdict.update(cacheable=True, ttl_s=policy.ttl_s, force_public=policy.force_public,
-                       kb_version=kb_version)
+                       kb_version=kb_version, keyed=bool(key))
         update: dict[str, Any] = {"cache": verdict, "flight": flight,
                                   "timings": {"cache_lookup": _ms(start)}}
         if result.hit and result.answer is not None:
@@ -345,6 +357,10 @@ class RouterNodes:
         )
         embedding = await deps.embedder.aembed_one(state["request"])
         stored = await deps.cache.astore(state["request"], embedding, partition, answer)
+        key = request_intent_key(cls.intent, state["request"], deps.settings.cache,
+                                 cls.intent_scores) if verdict.get("keyed") else None
+        if stored and personal and key:
+            await deps.cache.astore_key(key, partition, answer, embedding)
         scope = "user's own partition" if personal else "shared partition"
         return stored, f"stored in the {scope}" if stored else "store refused by cache"
 

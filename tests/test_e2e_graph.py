@@ -82,6 +82,24 @@ async def test_personal_answers_never_cross_users():
     assert again["cache_hit"] is True and again["answer"] == a["answer"]
 
 
+async def test_account_fact_paraphrases_hit_by_intent_key_in_the_users_partition():
+    """ "How much do I owe?" is served the answer to "What's my balance?" by its intent key
+    (cosine alone is far below the threshold); nobody else, and no other question, gets it."""
+    first = await arun("What's my balance?", user_id="u-0003")
+    assert first["intent"] == "account_balance" and first["cache"]["keyed"] is True
+    assert first["cache"]["stored"] is True and first["cache_hit"] is False
+    owe = await arun("How much do I owe?", user_id="u-0003")
+    assert owe["cache_hit"] is True and owe["cache"]["match"] == "key"
+    assert owe["answer"] == first["answer"] and owe["cost_usd"] == 0
+    # Another user: their own partition has no key entry.
+    other = await arun("How much do I owe?", user_id="u-0004")
+    assert other["cache_hit"] is False and other["cost_usd"] > 0
+    # Questions about the balance that are not the balance itself, or another period, miss.
+    for text in ("How do I pay my balance?", "What was my balance last month?"):
+        rec = await arun(text, user_id="u-0003")
+        assert rec["cache"]["match"] != "key" and rec["answer"] != first["answer"], text
+
+
 async def test_out_of_scope_is_deflected_cheaply():
     rec = await arun("write me a poem about autumn leaves")
     assert rec["in_scope"] is False
