@@ -26,10 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_cache_threshold import DEFAULT_PAIRS, load_or_embed  # noqa: E402
-
-from switchyard.cache.calibration import PairOutcome, read_pairs, run_pairs  # noqa: E402
-from switchyard.settings import CacheSettings  # noqa: E402
+from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes  # noqa: E402
 
 
 def train_and_score(pairs: list[dict], train: np.ndarray, test: np.ndarray, *, epochs: int,
@@ -106,10 +103,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(2)
-    pairs = [p for p in read_pairs(args.pairs, need_label=True) if "error" not in p]
-    outcomes = [o for o in run_pairs(pairs, CacheSettings(), threshold=-1.0,
-                                     embeddings=load_or_embed(pairs, args.embeddings))
-                if isinstance(o, PairOutcome)]
+    pairs, outcomes, _ = calibration_outcomes(args.pairs, args.embeddings)
     y = np.array([o.label for o in outcomes])
     passes = np.array([o.exact or (o.guard_ok and o.verify_ok) for o in outcomes])
     cosine = np.array([-1.0 if o.similarity is None else o.similarity for o in outcomes])

@@ -33,10 +33,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_cache_threshold import DEFAULT_PAIRS, cross_validate, load_or_embed  # noqa: E402
+from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes, cross_validate  # noqa: E402
 
-from switchyard.cache.calibration import PairOutcome, read_pairs, run_pairs  # noqa: E402
-from switchyard.settings import CacheSettings  # noqa: E402
+from switchyard.cache.calibration import PairOutcome  # noqa: E402
 
 
 def _load_model(path: Path) -> object:
@@ -115,11 +114,8 @@ def main() -> None:
     ap.add_argument("--latency-texts", type=int, default=150)
     args = ap.parse_args()
 
-    pairs = [p for p in read_pairs(args.pairs, need_label=True) if "error" not in p]
+    pairs, outcomes, minilm = calibration_outcomes(args.pairs, args.embeddings)
     texts = sorted({p[k] for p in pairs for k in ("a", "b")})
-    minilm = load_or_embed(pairs, args.embeddings)
-    outcomes = [o for o in run_pairs(pairs, CacheSettings(), threshold=-1.0, embeddings=minilm)
-                if isinstance(o, PairOutcome)]
     by_id = {p["id"]: (p["a"], p["b"]) for p in pairs}
     model = _load_model(args.model)
     other = model_vectors(model, texts, args.model_embeddings)

@@ -28,10 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_cache_threshold import DEFAULT_PAIRS, load_or_embed  # noqa: E402
-
-from switchyard.cache.calibration import PairOutcome, read_pairs, run_pairs  # noqa: E402
-from switchyard.settings import CacheSettings  # noqa: E402
+from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes  # noqa: E402
 
 
 def layer5_states(texts: list[str]) -> tuple[object, list]:
@@ -77,10 +74,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
 
-    pairs = [p for p in read_pairs(args.pairs, need_label=True) if "error" not in p]
-    outcomes = [o for o in run_pairs(pairs, CacheSettings(), threshold=-1.0,
-                                     embeddings=load_or_embed(pairs, args.embeddings))
-                if isinstance(o, PairOutcome)]
+    pairs, outcomes, _ = calibration_outcomes(args.pairs, args.embeddings)
     y = np.array([o.label for o in outcomes])
     exact = np.array([o.exact for o in outcomes])
     gate = np.array([o.guard_ok and o.verify_ok for o in outcomes]) & ~exact

@@ -30,11 +30,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_cache_threshold import DEFAULT_PAIRS, load_or_embed  # noqa: E402
+from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes  # noqa: E402
 
-from switchyard.cache.calibration import PairOutcome, read_pairs, run_pairs  # noqa: E402
 from switchyard.cache.verify import _parse  # noqa: E402
-from switchyard.settings import CacheSettings  # noqa: E402
 
 _NUM = re.compile(r"\d+")
 
@@ -75,10 +73,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    pairs = [p for p in read_pairs(args.pairs, need_label=True) if "error" not in p]
-    vectors = load_or_embed(pairs, args.embeddings)
-    outcomes = [o for o in run_pairs(pairs, CacheSettings(), threshold=-1.0, embeddings=vectors)
-                if isinstance(o, PairOutcome)]
+    pairs, outcomes, _ = calibration_outcomes(args.pairs, args.embeddings)
     text = {p["id"]: (p["a"], p["b"]) for p in pairs}
     y = np.array([o.label for o in outcomes])
     exact = np.array([o.exact for o in outcomes])

@@ -96,6 +96,18 @@ def cross_validate(
     }
 
 
+def calibration_outcomes(
+    path: Path, embeddings: Path | None
+) -> tuple[list[dict], list[PairOutcome], dict[str, np.ndarray]]:
+    """The well-formed labelled pairs, each run once through the cache's own lookup with the
+    threshold disabled (similarity, guard and check verdicts), and the texts' MiniLM vectors."""
+    pairs = [p for p in read_pairs(path, need_label=True) if "error" not in p]
+    vectors = load_or_embed(pairs, embeddings)
+    outcomes = [o for o in run_pairs(pairs, CacheSettings(), threshold=-1.0, embeddings=vectors)
+                if isinstance(o, PairOutcome)]
+    return pairs, outcomes, vectors
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=Path, default=DEFAULT_PAIRS)
