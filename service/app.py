@@ -328,6 +328,10 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
             # Seeding / ingest / classifier fitting is sync and slow: keep it off the event loop.
             await asyncio.to_thread(ensure_ready, settings)
         deps = await abuild_dependencies(settings)
+        if config.prepare and settings.database_url:
+            # The shared cache drops public answers of another knowledge version, as ensure_ready
+            # does for the embedded one.
+            await asyncio.to_thread(deps.cache.invalidate_public, deps.retriever.kb_version)
         try:
             async with open_thread_store(settings, path) as threads:
                 builder = build_graph(deps)

@@ -13,7 +13,7 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage
 
-from switchyard.cache import get_cache
+from switchyard.cache import SemanticCache, get_cache
 from switchyard.classifier.local import load_or_fit
 from switchyard.context import Context
 from switchyard.deps import Dependencies
@@ -24,17 +24,23 @@ from switchyard.settings import Settings, get_settings
 from switchyard.tools.database import seed
 
 
-def ensure_ready(settings: Settings | None = None) -> dict[str, Any]:
+def ensure_ready(settings: Settings | None = None,
+                 cache: SemanticCache | None = None) -> dict[str, Any]:
     """Build what the graph needs if missing: customer database, knowledge index, classifier.
 
     Each step is idempotent; a changed knowledge base bumps its version, which drops public
-    cache entries written under the old one.
+    entries written under the old one from ``cache``: by default the embedded cache, which is
+    the deployment's only with no ``database_url``. With one, the shared Postgres cache is the
+    caller's to pass (the service does, once its dependencies are built), and the home's unused
+    embedded cache is left alone.
     """
 
     settings = settings or get_settings()
     db = seed(settings.db_path)
     report = ingest(articles_dir=settings.articles_dir, index_dir=settings.index_dir)
-    removed = get_cache().invalidate_public(report.kb_version)
+    if cache is None and not settings.database_url:
+        cache = get_cache()
+    removed = cache.invalidate_public(report.kb_version) if cache is not None else None
     load_or_fit(settings.classifier_path)
     return {"db": db, "ingest": report, "cache_invalidated": removed}
 

@@ -589,3 +589,35 @@ def test_request_intent_key_only_for_confident_fact_questions() -> None:
         request_intent_key("account_balance", "What's my balance?", s, sure)
     off = CacheSettings(keyed_intents=[])
     assert request_intent_key("account_balance", "What's my balance?", off, sure) is None
+
+
+def test_ensure_ready_drops_stale_public_answers_from_the_cache_it_is_given(
+    make_cache, embed, deps
+) -> None:
+    """The service passes its shared (Postgres) cache; the embedded one is the default."""
+    from switchyard.runner import ensure_ready
+    from switchyard.settings import get_settings
+
+    cache = make_cache()
+    q = "How do I enable SSO?"
+    stale = part(None, personal=False, kb="stale")
+    cache.store(q, embed(q), stale, answer(q))
+    report = ensure_ready(get_settings(), cache=cache)
+    assert report["cache_invalidated"] >= 1
+    assert not cache.lookup(q, embed(q), stale).hit
+
+
+def test_ensure_ready_leaves_the_embedded_cache_alone_with_a_database_url(embed, deps) -> None:
+    from switchyard.cache import get_cache
+    from switchyard.runner import ensure_ready
+    from switchyard.settings import get_settings
+
+    embedded = get_cache()
+    q = "How do I enable SSO?"
+    stale = part(None, personal=False, kb="stale-embedded")
+    embedded.store(q, embed(q), stale, answer(q))
+    with_db = get_settings().model_copy(update={"database_url": "postgresql://unused/none"})
+    assert ensure_ready(with_db)["cache_invalidated"] is None
+    assert embedded.lookup(q, embed(q), stale).hit
+    assert ensure_ready(get_settings())["cache_invalidated"] >= 1  # no URL: the embedded cache
+    assert not embedded.lookup(q, embed(q), stale).hit

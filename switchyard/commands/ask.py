@@ -110,7 +110,10 @@ def register(app: typer.Typer) -> None:
         ing = report["ingest"]
         console.print(f"database: {report['db']}")
         console.print(f"knowledge: {ing.articles} articles, {ing.chunks} chunks, kb_version {ing.kb_version}")
-        console.print(f"cache: {report['cache_invalidated']} stale public entries dropped")
+        if report["cache_invalidated"] is None:  # SWITCHYARD_DATABASE_URL: the shared cache
+            console.print("cache: the shared cache drops stale public entries when serve starts")
+        else:
+            console.print(f"cache: {report['cache_invalidated']} stale public entries dropped")
 
     @app.command()
     def demo(
