@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
@@ -319,6 +319,23 @@ class SemanticCache(ABC):
         ``embedding`` is the original request's, for backends whose rows need one.
         (Backends without intent keys store nothing.)"""
         return False
+
+    @staticmethod
+    def _key_verdict(label: str, now: float, times: tuple[float, float] | None,
+                     load: Callable[[], CachedAnswer | None]) -> CacheVerdict:
+        """An intent-key lookup's verdict from the entry's (created_at, expires_at), None if
+        there is none; ``load`` reads its answer, only when it is still live."""
+        missing = CacheVerdict(hit=False, partition=label, reason="miss: no entry for key")
+        if times is None:
+            return missing
+        created, expires = times
+        if expires <= now:
+            return CacheVerdict(hit=False, partition=label, reason="miss: entry expired")
+        answer = load()
+        if answer is None:
+            return missing
+        return CacheVerdict(hit=True, partition=label, entry_age_s=max(0.0, now - created),
+                            match="key", reason="intent key match", answer=answer)
 
     @staticmethod
     def _check_key(key: str, partition: Partition) -> None:

@@ -360,23 +360,12 @@ class FaissSemanticCache(SemanticCache):
         label = partition.label
         with self._lock:
             self._sync()
-            verdict = CacheVerdict(hit=False, partition=label, reason="miss: no entry for key")
             pidx = self._parts.get(label)
             eid = pidx.exact.get(key) if pidx is not None else None
-            if eid is not None:
-                meta = self._meta[eid]
-                ans = self._fetch(eid) if meta.expires_at > now else None
-                if ans is not None:
-                    verdict = CacheVerdict(
-                        hit=True,
-                        partition=label,
-                        entry_age_s=max(0.0, now - meta.created_at),
-                        match="key",
-                        reason="intent key match",
-                        answer=ans,
-                    )
-                elif meta.expires_at <= now:
-                    verdict = CacheVerdict(hit=False, partition=label, reason="miss: entry expired")
+            meta = self._meta[eid] if eid is not None else None
+            verdict = self._key_verdict(
+                label, now, None if meta is None else (meta.created_at, meta.expires_at),
+                lambda: self._fetch(eid) if eid is not None else None)
             self._count(verdict)
         return verdict
 

@@ -196,16 +196,8 @@ class PgSemanticCache(SemanticCache):
         label = partition.label
         with self.pool.connection() as conn:
             rows = self._rows(conn, _LOOKUP_KEY, {**self._params(partition), "norm": key})
-        verdict = CacheVerdict(hit=False, partition=label, reason="miss: no entry for key")
-        if rows:
-            created, expires, payload = rows[0]
-            if expires > now:
-                verdict = CacheVerdict(hit=True, partition=label, match="key",
-                                       entry_age_s=max(0.0, now - created),
-                                       reason="intent key match",
-                                       answer=CachedAnswer.model_validate_json(payload))
-            else:
-                verdict = CacheVerdict(hit=False, partition=label, reason="miss: entry expired")
+        verdict = self._key_verdict(label, now, rows[0][:2] if rows else None,
+                                    lambda: CachedAnswer.model_validate_json(rows[0][2]))
         for name in verdict_counters(verdict):
             self._count(name)
         return verdict
