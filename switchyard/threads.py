@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,11 +86,25 @@ def _has_tables(conn: sqlite3.Connection) -> bool:
     return {"checkpoints", "writes"} <= names
 
 
-def _activity(conn: sqlite3.Connection) -> list[tuple[str, float | None]]:
-    """(thread_id, last activity) per thread, most recent first (undated ones last)."""
-    rows = conn.execute("SELECT thread_id, MAX(checkpoint_id) FROM checkpoints GROUP BY thread_id")
-    dated = [(tid, checkpoint_time(cid)) for tid, cid in rows]
+def rank_activity(newest: Iterable[tuple[str, str]]) -> list[tuple[str, float | None]]:
+    """(thread_id, last activity) from each thread's newest checkpoint id, most recent first
+    (undated ones last). The same for every store: SQLite here, PostgreSQL in switchyard.pg."""
+    dated = [(tid, checkpoint_time(cid)) for tid, cid in newest]
     return sorted(dated, key=lambda r: (r[1] is not None, r[1] or 0.0), reverse=True)
+
+
+def prune_victims(activity: list[tuple[str, float | None]], *, ttl_s: float | None,
+                  max_threads: int | None, now: float) -> list[str]:
+    """The threads of ``activity`` (ranked by :func:`rank_activity`) idle longer than ``ttl_s``
+    or beyond the ``max_threads`` most recently active."""
+    return [tid for rank, (tid, last) in enumerate(activity)
+            if (max_threads is not None and rank >= max_threads)
+            or (ttl_s is not None and last is not None and now - last > ttl_s)]
+
+
+def _activity(conn: sqlite3.Connection) -> list[tuple[str, float | None]]:
+    return rank_activity(
+        conn.execute("SELECT thread_id, MAX(checkpoint_id) FROM checkpoints GROUP BY thread_id"))
 
 
 def default_path() -> Path:
@@ -147,9 +162,7 @@ def prune(path: Path | None = None, *, ttl_s: float | None = None,
         conn.execute("BEGIN IMMEDIATE")
         try:
             activity = _activity(conn)
-            victims = [tid for rank, (tid, last) in enumerate(activity)
-                       if (max_threads is not None and rank >= max_threads)
-                       or (ttl_s is not None and last is not None and now - last > ttl_s)]
+            victims = prune_victims(activity, ttl_s=ttl_s, max_threads=max_threads, now=now)
             result.threads_removed = len(victims)
             result.threads_kept = len(activity) - len(victims)
             result.removed_ids = victims

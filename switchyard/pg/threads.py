@@ -76,17 +76,13 @@ async def prune(
     its newest checkpoint id (UUIDv6: the time is in the id, no blob is read). Safe to run on
     every replica at once: deleting a deleted thread is a no-op.
     """
-    from switchyard.threads import checkpoint_time
+    from switchyard.threads import prune_victims, rank_activity
 
     now = time.time() if now is None else now
     async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute("SELECT thread_id, max(checkpoint_id) FROM checkpoints GROUP BY 1")
         rows = await cur.fetchall()
-    activity = sorted(((tid, checkpoint_time(cid)) for tid, cid in rows),
-                      key=lambda r: (r[1] is not None, r[1] or 0.0), reverse=True)
-    victims = [tid for rank, (tid, last) in enumerate(activity)
-               if (max_threads is not None and rank >= max_threads)
-               or (ttl_s is not None and last is not None and now - last > ttl_s)]
+    victims = prune_victims(rank_activity(rows), ttl_s=ttl_s, max_threads=max_threads, now=now)
     for tid in victims:
         await saver.adelete_thread(tid)
     return len(victims)
