@@ -63,8 +63,12 @@ class ThreadStore:
         if not key:
             yield
             return
-        async with self._lock(key):
+        async with self._lock(key), self._shared_turn(key, timeout_s):
             yield
+
+    def _shared_turn(self, key: str, timeout_s: float) -> contextlib.AbstractAsyncContextManager[None]:
+        """The part of a turn's lock other replicas see: nothing for a store of this process."""
+        return contextlib.nullcontext()
 
     async def prune_once(self) -> int:
         from switchyard.threads import prune
@@ -96,24 +100,21 @@ class PgThreadStore(ThreadStore):
         self.lock_pool = lock_pool
 
     @contextlib.asynccontextmanager
-    async def turn(self, key: str | None, timeout_s: float) -> AsyncIterator[None]:
-        if not key:
-            yield
-            return
+    async def _shared_turn(self, key: str, timeout_s: float) -> AsyncIterator[None]:
+        """A transaction-scoped advisory lock on the thread, held by one replica at a time."""
         from psycopg_pool import PoolTimeout
 
         from switchyard.pg.threads import ThreadBusy, thread_turn_lock
 
-        async with self._lock(key):
-            try:
-                async with thread_turn_lock(self.lock_pool, key, timeout_s=timeout_s):
-                    yield
-            except ThreadBusy as exc:
-                raise TurnRefused(409, "This conversation is still answering an earlier message "
-                                       "(on another server); retry when it is done.") from exc
-            except PoolTimeout as exc:  # also a checkpoint write that found no free connection
-                raise TurnRefused(503, "Too many conversations are in progress right now; "
-                                       "please retry in a moment.") from exc
+        try:
+            async with thread_turn_lock(self.lock_pool, key, timeout_s=timeout_s):
+                yield
+        except ThreadBusy as exc:
+            raise TurnRefused(409, "This conversation is still answering an earlier message "
+                                   "(on another server); retry when it is done.") from exc
+        except PoolTimeout as exc:  # also a checkpoint write that found no free connection
+            raise TurnRefused(503, "Too many conversations are in progress right now; "
+                                   "please retry in a moment.") from exc
 
     async def prune_once(self) -> int:
         from switchyard.pg.threads import prune
