@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any, Literal, Optional
 
+import numpy as np
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.messages.utils import count_tokens_approximately, trim_messages
 from langchain_core.runnables import RunnableConfig
@@ -29,7 +30,9 @@ from switchyard.agents.prompts import PROMPT_VERSION
 from switchyard.agents.standard import build_standard_agent
 from switchyard.cache import (
     CachedAnswer,
+    CacheVerdict,
     Partition,
+    SemanticCache,
     cache_policy,
     is_storable,
     is_strategic,
@@ -250,30 +253,20 @@ class RouterNodes:
                                  cls.intent_scores) if ctx.user_id else None
         result = await cache.alookup_key(key, partitions[0]) if key else None
         if result is None or not result.hit:
-            for partition in partitions:
-                result = await cache.alookup(state["request"], embedding, partition)
-                if result.hit:
-                    break
-        assert result is not None
+            result = await self._search(cache, state["request"], embedding, partitions)
         flight: Flight | None = None
         if not result.hit:
             ticket = await cache.acquire_flight(state["request"], flight_partition)
             if not ticket.leader:
                 # An identical request was in flight: its answer is cached now (or it failed,
                 # or its lease ran out, and this request computes for itself).
-                for partition in partitions:
-                    result = await cache.alookup(state["request"], embedding, partition)
-                    if result.hit:
-                        break
+                result = await self._search(cache, state["request"], embedding, partitions)
                 if not result.hit:
                     ticket = await cache.acquire_flight(state["request"], flight_partition)
             if not result.hit and ticket.leader and cache.shares_flights:
                 # Another replica may have stored the answer and ended its flight between our
                 # lookup and our lease: look once more before paying for a model call.
-                for partition in partitions:
-                    result = await cache.alookup(state["request"], embedding, partition)
-                    if result.hit:
-                        break
+                result = await self._search(cache, state["request"], embedding, partitions)
                 if result.hit:
                     await cache.arelease_flight(ticket.key, ticket.token, True)
             if not result.hit and ticket.leader:
@@ -291,6 +284,16 @@ class RouterNodes:
                           sources=cached.sources, tools_used=[])
             return Command(goto="respond", update=update)
         return Command(goto=route, update=update)
+
+    @staticmethod
+    async def _search(cache: SemanticCache, text: str, embedding: np.ndarray,
+                      partitions: list[Partition]) -> CacheVerdict:
+        """Each partition in turn (the user's own first): the first hit, else the last miss."""
+        for partition in partitions:
+            result = await cache.alookup(text, embedding, partition)
+            if result.hit:
+                break
+        return result
 
     def _release(self, deps: Dependencies, flight: Flight | None, stored: bool) -> None:
         """Sync, for cancellation: never blocks (a shared lease is released in the background)."""
