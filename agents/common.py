@@ -6,7 +6,6 @@ Every agent is built by a function that takes the graph's :class:`Dependencies`,
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import operator
 import time
@@ -23,14 +22,14 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from typing_extensions import TypedDict  # pydantic (Studio schemas) needs it on 3.11
 
-from switchyard.accounting import usage_record
 from switchyard.classifier.schema import Classification
-from switchyard.context import Context
+from switchyard.core.context import Context
+from switchyard.core.domain import reads_account, tools_for
 from switchyard.deps import Dependencies
-from switchyard.domain import reads_account, tools_for
+from switchyard.llm.accounting import usage_record
 from switchyard.llm.answers import is_unusable
 from switchyard.tools import TOOLS_BY_NAME
-from switchyard.tools.database import CustomerDatabase, bind_database
+from switchyard.tools.common import ACCOUNTS_ARG
 
 # Answers that stop at max tokens are marked truncated (and so never cached).
 _TRUNCATED_REASONS = {"length", "max_tokens"}
@@ -246,22 +245,24 @@ def tool_node(deps: Dependencies, tier: str, tools: Sequence[BaseTool]) -> ToolN
             return ToolMessage(
                 content=f"ERROR: the tool {name!r} is not available for this request.",
                 name=name, tool_call_id=request.tool_call["id"], status="error")
-        with bind_database(customer_database(deps)):
-            return await execute(request)
+        return await execute(with_accounts(request, deps))
 
     return ToolNode(list(tools), handle_tool_errors=True, messages_key="work",
                     awrap_tool_call=guard)
 
 
-def customer_database(deps: Dependencies) -> CustomerDatabase:
-    db = deps.database
-    return db if isinstance(db, CustomerDatabase) else CustomerDatabase(db.path)
+def with_accounts(request: ToolCallRequest, deps: Dependencies) -> ToolCallRequest:
+    """The call with the graph's customer database in the tools' hidden ``accounts`` argument
+    (whatever the model put there is replaced)."""
+    call = request.tool_call
+    return request.override(tool_call={**call, "args": {**call["args"],
+                                                        ACCOUNTS_ARG: deps.database}})
 
 
-async def in_database(deps: Dependencies, fn: Any, *args: Any) -> Any:
-    """Run blocking tool code in a worker thread against the graph's database."""
-    with bind_database(customer_database(deps)):
-        return await asyncio.to_thread(fn, *args)
+async def inject_accounts(deps: Dependencies, request: ToolCallRequest,
+                          execute: Any) -> ToolMessage | Command:
+    """An ``awrap_tool_call`` for tool nodes that run fixed steps: only the injection."""
+    return await execute(with_accounts(request, deps))
 
 
 async def tool_loop_turn(

@@ -43,9 +43,9 @@ from switchyard.agents.prompts import (
     render_passages,
     render_tool_list,
 )
-from switchyard.context import Context
+from switchyard.core.context import Context
+from switchyard.core.domain import Tier, tier_tool_names
 from switchyard.deps import Dependencies
-from switchyard.domain import Tier, tier_tool_names
 from switchyard.tools import TOOLS_BY_NAME
 
 TIER = Tier.EXPERT

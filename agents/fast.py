@@ -8,6 +8,7 @@ verification, with no model choosing tools. Out-of-scope requests get a one-call
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import time
@@ -28,9 +29,8 @@ from switchyard.agents.common import (
     classification_of,
     context_of,
     conversation,
-    customer_database,
     elapsed_ms,
-    in_database,
+    inject_accounts,
     is_truncated,
     model_name,
     provenance,
@@ -40,11 +40,10 @@ from switchyard.agents.common import (
     tool_failed,
 )
 from switchyard.agents.prompts import DEFLECT_SYSTEM, FAST_SYSTEM, render_account, render_passages
-from switchyard.context import Context
+from switchyard.core.context import Context
+from switchyard.core.domain import INTENTS, Tier, fixed_actions
 from switchyard.deps import Dependencies
-from switchyard.domain import INTENTS, Tier, fixed_actions
 from switchyard.tools import TOOLS_BY_NAME, ToolAuthError, account_snapshot
-from switchyard.tools.database import bind_database
 
 TIER = Tier.FAST
 # Every tool any intent's fixed actions use, in one ToolNode (it injects the caller's runtime).
@@ -56,7 +55,8 @@ _ASKS_OWN_NAME = re.compile(r"\b(?:my|own)\s+(?:full\s+)?name\b|\bwho am i\b", r
 
 def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
     action_tools = ToolNode([TOOLS_BY_NAME[n] for n in _ACTION_TOOL_NAMES],
-                            handle_tool_errors=True, messages_key="work")
+                            handle_tool_errors=True, messages_key="work",
+                            awrap_tool_call=functools.partial(inject_accounts, deps))
 
     async def retrieve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         start = time.perf_counter()
@@ -72,8 +72,8 @@ def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
             else:
                 try:
                     asks_name = bool(_ASKS_OWN_NAME.search(state["request"]))
-                    account = await in_database(
-                        deps, functools.partial(account_snapshot, include_name=asks_name), user_id)
+                    account = await asyncio.to_thread(
+                        account_snapshot, deps.database, user_id, include_name=asks_name)
                 except ToolAuthError as exc:
                     # An invited, locked or deactivated user gets told why, not a failed request.
                     account = {"account_note": str(exc)}
@@ -85,14 +85,13 @@ def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
         start = time.perf_counter()
         cls = classification_of(state)
         results: list[ToolMessage] = []
-        with bind_database(customer_database(deps)):
-            for i, (name, args) in enumerate(fixed_actions(cls.intent if cls else None)):
-                call = {"name": name, "args": args, "id": f"fixed_{i}_{name}", "type": "tool_call"}
-                out = await action_tools.ainvoke(
-                    {"work": [AIMessage(content="", tool_calls=[call])]}, config)
-                results.append(out["work"][-1])
-                if tool_failed(results[-1:]):
-                    break
+        for i, (name, args) in enumerate(fixed_actions(cls.intent if cls else None)):
+            call = {"name": name, "args": args, "id": f"fixed_{i}_{name}", "type": "tool_call"}
+            out = await action_tools.ainvoke(
+                {"work": [AIMessage(content="", tool_calls=[call])]}, config)
+            results.append(out["work"][-1])
+            if tool_failed(results[-1:]):
+                break
         action = "\n".join(str(r.content).splitlines()[0] for r in results if str(r.content).strip())
         return {"action": action, "tools_used": [r.name for r in results],
                 "outcome": {"tool_failed": tool_failed(results)},

@@ -32,9 +32,9 @@ from switchyard.agents.common import (
     tool_node,
 )
 from switchyard.agents.prompts import STANDARD_SYSTEM, render_passages
-from switchyard.context import Context
+from switchyard.core.context import Context
+from switchyard.core.domain import Tier, tier_tool_names
 from switchyard.deps import Dependencies
-from switchyard.domain import Tier, tier_tool_names
 from switchyard.tools import TOOLS_BY_NAME
 
 TIER = Tier.STANDARD

@@ -1,9 +1,10 @@
 """The routed graph: intake -> classify -> cache_lookup -> fast|standard|expert -> cache_store -> respond.
 
-``from switchyard.graph import build_graph, builder, graph``: ``build_graph(deps)`` for your own
-dependencies, or ``builder``/``graph`` for the default settings (dependencies built on first use).
+``build_graph(deps)`` returns the builder for one set of dependencies; the front door
+(``switchyard.Switchyard``) builds those once and compiles it. ``langgraph dev`` loads the compiled
+graph from ``switchyard/studio.py``.
 """
 
-from switchyard.graph.graph import build_graph, builder, graph
+from switchyard.graph.graph import build_graph
 
-__all__ = ["build_graph", "builder", "graph"]
+__all__ = ["build_graph"]

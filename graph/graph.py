@@ -10,20 +10,19 @@
                                   cache_store -> respond -> END
 
 ``build_graph(deps)`` returns the builder for one set of dependencies (settings, embedder,
-classifier, cache, retriever, customer database, model factory); services compile it with their
-own checkpointer. ``builder`` and ``graph`` are built from the default settings, with dependencies
-loaded on the first request, off the event loop (what ``langgraph.json`` points at: ``langgraph
-dev`` and LangGraph Platform add persistence themselves).
+classifier, cache, retriever, customer database, model factory); the front door
+(``switchyard.app.Switchyard``) builds them once and compiles the graph, with its checkpointer when
+it keeps threads. ``langgraph.json`` points at ``switchyard/studio.py``, which opens the front door
+for ``langgraph dev`` and LangGraph Platform (they add persistence themselves).
 """
 
 from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
-from switchyard.context import Context
-from switchyard.deps import Dependencies
-from switchyard.domain import TIERS
-from switchyard.graph.dependencies import LazyDependencies
+from switchyard.core.context import Context
+from switchyard.core.domain import TIERS
+from switchyard.deps import Dependencies, LazyDependencies
 from switchyard.graph.nodes import RouterNodes
 from switchyard.graph.state import InputState, State
 
@@ -49,7 +48,3 @@ def build_graph(deps: Dependencies | LazyDependencies) -> StateGraph:
     builder.add_edge("cache_store", "respond")
     builder.add_edge("respond", END)
     return builder
-
-
-builder = build_graph(LazyDependencies())
-graph = builder.compile(name="switchyard")

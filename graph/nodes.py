@@ -22,7 +22,6 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from switchyard.accounting import totals
 from switchyard.agents.common import classification_of, context_of
 from switchyard.agents.expert import build_expert_agent
 from switchyard.agents.fast import build_fast_agent
@@ -39,14 +38,14 @@ from switchyard.cache import (
     request_intent_key,
 )
 from switchyard.classifier.local import followup_cue
-from switchyard.context import Context
-from switchyard.deps import Dependencies
-from switchyard.domain import COMPLEXITY_FOR_TIER, FALLBACKS, TIERS, Tier, tools_for
-from switchyard.domain import intent as intent_info
-from switchyard.graph.dependencies import LazyDependencies, resolve
+from switchyard.core.context import Context
+from switchyard.core.domain import COMPLEXITY_FOR_TIER, FALLBACKS, TIERS, Tier, tools_for
+from switchyard.core.domain import intent as intent_info
+from switchyard.core.tracing import annotate_trace
+from switchyard.deps import Dependencies, LazyDependencies, resolve
 from switchyard.graph.state import RESET, Flight, State
+from switchyard.llm.accounting import totals
 from switchyard.tools import TOOLSET_VERSION
-from switchyard.tracing import annotate_trace
 
 log = logging.getLogger(__name__)
 

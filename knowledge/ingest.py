@@ -28,11 +28,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from switchyard.core.settings import RetrievalSettings
 
 MANIFEST = "manifest.json"
 INDEX_FILE = "index.faiss"
@@ -255,38 +258,6 @@ def verify_build(index_dir: Path, manifest: dict[str, Any]) -> Path:
     return build
 
 
-def kb_version(index_dir: Path | None = None, articles_dir: Path | None = None) -> str:
-    """The knowledge-base version the cache keys on: the version this process serves.
-
-    That is the version this process last built or loaded (no I/O: the graph calls this on every
-    request, from async code). Otherwise the committed manifest's version; before the first ingest,
-    the version computed from the articles, which is exactly what the first ingest will record.
-    """
-    from switchyard.settings import get_settings
-
-    settings = get_settings()
-    index_dir = Path(index_dir or settings.index_dir)
-    served = _served.get(str(index_dir))
-    if served:
-        return served
-    manifest = read_manifest(index_dir)
-    if manifest and manifest.get("kb_version"):
-        note_served_version(index_dir, str(manifest["kb_version"]))
-        return str(manifest["kb_version"])
-    articles = load_articles(Path(articles_dir or settings.articles_dir))
-    return compute_kb_version({a.id: a.sha256 for a in articles})
-
-
-# index_dir -> kb_version this process built or loaded. Keyed by the index, so a CLI ingest in
-# another process does not change the version until this process reloads that index: cached
-# answers are always stamped with the version of the passages that produced them.
-_served: dict[str, str] = {}
-
-
-def note_served_version(index_dir: Path, version: str) -> None:
-    _served[str(Path(index_dir))] = version
-
-
 class IndexReadOnlyError(RuntimeError):
     """The index must be (re)built but its directory cannot be written."""
 
@@ -347,20 +318,16 @@ def _read_only_error(index_dir: Path, why: str) -> IndexReadOnlyError:
 def _lc_embeddings() -> Any:
     from langchain_core.embeddings import Embeddings
 
-    from switchyard.embeddings import LangChainEmbeddings
-
-    class _Embeddings(Embeddings):
-        # FAISS warns unless the embedding function is a real ``Embeddings`` subclass.
-        def __init__(self) -> None:
-            self._inner = LangChainEmbeddings()
-
+    class _VectorsOnly(Embeddings):
+        # FAISS wants an ``Embeddings``; we always search by the request's vector (computed once
+        # per request by the graph), so text is never embedded through the store.
         def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return self._inner.embed_documents(texts)
+            raise NotImplementedError("search the knowledge index by vector")
 
         def embed_query(self, text: str) -> list[float]:
-            return self._inner.embed_query(text)
+            raise NotImplementedError("search the knowledge index by vector")
 
-    return _Embeddings()
+    return _VectorsOnly()
 
 
 def build_store(chunks: list[dict[str, Any]], vectors: np.ndarray) -> Any:
@@ -435,7 +402,12 @@ def _load_build(build: Path, manifest: dict[str, Any]) -> LoadedIndex:
 # --------------------------------------------------------------------------------------------
 
 
+EmbedTexts = Callable[[list[str]], np.ndarray]
+
+
 class IngestReport(BaseModel):
+    model_config = {"arbitrary_types_allowed": True}
+
     kb_version: str
     articles: int
     chunks: int
@@ -447,29 +419,38 @@ class IngestReport(BaseModel):
     rebuilt: bool = False
     note: str = ""
     seconds: float = 0.0
+    # The index as committed, already loaded: the retriever takes it instead of reading the
+    # files a second time. Not part of the report's data.
+    index: LoadedIndex | None = Field(default=None, exclude=True, repr=False)
+
+    def summary(self) -> str:
+        """One line for a person: what the index holds and what this ingest did."""
+        did = (f"{self.embedded_chunks} chunks embedded" if self.embedded_chunks
+               else "nothing changed")
+        return (f"{self.articles} articles, {self.chunks} chunks (kb_version {self.kb_version}; "
+                f"{did}, {self.seconds:.1f} s)")
 
 
 def ingest(
     force: bool = False,
     *,
-    articles_dir: Path | None = None,
-    index_dir: Path | None = None,
+    articles_dir: Path,
+    index_dir: Path,
+    chunking: RetrievalSettings,
+    embed: EmbedTexts,
     progress: ProgressFn | None = None,
 ) -> IngestReport:
     """(Re)build the index, re-embedding only articles whose content hash changed.
 
     Idempotent: when nothing changed, nothing is written and kb_version stays the same.
     ``force`` re-embeds everything. A build that fails verification is rebuilt from scratch.
+    ``embed`` is called only for chunks that need vectors, so a no-op ingest never loads the
+    encoder. The report carries the committed index, loaded (``report.index``).
     """
-    from switchyard.embeddings import EMBEDDING_DIM, Embedder, get_embedder
-    from switchyard.settings import get_settings
-
+    from switchyard.encoder.embedder import EMBEDDING_DIM, Embedder
     started = time.perf_counter()
-    settings = get_settings()
-    articles_dir = Path(articles_dir or settings.articles_dir)
-    index_dir = Path(index_dir or settings.index_dir)
-    rcfg = settings.retrieval
-    chunking = {"chunk_size": rcfg.chunk_size, "chunk_overlap": rcfg.chunk_overlap}
+    articles_dir, index_dir, rcfg = Path(articles_dir), Path(index_dir), chunking
+    chunking_params = {"chunk_size": rcfg.chunk_size, "chunk_overlap": rcfg.chunk_overlap}
     # The model loads only if something needs embedding, so a no-op ingest stays instant.
     model_name = Embedder.name
 
@@ -493,7 +474,7 @@ def ingest(
             old
             and not force
             and old.manifest.get("embedding_model") == model_name
-            and old.manifest.get("chunking") == chunking
+            and old.manifest.get("chunking") == chunking_params
         )
         added = [a.id for a in articles if a.id not in old_articles]
         changed = [
@@ -505,8 +486,8 @@ def ingest(
         unchanged = len(articles) - len(added) - len(changed)
 
         if reusable and old and not added and not changed and not removed:
-            note_served_version(index_dir, version)
             return IngestReport(
+                index=old,
                 kb_version=version,
                 articles=len(articles),
                 chunks=len(old.chunks),
@@ -542,12 +523,12 @@ def ingest(
             progress(0, len(to_embed))
         for start in range(0, len(to_embed), _EMBED_BATCH):
             rows = to_embed[start : start + _EMBED_BATCH]
-            vectors[rows] = get_embedder().embed([all_chunks[r]["text"] for r in rows])
+            vectors[rows] = embed([all_chunks[r]["text"] for r in rows])
             done += len(rows)
             if progress:
                 progress(done, len(to_embed))
 
-        _commit(
+        committed = _commit(
             index_dir,
             all_chunks,
             vectors,
@@ -556,7 +537,7 @@ def ingest(
                 "kb_version": version,
                 "embedding_model": model_name,
                 "dim": EMBEDDING_DIM,
-                "chunking": chunking,
+                "chunking": chunking_params,
                 "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "articles": {
                     a.id: {
@@ -573,8 +554,8 @@ def ingest(
                 },
             },
         )
-        note_served_version(index_dir, version)
         return IngestReport(
+            index=committed,
             kb_version=version,
             articles=len(articles),
             chunks=len(all_chunks),
@@ -591,7 +572,7 @@ def ingest(
 
 def _commit(
     index_dir: Path, chunks: list[dict[str, Any]], vectors: np.ndarray, manifest: dict[str, Any]
-) -> None:
+) -> LoadedIndex:
     """Write a new build in a temp dir, rename it into place, then swap the manifest."""
     import faiss
 
@@ -618,3 +599,4 @@ def _commit(
     for entry in builds.iterdir():
         if entry.name != name:
             shutil.rmtree(entry, ignore_errors=True)
+    return LoadedIndex(store=store, chunks=chunks, vectors=vectors, manifest=manifest)

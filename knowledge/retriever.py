@@ -1,6 +1,6 @@
 """Search the knowledge base: dense cosine over FAISS, fused with a light BM25 re-rank.
 
-``get_retriever()`` is a process singleton that loads (or builds) the index on first use.
+The front door (``switchyard.app``) ingests once and hands the loaded index to the retriever.
 ``search`` accepts a precomputed query embedding because the graph embeds each request once and
 shares the vector between classifier, cache and retrieval.
 """
@@ -21,16 +21,15 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from switchyard.embeddings import Embedder, get_embedder
+from switchyard.core.settings import Settings
+from switchyard.encoder.embedder import Embedder
 from switchyard.knowledge.ingest import (
     MANIFEST,
     IndexIntegrityError,
     LoadedIndex,
     ingest,
     load_index,
-    note_served_version,
 )
-from switchyard.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -104,21 +103,20 @@ class BM25:
 
 
 class Retriever:
+    """Search over one knowledge index; picks up a newer index another process committed."""
+
     def __init__(
         self,
-        index_dir: Path | None = None,
-        articles_dir: Path | None = None,
-        lexical_weight: float = LEXICAL_WEIGHT,
+        settings: Settings,
+        embedder: Embedder,
         *,
-        settings: Settings | None = None,
-        embedder: Embedder | None = None,
+        index: LoadedIndex | None = None,
+        lexical_weight: float = LEXICAL_WEIGHT,
     ) -> None:
-        # Injected by the graph's dependencies; the defaults serve scripts and the CLI.
-        settings = settings or get_settings()
         self.settings = settings
-        self._embedder = embedder
-        self.index_dir = Path(index_dir or settings.index_dir)
-        self.articles_dir = Path(articles_dir or settings.articles_dir)
+        self.embedder = embedder
+        self.index_dir = Path(settings.index_dir)
+        self.articles_dir = Path(settings.articles_dir)
         self.lexical_weight = lexical_weight
         self._lock = threading.RLock()
         self._loaded: LoadedIndex | None = None
@@ -126,13 +124,10 @@ class Retriever:
         self._row_of: dict[str, int] = {}
         self._stamp: tuple[int, int] | None = None
         self._checked_at = 0.0
-        self.reload()
-
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = get_embedder()
-        return self._embedder
+        if index is not None:
+            self.use_index(index)
+        else:
+            self.reload()
 
     # -- loading ---------------------------------------------------------------------------
     def reload(self) -> None:
@@ -144,15 +139,19 @@ class Retriever:
                 log.warning("knowledge index refused, rebuilding: %s", exc)
                 loaded = None
             if loaded is None:
-                ingest(articles_dir=self.articles_dir, index_dir=self.index_dir)
-                loaded = load_index(self.index_dir)
+                loaded = ingest(articles_dir=self.articles_dir, index_dir=self.index_dir,
+                                chunking=self.settings.retrieval, embed=self.embedder.embed).index
             assert loaded is not None
+            self.use_index(loaded)
+
+    def use_index(self, loaded: LoadedIndex) -> None:
+        """Serve ``loaded`` (an index this process just ingested or loaded)."""
+        with self._lock:
             self._loaded = loaded
             self._bm25 = BM25([c["text"] for c in loaded.chunks])
             self._row_of = {c["metadata"]["chunk_id"]: i for i, c in enumerate(loaded.chunks)}
             self._stamp = self._manifest_stamp()
             self._checked_at = time.monotonic()
-            note_served_version(self.index_dir, str(loaded.manifest["kb_version"]))
 
     def refresh(self) -> bool:
         """Pick up a newer committed index (a cheap manifest check); True if it was reloaded."""
@@ -244,44 +243,6 @@ class Retriever:
         return await asyncio.to_thread(self.search, query, k, embedding)
 
 
-_singleton: Retriever | None = None
-_singleton_lock = threading.Lock()
-
-
-def get_retriever() -> Retriever:
-    """Process-wide retriever; the first call loads or builds the index (thread-safe)."""
-    global _singleton
-    if _singleton is None:
-        with _singleton_lock:
-            if _singleton is None:
-                _singleton = Retriever()
-    return _singleton
-
-
-def reload() -> None:
-    """Pick up a fresh ingest in this process (the CLI calls it after ``ingest``)."""
-    if _singleton is not None:
-        _singleton.reload()
-
-
-def reset_retriever() -> None:
-    """Forget the singleton (tests that switch SWITCHYARD_HOME)."""
-    global _singleton
-    with _singleton_lock:
-        _singleton = None
-
-
-def search(query: str, k: int | None = None, embedding: np.ndarray | None = None) -> list[Passage]:
-    return get_retriever().search(query, k, embedding)
-
-
-async def asearch(
-    query: str, k: int | None = None, embedding: np.ndarray | None = None
-) -> list[Passage]:
-    # Even the first-use index load happens in the worker thread.
-    return await asyncio.to_thread(search, query, k, embedding)
-
-
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
@@ -312,14 +273,11 @@ def load_eval(path: Path = EVAL_PATH) -> list[dict[str, Any]]:
 
 
 def evaluate_retrieval(
-    k: int = 4, path: Path = EVAL_PATH, retriever: Retriever | None = None
+    retriever: Retriever, k: int = 4, path: Path = EVAL_PATH
 ) -> RetrievalEval:
     """Recall@1, recall@k and MRR over the articles of the top-k passages, on labelled questions."""
-    from switchyard.embeddings import get_embedder
-
-    retriever = retriever or get_retriever()
     rows = load_eval(path)
-    vectors = get_embedder().embed([r["question"] for r in rows])
+    vectors = retriever.embedder.embed([r["question"] for r in rows])
     hit1 = hitk = 0
     rr = 0.0
     misses: list[Miss] = []

@@ -35,8 +35,8 @@ import numpy as np
 
 from switchyard.cache import CachedAnswer, Partition, cache_policy
 from switchyard.cache.faiss_backend import FaissSemanticCache
-from switchyard.domain import is_personal_intent
-from switchyard.settings import CacheSettings
+from switchyard.core.domain import is_personal_intent
+from switchyard.core.settings import CacheSettings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -207,7 +207,7 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
 
-    from switchyard.embeddings import get_embedder
+    from switchyard.encoder.embedder import get_embedder
 
     emb = get_embedder()
     bases, queries = load_texts()

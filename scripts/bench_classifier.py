@@ -30,7 +30,7 @@ def _texts() -> list[str]:
 
 def bench_latency(n: int) -> dict[str, float]:
     from switchyard.classifier import get_classifier
-    from switchyard.embeddings import get_embedder
+    from switchyard.encoder.embedder import get_embedder
 
     clf, emb = get_classifier(), get_embedder()
     base = _texts()

@@ -27,7 +27,7 @@ import yaml
 
 from switchyard.agents.prompts import FAST_SYSTEM, render_passages
 from switchyard.llm.local_server import BUNDLED_MODEL_ALIAS, LocalModelServer
-from switchyard.settings import LocalModelSettings, bundled_path
+from switchyard.core.settings import LocalModelSettings, bundled_path
 
 PASSAGE_CHARS = 2600
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from switchyard.cache import CachedAnswer, Partition, SemanticCache
 from switchyard.cache.faiss_backend import FaissSemanticCache
-from switchyard.settings import CacheSettings
+from switchyard.core.settings import CacheSettings
 
 DIM = 384
 NOISE = 0.01  # per-dimension noise: cosine(query, entry) ~ 1 / sqrt(1 + 384 * 0.01**2) ~ 0.98

@@ -352,7 +352,7 @@ def main() -> int:
 
     from switchyard.pg.pool import DatabaseUnavailable, check_reachable
     from switchyard.service.auth import issue_token
-    from switchyard.settings import Settings
+    from switchyard.core.settings import Settings
 
     try:
         check_reachable(args.url)

@@ -24,8 +24,8 @@ async def main(requests: int, concurrency: int) -> None:
 
     from switchyard.service.app import ServiceConfig, create_app
     from switchyard.service.auth import issue_token
-    from switchyard.settings import get_settings
-    from switchyard.threads import stats
+    from switchyard.core.settings import get_settings
+    from switchyard.threads.retention import stats
 
     settings = get_settings().model_copy(update={
         "auth_secret": SecretStr(os.urandom(32).hex()), "secret": SecretStr(os.urandom(16).hex())})

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from switchyard.domain import INTENTS, OUT_OF_SCOPE  # noqa: E402
+from switchyard.core.domain import INTENTS, OUT_OF_SCOPE  # noqa: E402
 
 SOURCE = ROOT / "data" / "routing" / "source"
 OUT = ROOT / "data" / "routing"

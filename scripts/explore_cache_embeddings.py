@@ -79,7 +79,7 @@ def one_text_ms(model: object, texts: list[str]) -> dict[str, float]:
 
 def shipped_one_text_ms(texts: list[str]) -> float:
     """The same for the shipped embedder (MiniLM through switchyard's own encoder path)."""
-    from switchyard.embeddings import get_embedder
+    from switchyard.encoder.embedder import get_embedder
 
     embedder = get_embedder()
     for t in texts[:10]:

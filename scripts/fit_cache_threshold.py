@@ -32,7 +32,7 @@ from switchyard.cache.calibration import (
     run_pairs,
     wilson_interval,
 )
-from switchyard.settings import CacheSettings
+from switchyard.core.settings import CacheSettings
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PAIRS = REPO.parent / "shared" / "calibration" / "question_pairs.jsonl"
@@ -57,7 +57,7 @@ def load_or_embed(pairs: list[dict], path: Path | None) -> dict[str, np.ndarray]
         known = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
         if all(t in known for t in texts):
             return {t: known[t] for t in texts}
-    from switchyard.embeddings import get_embedder
+    from switchyard.encoder.embedder import get_embedder
 
     vectors = get_embedder().embed(texts)
     if path is not None:

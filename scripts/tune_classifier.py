@@ -5,7 +5,7 @@
 
 The test split is never read here. Folds are stratified by intent; follow-up rows stay in
 their fold with their history. Winners go into DEFAULT_HPARAMS in
-switchyard/classifier/local.py and ``classifier.price_weight`` in settings.
+classifier/local.py and ``classifier.price_weight`` in settings.
 
 Objective. Routing mistakes are not symmetric and neither are prices: sending a low request to
 the expert costs ~700x a fast answer. So among the settings that keep the routing-quality bars
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from switchyard.classifier.data import Example, load_labeled  # noqa: E402
 from switchyard.classifier.local import DEFAULT_HPARAMS, LocalClassifier, fit  # noqa: E402
 from switchyard.classifier.metrics import mix_overspend, routing_report, tier_request_cost  # noqa: E402
-from switchyard.settings import get_settings  # noqa: E402
+from switchyard.core.settings import get_settings  # noqa: E402
 
 FOLDS = 5
 MIN_HIGH_RECALL = 0.96
@@ -71,7 +71,7 @@ def _grid(spec: dict[str, list[float]]) -> list[dict[str, float]]:
 
 
 def main() -> None:
-    from switchyard.embeddings import get_embedder
+    from switchyard.encoder.embedder import get_embedder
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",

@@ -6,7 +6,7 @@
     GET  /readyz           graph compiled, customer database and knowledge index present (and,
                            with SWITCHYARD_DATABASE_URL, PostgreSQL reachable and migrated)
 
-The graph is compiled once at start-up with a checkpointer (``service/threads.py``: SQLite in
+The graph is compiled once at start-up with a checkpointer (``switchyard/threads/store.py``: SQLite in
 ``SWITCHYARD_HOME/threads.sqlite``, or PostgreSQL shared by every replica) so a ``thread_id``
 continues a conversation, one turn at a time. Threads are namespaced by tenant and a hash of the user
 id, so one user cannot read another's thread by guessing its id. A provider failure in a tier is
@@ -36,18 +36,16 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 from sse_starlette import EventSourceResponse
 
 from switchyard.agents.common import ANSWER_TAG
-from switchyard.context import Context
-from switchyard.deps import Dependencies
-from switchyard.graph.dependencies import abuild_dependencies
-from switchyard.graph.graph import build_graph
-from switchyard.health import storage_health
-from switchyard.runner import ensure_ready, record_from_state
+from switchyard.app import Switchyard
+from switchyard.core.context import Context
+from switchyard.core.settings import Settings, get_settings
+from switchyard.core.tracing import user_hash
+from switchyard.record import RoutingRecord
 from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
+from switchyard.service.health import storage_health
 from switchyard.service.limits import RequestLimitsMiddleware
-from switchyard.service.schemas import ChatRequest, ChatResponse, ErrorResponse
-from switchyard.service.threads import ThreadStore, TurnRefused, open_thread_store
-from switchyard.settings import Settings, get_settings
-from switchyard.tracing import user_hash
+from switchyard.service.schemas import ChatRequest, ErrorResponse
+from switchyard.threads.store import ThreadStore, TurnRefused
 
 log = logging.getLogger("switchyard.service")
 
@@ -60,6 +58,8 @@ class ServiceConfig:
     """How this service is wired; every tunable is in settings."""
 
     settings: Settings | None = None          # default: the process's configured settings
+    # A front door the host already opened (and closes itself); default: one opened here.
+    switchyard: Switchyard | None = None
     # Outer bound on a request (default: settings.request_timeout_s + 5 s). The graph keeps the
     # request's own deadline and falls back between tiers inside it.
     request_timeout_s: float | None = None
@@ -95,17 +95,18 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 class ChatService:
     """The graph plus what a request needs around it: threads, deadlines, fallbacks."""
 
-    def __init__(self, graph: Any, deps: Dependencies, config: ServiceConfig,
+    def __init__(self, switchyard: Switchyard, graph: Any, config: ServiceConfig,
                  oneshot_graph: Any = None, threads: ThreadStore | None = None) -> None:
+        self.switchyard = switchyard
+        self.settings = switchyard.settings
         self.graph = graph
         # Requests without a thread_id are one-shot: no checkpoint is written for them, so the
         # thread store grows only with conversations someone can continue.
         self.oneshot_graph = oneshot_graph or graph
-        self.deps = deps
         self.config = config
-        self.authenticator = Authenticator(deps.settings)
+        self.authenticator = Authenticator(self.settings)
         # Where threads live and how a turn is serialised (per process, or across replicas).
-        self.threads = threads or ThreadStore(None, deps.settings)
+        self.threads = threads or ThreadStore(None, self.settings)
 
     def identify(self, request: Request, req: ChatRequest) -> Identity:
         try:
@@ -118,12 +119,11 @@ class ChatService:
     def thread_key(self, who: Identity, tenant: str, thread_id: str) -> str:
         # Bound to the authenticated identity: namespaced by tenant and the user's keyed hash,
         # so one user cannot reach another's thread by guessing its id.
-        return f"{tenant}:{user_hash(who.user_id, self.deps.settings.hash_key)}:{thread_id}"
+        return f"{tenant}:{user_hash(who.user_id, self.settings.hash_key)}:{thread_id}"
 
     def prepare(self, req: ChatRequest, who: Identity
                 ) -> tuple[dict[str, Any], Context, HumanMessage, str]:
-        settings = self.deps.settings
-        tenant = who.tenant or settings.default_tenant
+        tenant = who.tenant or self.settings.default_tenant
         thread_id = req.thread_id
         config: dict[str, Any] = {"run_name": "switchyard", "configurable": {}}
         if thread_id:
@@ -140,13 +140,13 @@ class ChatService:
         # One turn at a time per thread: a follow-up waits for the previous answer.
         return self.threads.turn(config["configurable"].get("thread_id"), self._deadline_s())
 
-    async def chat(self, req: ChatRequest, who: Identity) -> dict[str, Any]:
+    async def chat(self, req: ChatRequest, who: Identity) -> RoutingRecord:
         try:
             return await self._chat(req, who)
         except TurnRefused as exc:
             raise ServiceError(exc.status, exc.message) from None
 
-    async def _chat(self, req: ChatRequest, who: Identity) -> dict[str, Any]:
+    async def _chat(self, req: ChatRequest, who: Identity) -> RoutingRecord:
         config, ctx, message, thread_id = self.prepare(req, who)
         async with self._lock_for(config):
             state: dict[str, Any] | None = None
@@ -171,14 +171,14 @@ class ChatService:
         flight = (state or {}).get("flight")
         if flight:
             try:
-                self.deps.cache.release_flight(flight["key"], flight["token"], False)
+                self.switchyard.cache.release_flight(flight["key"], flight["token"], False)
             except Exception:  # noqa: BLE001 - clean-up must not mask the original error
                 log.warning("could not release a single-flight ticket", exc_info=True)
 
     def _deadline_s(self) -> float:
         # The graph keeps its own deadline (settings.request_timeout_s) and falls back between
         # tiers inside it; this outer bound only catches what runs outside the model calls.
-        return self.config.request_timeout_s or self.deps.settings.request_timeout_s + 5.0
+        return self.config.request_timeout_s or self.settings.request_timeout_s + 5.0
 
     def _timeout(self) -> ServiceError:
         return ServiceError(504, f"The request took longer than {self._deadline_s():g} s "
@@ -186,18 +186,14 @@ class ChatService:
                                  "is slow or overloaded.")
 
     @staticmethod
-    def _record(state: dict[str, Any], thread_id: str | None) -> dict[str, Any]:
+    def _record(state: dict[str, Any], thread_id: str | None) -> RoutingRecord:
         if state.get("error") and not state.get("classification"):
             # Refused at intake (empty, too long, unknown user): the request, not the service.
             raise ServiceError(422, str(state["error"]))
         if (state.get("outcome") or {}).get("unavailable"):
             # Every tier's provider failed: the turn ended with an apology, not an answer.
             raise ServiceError(503, str(state.get("error")))
-        record = record_from_state(state)
-        failed = record.get("fallback_from") or []
-        record.update(thread_id=thread_id, fallback_from=failed[0] if failed else None,
-                      model_calls=len(record.get("usage") or []))
-        return record
+        return RoutingRecord.from_state(state, thread_id=thread_id)
 
     # -- streaming ---------------------------------------------------------------------------
     async def stream(self, req: ChatRequest, who: Identity) -> AsyncIterator[dict[str, str]]:
@@ -266,8 +262,8 @@ class ChatService:
                 yield _sse("error", {"status": exc.status, "error": exc.message})
                 return
             if not streamed:  # a cache hit, an error message, or a non-streaming model
-                yield _sse("answer", {"text": record["answer"]})
-            yield _sse("done", ChatResponse(**record).model_dump())
+                yield _sse("answer", {"text": record.answer})
+            yield _sse("done", record.model_dump())
 
 
 def _sse(event: str, data: dict[str, Any]) -> dict[str, str]:
@@ -308,12 +304,19 @@ def _answer_token(chunk: Any) -> str:
     return str(content)
 
 
+def _settings_of(config: ServiceConfig) -> Settings:
+    """The service's settings: the host's front door's, the config's, else the process's."""
+    if config.switchyard is not None:
+        return config.switchyard.settings
+    return config.settings or get_settings()
+
+
 def create_app(config: ServiceConfig | None = None) -> FastAPI:
     config = config or ServiceConfig()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings = config.settings or get_settings()
+        settings = _settings_of(config)
         problems = configuration_problems(settings)
         if problems:
             raise RuntimeError("switchyard service cannot start: " + " ".join(problems))
@@ -324,38 +327,35 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         path = config.checkpoint_path or settings.checkpoint_path
         app.state.service = None
         started = time.perf_counter()
-        if config.prepare:
-            # Seeding / ingest / classifier fitting is sync and slow: keep it off the event loop.
-            await asyncio.to_thread(ensure_ready, settings)
-        deps = await abuild_dependencies(settings)
-        if config.prepare and settings.database_url:
-            # The shared cache drops public answers of another knowledge version, as ensure_ready
-            # does for the embedded one.
-            await asyncio.to_thread(deps.cache.invalidate_public, deps.retriever.kb_version)
+        own = config.switchyard is None
+        # Seeding / ingest / classifier fitting is sync and slow: aopen keeps it off the loop.
+        sy = config.switchyard or await Switchyard.aopen(settings, setup=config.prepare)
         try:
-            async with open_thread_store(settings, path) as threads:
-                builder = build_graph(deps)
-                graph = builder.compile(checkpointer=threads.saver, name="switchyard")
-                oneshot = builder.compile(name="switchyard")
-                app.state.service = ChatService(graph, deps, config, oneshot_graph=oneshot,
+            async with sy.threads(path) as threads:
+                graph = sy.compile(checkpointer=threads.saver)
+                app.state.service = ChatService(sy, graph, config, oneshot_graph=sy.graph,
                                                 threads=threads)
                 pruning = asyncio.create_task(threads.prune_forever())
                 log.info("switchyard service ready in %.1f s (threads and limits: %s)",
                          time.perf_counter() - started,
-                         "PostgreSQL, shared" if deps.shared else "this process")
+                         "PostgreSQL, shared" if sy.pools else "this process")
                 try:
                     yield
                 finally:
                     pruning.cancel()
                     app.state.service = None
         finally:
-            await deps.aclose()
+            if own:
+                await sy.aclose()
 
     app = FastAPI(title="switchyard", version="0.1.0", lifespan=lifespan,
                   description="Routes each support request to the cheapest agent tier that can "
                               "handle it, with a semantic cache in front.")
 
-    app.add_middleware(RequestLimitsMiddleware)  # 413 / 400 before any body is parsed
+    limits = _settings_of(config).service
+    # 413 / 400 before any body is parsed.
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=limits.max_body_bytes,
+                       max_json_depth=limits.max_json_depth)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -400,16 +400,15 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                 raise RequestValidationError(exc.errors()) from exc
             raise
 
-    @app.post("/v1/chat", response_model=ChatResponse,
+    @app.post("/v1/chat", response_model=RoutingRecord,
               responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
                          503: {"model": ErrorResponse}, 504: {"model": ErrorResponse}},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": ChatRequest.model_json_schema()}}}})
-    async def chat(request: Request) -> ChatResponse:
+    async def chat(request: Request) -> RoutingRecord:
         svc = service(request)
         req = await parse(request)
-        record = await svc.chat(req, svc.identify(request, req))
-        return ChatResponse(**record)
+        return await svc.chat(req, svc.identify(request, req))
 
     @app.post("/v1/chat/stream", response_class=EventSourceResponse,
               openapi_extra={"requestBody": {"required": True, "content": {
@@ -426,7 +425,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @app.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
         svc = getattr(request.app.state, "service", None)
-        settings = svc.deps.settings if svc is not None else (config.settings or get_settings())
+        settings = svc.settings if svc is not None else _settings_of(config)
         checks = {
             "graph": getattr(request.app.state, "service", None) is not None,
             "database": settings.db_path.exists(),
@@ -438,8 +437,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
             # Cache, threads and limits live in PostgreSQL: check it, not the home's disk (the
             # customer database and knowledge index are still read from local files).
             problems = [p for p in problems if p.component != "home"]
-            why = await svc.deps.shared.check() if svc is not None and svc.deps.shared else (
-                "not connected yet")
+            pools = svc.switchyard.pools if svc is not None else None
+            why = await pools.check() if pools is not None else "not connected yet"
             checks["postgres"] = why is None
             if why:
                 extra.append({"component": "postgres", "kind": "unavailable", "message": why})

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from switchyard.settings import Settings
+from switchyard.core.settings import Settings
 
 ALGORITHM = "HS256"
 # Short enough that a leaked secret is not silently weak: RFC 7518 asks for >= 256 bits for HS256.

@@ -11,8 +11,8 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
+from switchyard.core.settings import get_settings
 from switchyard.service.auth import Authenticator, AuthError
-from switchyard.settings import get_settings
 
 auth = Auth()
 _authenticator: Authenticator | None = None

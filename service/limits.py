@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from switchyard.jsonsafe import nesting_depth
+from switchyard.core.jsonsafe import nesting_depth
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,14 +43,7 @@ def _human(n: int) -> str:
 
 
 class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int | None = None,
-                 max_json_depth: int | None = None) -> None:
-        if max_body_bytes is None or max_json_depth is None:
-            from switchyard.settings import get_settings
-
-            limits = get_settings().service
-            max_body_bytes = max_body_bytes or limits.max_body_bytes
-            max_json_depth = max_json_depth or limits.max_json_depth
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP service."""
+"""Request and error bodies of the HTTP service (answers are ``switchyard.record.RoutingRecord``)."""
 
 from __future__ import annotations
 
@@ -27,32 +27,6 @@ class ChatRequest(BaseModel):
 
     # The message's content (empty, too long, NUL bytes...) is checked by the graph's intake
     # node, the one place every caller goes through; this schema checks only JSON shape and ids.
-
-
-class ChatResponse(BaseModel):
-    """The answer and the routing record that explains it."""
-
-    answer: str
-    thread_id: str | None = Field(description="The conversation to continue; None for a one-shot "
-                                               "request (sent without a thread_id, not stored).")
-    agent: str | None
-    route: str | None
-    complexity: str | None
-    intent: str | None
-    confidence: float | None
-    cache_hit: bool
-    similarity: float | None
-    cost_usd: float
-    latency_ms: float | None
-    model: str | None
-    tools_used: list[str]
-    sources: list[dict[str, Any]]
-    tokens: dict[str, int]
-    model_calls: int = Field(default=0, description="Model calls this request paid for (one per "
-                                                    "usage record; 0 for a cache hit).")
-    fallback_from: str | None = Field(
-        default=None, description="Tier that failed before another tier answered (provider failure).")
-    error: str | None = None
 
 
 class ErrorResponse(BaseModel):

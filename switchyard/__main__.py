@@ -1,3 +1,3 @@
-from switchyard.cli import app
+from switchyard.cli.main import app
 
 app()

@@ -27,12 +27,28 @@ def switchyard_home() -> Path:
 
 
 @pytest.fixture(scope="session")
-def deps(switchyard_home: Path):
-    """The real dependencies for the test home (database, index, classifier, cache), built once."""
-    from switchyard.runner import default_graph, ensure_ready
+def settings(switchyard_home: Path):
+    """The test session's settings: its own home, offline (from the environment set above)."""
+    from switchyard.core.settings import Settings
 
-    ensure_ready()
-    return default_graph()[0]  # the same dependencies ``runner.arun`` uses by default
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def sy(settings):
+    """switchyard opened through its front door on the test home (database, index, classifier,
+    cache and graph built once for the session)."""
+    from switchyard.app import Switchyard
+
+    opened = Switchyard.open(settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="session")
+def deps(sy):
+    """The session switchyard's dependencies (what the graph's nodes and agents use)."""
+    return sy.deps
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,9 @@ from typing import Annotated, Any
 from langchain_core.tools import InjectedToolArg
 from langgraph.prebuilt import ToolRuntime
 
-from switchyard.settings import load_product
 from switchyard.tools.auth import Caller, load_caller, resolve_caller
 from switchyard.tools.common import ToolArgs, mask_email, money, render, support_tool
-from switchyard.tools.database import AS_OF, _add_months, connect
+from switchyard.tools.database import AS_OF, CustomerDatabase, _add_months
 
 
 class NoArgs(ToolArgs):
@@ -20,7 +19,7 @@ class NoArgs(ToolArgs):
     runtime: Annotated[Any, InjectedToolArg] = None
 
 
-def _facts(conn: sqlite3.Connection, caller: Caller) -> dict[str, Any]:
+def _facts(conn: sqlite3.Connection, caller: Caller, product: dict[str, Any]) -> dict[str, Any]:
     """Everything the summary and the snapshot show, from one set of queries."""
     sub = conn.execute("SELECT * FROM subscriptions WHERE org_id = ?", (caller.org_id,)).fetchone()
     used = conn.execute(
@@ -37,7 +36,7 @@ def _facts(conn: sqlite3.Connection, caller: Caller) -> dict[str, Any]:
         "ORDER BY issued DESC, number DESC LIMIT 1",
         (caller.org_id,),
     ).fetchone()
-    plan = load_product()["plans"][sub["plan"]]
+    plan = product["plans"][sub["plan"]]
     return {
         "sub": sub, "plan_name": plan["name"], "seats_used": used, "seats": sub["seats"],
         "plan_max_seats": plan["max_seats"], "balance": round(balance, 2), "unpaid": unpaid,
@@ -46,13 +45,13 @@ def _facts(conn: sqlite3.Connection, caller: Caller) -> dict[str, Any]:
 
 
 @support_tool(NoArgs)
-def get_account_summary(*, runtime: ToolRuntime) -> str:
+def get_account_summary(*, runtime: ToolRuntime, accounts: CustomerDatabase) -> str:
     """Summarize the signed-in customer's account: organization, plan, seats used of the
     limit, balance due, last invoice (number, amount, status) and the next invoice date.
     Use for 'what's my balance', 'how much do I owe', 'what plan am I on', 'how many seats'."""
-    with connect() as conn:
+    with accounts.connect() as conn:
         caller = resolve_caller(runtime, conn)
-        f = _facts(conn, caller)
+        f = _facts(conn, caller, accounts.product)
     last = f["last"]
     fields: list[tuple[str, Any]] = [
         ("organization", caller.org_name), ("plan", f["plan_name"]),
@@ -81,10 +80,10 @@ def get_account_summary(*, runtime: ToolRuntime) -> str:
 
 
 @support_tool(NoArgs)
-def get_subscription(*, runtime: ToolRuntime) -> str:
+def get_subscription(*, runtime: ToolRuntime, accounts: CustomerDatabase) -> str:
     """Show the signed-in customer's subscription: plan, seats, billing cycle (monthly or
     annual), renewal date, add-ons and the history of plan and seat changes."""
-    with connect() as conn:
+    with accounts.connect() as conn:
         caller = resolve_caller(runtime, conn)
         sub = conn.execute("SELECT * FROM subscriptions WHERE org_id = ?",
                            (caller.org_id,)).fetchone()
@@ -92,7 +91,7 @@ def get_subscription(*, runtime: ToolRuntime) -> str:
             "SELECT changed_on, note FROM plan_changes WHERE org_id = ? ORDER BY changed_on DESC, id DESC",
             (caller.org_id,),
         ).fetchall()
-    product = load_product()
+    product = accounts.product
     plan = product["plans"][sub["plan"]]
     addons = [product["addons"][a]["name"] for a in sub["addons"].split(",") if a]
     price = plan["price_per_user_month"]
@@ -112,16 +111,17 @@ def get_subscription(*, runtime: ToolRuntime) -> str:
     )
 
 
-def account_snapshot(user_id: str, *, include_name: bool = False) -> dict[str, Any]:
+def account_snapshot(accounts: CustomerDatabase, user_id: str, *,
+                     include_name: bool = False) -> dict[str, Any]:
     """Read-only facts about the signed-in user's own account, for the fast agent's retrieval
     (no tool loop). Raises ``ToolAuthError`` for unknown or inactive users. Billing fields are
     ``None`` for non-admins, matching what the tools show them.
 
     Never the user id, and the user's name only when they asked for it: whatever the snapshot
     holds can end up in the answer, and answers are cached, checkpointed and traced."""
-    with connect() as conn:
+    with accounts.connect() as conn:
         caller = load_caller(conn, user_id)
-        f = _facts(conn, caller)
+        f = _facts(conn, caller, accounts.product)
     admin = caller.is_admin
     last = f["last"] if admin else None
     return {

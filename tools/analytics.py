@@ -5,10 +5,9 @@ from typing import Literal
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
 
-from switchyard.settings import load_product
 from switchyard.tools.auth import resolve_caller
 from switchyard.tools.common import ToolArgs, render, support_tool
-from switchyard.tools.database import AS_OF, _add_months, _month_days, connect
+from switchyard.tools.database import AS_OF, CustomerDatabase, _add_months, _month_days
 
 Metric = Literal["workflow_runs", "api_calls", "active_users"]
 
@@ -27,13 +26,13 @@ def _pct(new: float, old: float) -> str:
 
 @support_tool(UsageArgs)
 def usage_analytics(months: int = 6, metric: Metric = "workflow_runs", *,
-                    runtime: ToolRuntime) -> str:
+                    runtime: ToolRuntime, accounts: CustomerDatabase) -> str:
     """Analyse the signed-in customer's organization usage over time: a monthly series of
     workflow runs, API calls or active users, the trend in percent, and utilisation of the
     plan's quota (included runs, seats, API rate limit). For capacity and upgrade questions."""
     start = _add_months(AS_OF.replace(day=1), -(months - 1))
     agg = "MAX(active_users)" if metric == "active_users" else f"SUM({metric})"
-    with connect() as conn:
+    with accounts.connect() as conn:
         caller = resolve_caller(runtime, conn)
         # ``metric`` is a validated Literal, never user text, so it may name the column.
         rows = conn.execute(
@@ -48,7 +47,7 @@ def usage_analytics(months: int = 6, metric: Metric = "workflow_runs", *,
             "SELECT COUNT(*) FROM api_errors WHERE org_id = ? AND error_code = 'QS-429' "
             "AND occurred_at >= ?", (caller.org_id, start.isoformat()),
         ).fetchone()[0]
-    plan = load_product()["plans"][sub["plan"]]
+    plan = accounts.product["plans"][sub["plan"]]
     if not rows:
         return render(f"No usage recorded for {caller.org_name} since {start}.")
     current = AS_OF.strftime("%Y-%m")
@@ -78,7 +77,7 @@ def usage_analytics(months: int = 6, metric: Metric = "workflow_runs", *,
         fields += [("quota", f"{included:,} runs included per month"),
                    ("utilisation_last_full_month", f"{last['value'] / included * 100:.0f}%"),
                    ("months_over_quota", ", ".join(over) or "none"),
-                   ("overage_price", f"${load_product()['overage_per_1000_runs']:.2f} per 1,000 runs above quota")]
+                   ("overage_price", f"${accounts.product['overage_per_1000_runs']:.2f} per 1,000 runs above quota")]
         summary = (f"{caller.org_name} ran {last['value']:,} workflows in {last['month']}, "
                    f"{last['value'] / included * 100:.0f}% of the {plan['name']} quota.")
     elif metric == "active_users":

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from switchyard.tools.auth import authorize_invoice, require_admin, resolve_caller
 from switchyard.tools.common import ToolArgs, money, render, support_tool
-from switchyard.tools.database import AS_OF, _add_months, connect
+from switchyard.tools.database import AS_OF, CustomerDatabase, _add_months
 
 _MAX_INVOICE = 2_147_483_647
 
@@ -43,11 +43,11 @@ def _status(inv: sqlite3.Row) -> str:
 
 
 @support_tool(ListInvoicesArgs)
-def list_invoices(months: int = 6, *, runtime: ToolRuntime) -> str:
+def list_invoices(months: int = 6, *, runtime: ToolRuntime, accounts: CustomerDatabase) -> str:
     """List the signed-in customer's invoices for the last `months` months (default 6): number,
     issue date, total and payment status, plus the balance due. Admins only."""
     since = _add_months(AS_OF.replace(day=1), -(months - 1)).isoformat()
-    with connect() as conn:
+    with accounts.connect() as conn:
         caller = resolve_caller(runtime, conn)
         require_admin(caller)
         rows = conn.execute(
@@ -69,10 +69,11 @@ def list_invoices(months: int = 6, *, runtime: ToolRuntime) -> str:
 
 
 @support_tool(InvoiceArgs)
-def get_invoice(invoice_number: int, *, runtime: ToolRuntime) -> str:
+def get_invoice(invoice_number: int, *, runtime: ToolRuntime,
+                accounts: CustomerDatabase) -> str:
     """Show one invoice of the signed-in customer's organization by `invoice_number`: dates,
     line items, tax, total, payment attempts and status. Admins only."""
-    with connect() as conn:
+    with accounts.connect() as conn:
         caller = resolve_caller(runtime, conn)
         require_admin(caller)
         inv = authorize_invoice(conn, caller, invoice_number)
@@ -99,12 +100,12 @@ def get_invoice(invoice_number: int, *, runtime: ToolRuntime) -> str:
 
 @support_tool(ExplainChargeArgs)
 def explain_charge(invoice_number: int, amount: float | None = None, *,
-                   runtime: ToolRuntime) -> str:
+                   runtime: ToolRuntime, accounts: CustomerDatabase) -> str:
     """Explain a charge on one of the signed-in customer's invoices: break the invoice into line
     items (seats, prorations, overage, add-ons, tax), say which line explains `amount` if given,
     and what changed since the previous invoice. For 'why was I charged X', 'why is my bill
     higher'. Admins only."""
-    with connect() as conn:
+    with accounts.connect() as conn:
         caller = resolve_caller(runtime, conn)
         require_admin(caller)
         inv = authorize_invoice(conn, caller, invoice_number)

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from langchain_core.tools import BaseTool, ToolException
+from langchain_core.tools import BaseTool, InjectedToolArg, ToolException
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+# The hidden argument through which the graph's tool node hands every call the deployment's
+# customer database (``switchyard.tools.database.CustomerDatabase``). The model never sees it,
+# and whatever a model sends under this name is replaced before the tool runs.
+ACCOUNTS_ARG = "accounts"
+# Arguments injected by the graph, never reported back to the model in error messages.
+_INJECTED = {"runtime", ACCOUNTS_ARG}
 
 # Argument names a model might use to point a tool at someone else's account. Tools never take
 # them: scope always comes from the signed-in user in the runtime context.
@@ -37,6 +44,8 @@ class ToolArgs(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
+    accounts: Annotated[Any, InjectedToolArg] = None
+
     @model_validator(mode="before")
     @classmethod
     def _refuse_scope_arguments(cls, data: Any) -> Any:
@@ -54,8 +63,8 @@ def format_validation_error(exc: ValidationError | Exception) -> str:
         return f"ERROR: invalid arguments: {exc}"
     parts = []
     for err in exc.errors(include_url=False, include_input=False):
-        loc = [str(p) for p in err.get("loc", ()) if p != "runtime"]
-        if err.get("loc") and err["loc"][0] == "runtime":
+        loc = [str(p) for p in err.get("loc", ()) if p not in _INJECTED]
+        if err.get("loc") and err["loc"][0] in _INJECTED:
             continue
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if SCOPE_REFUSAL in msg:

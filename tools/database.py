@@ -5,8 +5,10 @@ generated from a fixed random seed and dated relative to ``AS_OF``, so every ``s
 writes the same rows and tests can assert exact facts. Only the security tables
 (``identity_verifications``, ``password_resets``) are written at runtime, on the real clock.
 
-Prices, seat limits and quotas come from ``knowledge/product.json`` so invoices agree with the
-price sheet, the pricing tools and the knowledge-base articles.
+Prices, seat limits and quotas come from ``knowledge/product.json`` (the product fact sheet,
+``settings.product_path``) so invoices agree with the price sheet, the pricing tools and the
+knowledge-base articles. :class:`CustomerDatabase` is the one object the rest of switchyard holds:
+the front door builds it, the graph's tool node hands it to every tool call.
 """
 
 from __future__ import annotations
@@ -24,13 +26,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-from switchyard.settings import get_settings, load_product
 
 log = logging.getLogger(__name__)
 
@@ -158,23 +157,40 @@ class UnknownUserError(LookupError):
 _seed_lock = threading.Lock()
 
 
+def load_product(path: Path) -> dict[str, Any]:
+    """The product fact sheet (plans, prices, quotas, error codes, security rules)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 @dataclass(frozen=True)
 class CustomerDatabase:
-    """The customer database one graph uses (injected through its dependencies).
+    """The customer database one graph uses, with the product facts its rows were made from.
 
-    Tools find it through :func:`bind_database`, which the graph's tool nodes and agents set for
-    the duration of a call: two graphs with different databases can share a process.
+    Built once by the front door and injected: the graph's tool node passes it to every tool
+    call (the tools' hidden ``accounts`` argument), so two graphs with different databases can
+    share a process.
     """
 
     path: Path
+    product: dict[str, Any] = field(repr=False, hash=False, compare=False)
+
+    @classmethod
+    def open(cls, path: Path, product_path: Path) -> CustomerDatabase:
+        return cls(Path(path), load_product(product_path))
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = True) -> Iterator[sqlite3.Connection]:
-        with connect(read_only=read_only, path=self.path) as conn:
+        """A short-lived connection; seeds the database first if it is missing."""
+        self.ensure_seeded()
+        with connect(self.path, read_only=read_only) as conn:
             yield conn
 
     def ensure_seeded(self) -> None:
-        ensure_seeded(self.path)
+        if not self.path.exists():
+            seed(self.path, self.product)
+
+    def seed(self, force: bool = False) -> SeedResult:
+        return seed(self.path, self.product, force=force)
 
     def user_status(self, user_id: str) -> str | None:
         """The user's status ('active', 'locked', ...), or None when no such user exists."""
@@ -182,42 +198,39 @@ class CustomerDatabase:
             row = conn.execute("SELECT status FROM users WHERE id = ?", (user_id,)).fetchone()
         return None if row is None else str(row["status"])
 
+    def user_exists(self, user_id: str | None) -> bool:
+        """Whether ``user_id`` names an account (any status)."""
+        if not isinstance(user_id, str) or not user_id.strip():
+            return False
+        return self.user_status(user_id) is not None
 
-_BOUND: ContextVar[CustomerDatabase | None] = ContextVar("switchyard_customer_db", default=None)
+    def require_user(self, user_id: str | None) -> str:
+        """``user_id`` if it names an account, else ``UnknownUserError`` (also for ``""``)."""
+        if not self.user_exists(user_id):
+            raise UnknownUserError(user_id)
+        assert user_id is not None
+        return user_id
 
-
-@contextlib.contextmanager
-def bind_database(db: CustomerDatabase) -> Iterator[None]:
-    """Make ``db`` the database tool code reads in this context (and threads started from it)."""
-    token = _BOUND.set(db)
-    try:
-        yield
-    finally:
-        _BOUND.reset(token)
-
-
-def db_path() -> Path:
-    """The bound database's path; outside a graph (CLI, scripts) the configured one."""
-    bound = _BOUND.get()
-    return bound.path if bound is not None else get_settings().db_path
+    def read_meta(self) -> dict[str, str]:
+        return read_meta(self.path)
 
 
 def _open_read_only(target: Path) -> sqlite3.Connection:
     # Falls back to immutable=1 on a read-only home, where the WAL's -shm cannot be created.
-    from switchyard.storage import open_sqlite_read_only
+    from switchyard.core.storage import open_sqlite_read_only
 
     return open_sqlite_read_only(target)
 
 
 @contextlib.contextmanager
-def connect(read_only: bool = True, path: Path | None = None) -> Iterator[sqlite3.Connection]:
+def connect(path: Path, read_only: bool = True) -> Iterator[sqlite3.Connection]:
     """A short-lived connection (one per tool call: SQLite connections are cheap and this
-    keeps tools thread-safe under ToolNode's executor). Seeds the database on first use so a
-    fresh checkout works; ``switchyard db seed`` in the README set-up avoids that delay.
-    Commits on success for read-write connections, rolls back on error."""
-    target = path or db_path()
+    keeps tools thread-safe under ToolNode's executor). Commits on success for read-write
+    connections, rolls back on error."""
+    target = Path(path)
     if not target.exists():
-        ensure_seeded(target)
+        raise DatabaseError(f"the customer database {target} does not exist; run "
+                            "`switchyard setup` (or `switchyard db seed`)")
     conn = _open_read_only(target) if read_only else sqlite3.connect(target, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
@@ -231,30 +244,6 @@ def connect(read_only: bool = True, path: Path | None = None) -> Iterator[sqlite
         raise
     finally:
         conn.close()
-
-
-def ensure_seeded(path: Path | None = None) -> None:
-    # ``seed`` takes the seed locks (thread and file) and checks again under them; taking the
-    # non-reentrant thread lock here as well would deadlock.
-    target = path or db_path()
-    if not target.exists():
-        seed(target)
-
-
-def user_exists(user_id: str | None, path: Path | None = None) -> bool:
-    """Whether ``user_id`` names an account (any status) in the customer database."""
-    if not isinstance(user_id, str) or not user_id.strip():
-        return False
-    with connect(path=path) as conn:
-        return conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is not None
-
-
-def require_user(user_id: str | None, path: Path | None = None) -> str:
-    """``user_id`` if it names an account, else ``UnknownUserError`` (also for ``""``)."""
-    if not user_exists(user_id, path):
-        raise UnknownUserError(user_id)
-    assert user_id is not None
-    return user_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,20 +261,27 @@ class SeedResult:
     # Rows of the runtime tables carried over from the previous database.
     kept_runtime_rows: dict[str, int] | None = None
 
+    def summary(self) -> str:
+        """One line for a person: what the database holds and whether it was (re)built."""
+        what = (f"{self.counts.get('organizations', 0):,} organizations, "
+                f"{self.counts.get('users', 0):,} users, {self.counts.get('invoices', 0):,} invoices")
+        done = "already current" if self.skipped else f"seeded in {self.seconds:.1f} s"
+        return f"{what} ({done})"
 
-def seed_version() -> str:
+
+def seed_version(product: dict[str, Any]) -> str:
     """What the data depends on: schema, generator, seed, snapshot date and the price sheet."""
-    product = json.dumps(load_product(), sort_keys=True).encode()
-    facts = hashlib.sha256(product).hexdigest()[:12]
+    facts_json = json.dumps(product, sort_keys=True).encode()
+    facts = hashlib.sha256(facts_json).hexdigest()[:12]
     return f"schema{SCHEMA_VERSION}-gen{GENERATOR_VERSION}-seed{SEED}-{AS_OF.isoformat()}-{facts}"
 
 
-def read_meta(path: Path | None = None) -> dict[str, str]:
+def read_meta(path: Path) -> dict[str, str]:
     """The database's meta table; ``{}`` only when there is no database file.
 
     Anything else that goes wrong (not a database, no meta table, an I/O error) raises
     ``DatabaseUnreadableError``: a read failure is reported, never treated as "not seeded"."""
-    target = path or db_path()
+    target = Path(path)
     if not target.exists():
         return {}
     try:
@@ -348,7 +344,7 @@ def _clean_orphans_quietly(target: Path) -> None:
         log.warning("could not remove temporary seed files: %s", exc)
 
 
-def seed(path: Path | None = None, force: bool = False) -> SeedResult:
+def seed(path: Path, product: dict[str, Any], force: bool = False) -> SeedResult:
     """Build the database unless one with the same seed version exists (or ``force``).
 
     - No database yet: written to a temporary file and renamed into place, so readers never see
@@ -360,10 +356,11 @@ def seed(path: Path | None = None, force: bool = False) -> SeedResult:
     - An unreadable database is reported (``DatabaseUnreadableError``), never re-seeded over;
       with ``force`` it is moved aside (``.unreadable-<time>``) and a fresh one is built.
     """
-    target = path or db_path()
+    target = Path(path)
     started = time.perf_counter()
+    version = seed_version(product)
     meta = _meta_for_seed(target, force)
-    if not force and meta and meta.get("seed_version") == seed_version():
+    if not force and meta and meta.get("seed_version") == version:
         _clean_orphans_quietly(target)
         return SeedResult(target, True, time.perf_counter() - started,
                           json.loads(meta["row_counts"]), meta["content_hash"])
@@ -371,17 +368,17 @@ def seed(path: Path | None = None, force: bool = False) -> SeedResult:
     with _seed_lock, _file_lock(target):
         remove_orphans(target)
         meta = _meta_for_seed(target, force)  # another process may have seeded meanwhile
-        if not force and meta and meta.get("seed_version") == seed_version():
+        if not force and meta and meta.get("seed_version") == version:
             return SeedResult(target, True, time.perf_counter() - started,
                               json.loads(meta["row_counts"]), meta["content_hash"])
-        data = _generate(load_product())
+        data = _generate(product)
         kept = None
         if meta is not None and target.exists():
-            counts, digest, kept = _reseed_in_place(target, data)
+            counts, digest, kept = _reseed_in_place(target, data, version)
         else:
             if target.exists():
                 _set_aside(target)
-            counts, digest = _build_fresh(target, data)
+            counts, digest = _build_fresh(target, data, version)
     return SeedResult(target, False, time.perf_counter() - started, counts, digest, kept)
 
 
@@ -395,10 +392,10 @@ def _meta_for_seed(target: Path, force: bool) -> dict[str, str] | None:
         raise
 
 
-def _meta_rows(counts: dict[str, int], digest: str) -> list[tuple[str, str]]:
+def _meta_rows(counts: dict[str, int], digest: str, version: str) -> list[tuple[str, str]]:
     rows = {
         "schema_version": str(SCHEMA_VERSION), "seed": str(SEED),
-        "generator_version": str(GENERATOR_VERSION), "seed_version": seed_version(),
+        "generator_version": str(GENERATOR_VERSION), "seed_version": version,
         "as_of": AS_OF.isoformat(), "row_counts": json.dumps(counts),
         "content_hash": digest, "demo_user_id": "u-0001", "demo_org_id": str(DEMO_ORG_ID),
     }
@@ -416,18 +413,19 @@ def _schema_statements() -> list[str]:
     return out
 
 
-def _fill(conn: sqlite3.Connection, data: dict[str, list[tuple]]) -> tuple[dict[str, int], str]:
+def _fill(conn: sqlite3.Connection, data: dict[str, list[tuple]], version: str
+          ) -> tuple[dict[str, int], str]:
     for table, rows in data.items():
         if rows:
             marks = ",".join("?" * len(rows[0]))
             conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
     counts = {t: len(data[t]) for t in DATA_TABLES}
     digest = content_hash(conn)
-    conn.executemany("INSERT INTO meta VALUES (?, ?)", _meta_rows(counts, digest))
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", _meta_rows(counts, digest, version))
     return counts, digest
 
 
-def _reseed_in_place(target: Path, data: dict[str, list[tuple]]
+def _reseed_in_place(target: Path, data: dict[str, list[tuple]], version: str
                      ) -> tuple[dict[str, int], str, dict[str, int]]:
     conn = sqlite3.connect(target, timeout=30, isolation_level=None)
     try:
@@ -438,7 +436,7 @@ def _reseed_in_place(target: Path, data: dict[str, list[tuple]]
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
             for stmt in _schema_statements():
                 conn.execute(stmt)
-            counts, digest = _fill(conn, data)
+            counts, digest = _fill(conn, data, version)
             kept = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                     for t in RUNTIME_TABLES}
             conn.execute("COMMIT")
@@ -451,7 +449,8 @@ def _reseed_in_place(target: Path, data: dict[str, list[tuple]]
     return counts, digest, kept
 
 
-def _build_fresh(target: Path, data: dict[str, list[tuple]]) -> tuple[dict[str, int], str]:
+def _build_fresh(target: Path, data: dict[str, list[tuple]], version: str
+                 ) -> tuple[dict[str, int], str]:
     tmp = target.with_name(f"{_tmp_prefix(target)}{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -459,7 +458,7 @@ def _build_fresh(target: Path, data: dict[str, list[tuple]]) -> tuple[dict[str, 
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
         conn.executescript(SCHEMA)
-        counts, digest = _fill(conn, data)
+        counts, digest = _fill(conn, data, version)
         conn.commit()
         # WAL is persistent in the file header; readers and the runtime writers then coexist.
         conn.execute("PRAGMA journal_mode = WAL")

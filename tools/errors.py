@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
 
-from switchyard.settings import load_product
 from switchyard.tools.auth import resolve_caller
 from switchyard.tools.common import ToolArgs, ToolError, render, support_tool
-from switchyard.tools.database import AS_OF, connect
+from switchyard.tools.database import AS_OF, CustomerDatabase
 
 # Words customers use for a code's family.
 _FAMILY_WORDS = {
@@ -21,13 +20,9 @@ _FAMILY_WORDS = {
 }
 
 
-def error_codes() -> dict[str, dict]:
-    return load_product()["error_codes"]
-
-
-def normalize_error_code(text: str) -> list[str]:
-    """Known codes that ``text`` names: 'wh-401', 'WH 401', 'wh401', 'webhook 401', '429'."""
-    codes = error_codes()
+def normalize_error_code(text: str, codes: dict[str, dict]) -> list[str]:
+    """Known codes (of ``codes``, the product's error codes) that ``text`` names: 'wh-401',
+    'WH 401', 'wh401', 'webhook 401', '429'."""
     t = text.upper()
     for prefix, num in re.findall(r"\b([A-Z]{2,4})[\s_\-]*(\d{3})\b", t):
         if f"{prefix}-{num}" in codes:
@@ -61,12 +56,12 @@ class RecentErrorsArgs(ToolArgs):
 
 
 @support_tool(LookupErrorArgs)
-def lookup_error_code(error_code: str) -> str:
+def lookup_error_code(error_code: str, *, accounts: CustomerDatabase) -> str:
     """Explain a Quillstack error code (API, webhook, SSO, import, billing, workflow codes such
     as QS-429, WH-401, SSO-001, IMP-422, BILL-402): what it means, the usual cause and the fix.
     Public documentation; reads no account data."""
-    matches = normalize_error_code(error_code)
-    codes = error_codes()
+    codes = accounts.product["error_codes"]
+    matches = normalize_error_code(error_code, codes)
     if not matches:
         raise ToolError(f"unknown error code '{error_code[:40]}'; known codes: "
                         + ", ".join(sorted(codes)))
@@ -82,13 +77,13 @@ def lookup_error_code(error_code: str) -> str:
 
 @support_tool(RecentErrorsArgs)
 def recent_api_errors(days: int = 7, error_code: str | None = None, *,
-                      runtime: ToolRuntime) -> str:
+                      runtime: ToolRuntime, accounts: CustomerDatabase) -> str:
     """Show the API and webhook errors the signed-in customer's organization received in the
     last `days` days (optionally one `error_code`): counts by code, endpoints and the most
     recent examples with request ids. For 'why are my webhooks failing', 'errors this week'."""
     code: str | None = None
     if error_code:
-        matches = normalize_error_code(error_code)
+        matches = normalize_error_code(error_code, accounts.product["error_codes"])
         if len(matches) != 1:
             raise ToolError(f"'{error_code[:40]}' is not one known error code; use a code such "
                             "as WH-401 or QS-429")
@@ -98,7 +93,7 @@ def recent_api_errors(days: int = 7, error_code: str | None = None, *,
     sql = ("SELECT occurred_at, error_code, http_status, endpoint, request_id FROM api_errors "
            "WHERE org_id = ? AND occurred_at > ? AND occurred_at <= ?")
     params: list[object] = []
-    with connect() as conn:
+    with accounts.connect() as conn:
         caller = resolve_caller(runtime, conn)
         params = [caller.org_id, since.isoformat(), end.isoformat()]
         if code:
@@ -112,7 +107,7 @@ def recent_api_errors(days: int = 7, error_code: str | None = None, *,
     by_code = Counter(r["error_code"] for r in rows)
     endpoints = Counter((r["error_code"], r["endpoint"]) for r in rows)
     top_code, top_n = by_code.most_common(1)[0]
-    titles = error_codes()
+    titles = accounts.product["error_codes"]
     fields = [("period", f"{since.date()} to {AS_OF}"), ("total_errors", len(rows)),
               ("by_code", ", ".join(f"{c} x{n} ({titles[c]['title']})" for c, n in by_code.most_common())),
               ("first_seen", rows[-1]["occurred_at"].replace("T", " ")),

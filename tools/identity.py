@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field, field_validator
 
-from switchyard.settings import load_product
 from switchyard.tools import common
 from switchyard.tools.auth import (
     ToolAuthError,
@@ -17,7 +16,7 @@ from switchyard.tools.auth import (
     valid_verification,
 )
 from switchyard.tools.common import ToolArgs, ToolError, hhmm, mask_email, render, support_tool
-from switchyard.tools.database import connect
+from switchyard.tools.database import CustomerDatabase
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 
@@ -59,12 +58,13 @@ class ResetPasswordArgs(ToolArgs):
 
 
 @support_tool(VerifyIdentityArgs)
-def verify_identity(email: str | None = None, *, runtime: ToolRuntime) -> str:
+def verify_identity(email: str | None = None, *, runtime: ToolRuntime,
+                    accounts: CustomerDatabase) -> str:
     """Verify the identity of the signed-in customer before a sensitive action such as a
     password reset. With `email`, it must match the account's email; without it, the
     authenticated support session is used. A verification stays valid for 15 minutes."""
     now = common.utcnow()
-    with connect(read_only=False) as conn:
+    with accounts.connect(read_only=False) as conn:
         caller = resolve_caller(runtime, conn)
         if email is not None and email != caller.email.lower():
             # Never say whether the stated email belongs to some other account.
@@ -80,15 +80,16 @@ def verify_identity(email: str | None = None, *, runtime: ToolRuntime) -> str:
 
 
 @support_tool(ResetPasswordArgs)
-def reset_password(email: str | None = None, *, runtime: ToolRuntime) -> str:
+def reset_password(email: str | None = None, *, runtime: ToolRuntime,
+                   accounts: CustomerDatabase) -> str:
     """Send a password reset link to the signed-in customer's own account email (for
     'forgot password', 'locked out', 'can't log in'). Requires verify_identity first; limited
     per hour; if a recent link is still valid it is reported instead of sending another."""
-    security = load_product()["security"]
+    security = accounts.product["security"]
     link_minutes = int(security["password_reset_link_minutes"])
     max_per_hour = int(security["password_reset_max_per_hour"])
     now = common.utcnow()
-    with connect(read_only=False) as conn:
+    with accounts.connect(read_only=False) as conn:
         # One writer at a time, so two concurrent requests cannot both pass the rate limit.
         conn.execute("BEGIN IMMEDIATE")
         caller = resolve_caller(runtime, conn)

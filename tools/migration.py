@@ -2,14 +2,14 @@
 
 import math
 import re
+from typing import Any
 
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field, field_validator
 
-from switchyard.settings import load_product
 from switchyard.tools.auth import resolve_caller
 from switchyard.tools.common import ToolArgs, money, render, support_tool
-from switchyard.tools.database import connect
+from switchyard.tools.database import CustomerDatabase
 from switchyard.tools.pricing import quote
 
 
@@ -37,9 +37,10 @@ def _days(first: int, last: int) -> str:
     return f"day {first}" if first == last else f"days {first}-{last}"
 
 
-def recommend_plan(users: int, needs_sso: bool, needs_scim: bool) -> tuple[str, list[str], str]:
+def recommend_plan(product: dict[str, Any], users: int, needs_sso: bool,
+                   needs_scim: bool) -> tuple[str, list[str], str]:
     """The cheapest plan (and add-ons) that fits the seat count and identity needs."""
-    plans = load_product()["plans"]
+    plans = product["plans"]
     options = []
     for key, spec in plans.items():
         if spec["max_seats"] is not None and users > spec["max_seats"]:
@@ -52,7 +53,7 @@ def recommend_plan(users: int, needs_sso: bool, needs_scim: bool) -> tuple[str, 
                 continue
             addons = ["sso"]
         seats = max(users, spec["min_seats"])
-        options.append((quote(key, seats, "annual", addons)["monthly_total"], key, addons, seats))
+        options.append((quote(product, key, seats, "annual", addons)["monthly_total"], key, addons, seats))
     _, key, addons, seats = min(options)
     why = f"fits {users:,} users"
     if seats > users:
@@ -67,22 +68,23 @@ def recommend_plan(users: int, needs_sso: bool, needs_scim: bool) -> tuple[str, 
 @support_tool(MigrationArgs)
 def estimate_migration(users: int, data_gb: float | None = None, integrations: int = 0,
                        source_system: str | None = None, needs_sso: bool = False,
-                       needs_scim: bool = False, *, runtime: ToolRuntime) -> str:
+                       needs_scim: bool = False, *, runtime: ToolRuntime,
+                       accounts: CustomerDatabase) -> str:
     """Estimate a migration to Quillstack: recommended plan for the number of users and SSO/SCIM
     needs, guided migration package cost, data import cost above the free allowance,
     integration setup cost, timeline in days from import and provisioning throughput, and a
     phased plan. Inputs: users, data_gb, integrations, optional source_system."""
-    with connect() as conn:
+    with accounts.connect() as conn:
         resolve_caller(runtime, conn)  # a signed-in customer only; reads no account data
-    product = load_product()
+    product = accounts.product
     mig = product["migration"]
     # Unknown volume: price nothing for the import and say so, rather than refuse to estimate.
     volume_known = data_gb is not None
     data_gb = data_gb or 0.0
-    plan, addons, why = recommend_plan(users, needs_sso, needs_scim)
+    plan, addons, why = recommend_plan(product, users, needs_sso, needs_scim)
     plan_spec = product["plans"][plan]
     seats = max(users, plan_spec["min_seats"])
-    subscription = quote(plan, seats, "annual", addons)
+    subscription = quote(product, plan, seats, "annual", addons)
 
     extra_users = max(0, users - mig["guided_package_included_users"])
     package = mig["guided_package_flat"] + extra_users * mig["per_user_above_included"]

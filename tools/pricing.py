@@ -1,12 +1,12 @@
 """Price quotes from the price sheet in ``knowledge/product.json`` (public; no account data)."""
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from switchyard.settings import load_product
 from switchyard.tools.common import ToolArgs, ToolError, money, render, support_tool
+from switchyard.tools.database import CustomerDatabase
 
 Plan = Literal["starter", "team", "business", "enterprise"]
 AddOn = Literal["sso", "sandbox", "premium_support"]
@@ -41,10 +41,11 @@ class PricingArgs(ToolArgs):
         return v
 
 
-def quote(plan: str, seats: int, billing_cycle: str = "monthly", add_ons: list[str] | tuple = (),
-          expected_runs: int | None = None) -> dict[str, float | str]:
-    """The numbers behind ``pricing_calculator`` (also used by the migration estimate)."""
-    product = load_product()
+def quote(product: dict[str, Any], plan: str, seats: int, billing_cycle: str = "monthly",
+          add_ons: list[str] | tuple = (), expected_runs: int | None = None
+          ) -> dict[str, float | str]:
+    """The numbers behind ``pricing_calculator`` (also used by the migration estimate), from
+    the product's price sheet."""
     spec = product["plans"][plan]
     lo, hi = spec["min_seats"], spec["max_seats"]
     if seats < lo or (hi is not None and seats > hi):
@@ -85,14 +86,15 @@ def quote(plan: str, seats: int, billing_cycle: str = "monthly", add_ons: list[s
 
 @support_tool(PricingArgs)
 def pricing_calculator(plan: Plan, seats: int, billing_cycle: str = "monthly",
-                       add_ons: list[str] | None = None, expected_runs: int | None = None) -> str:
+                       add_ons: list[str] | None = None, expected_runs: int | None = None, *,
+                       accounts: CustomerDatabase) -> str:
     """Quote the price of a Quillstack plan from the official price sheet: plan, number of
     seats, monthly or annual billing (annual discount), add-ons and expected workflow runs
     (overage above the plan's included runs). Validates seat minimums and maximums."""
     add_ons = list(add_ons or [])
-    product = load_product()
+    product = accounts.product
     spec = product["plans"][plan]
-    q = quote(plan, seats, billing_cycle, add_ons, expected_runs)
+    q = quote(product, plan, seats, billing_cycle, add_ons, expected_runs)
     fields: list[tuple[str, object]] = [
         ("plan", f"{spec['name']}, {money(spec['price_per_user_month'])} per user per month list"),
         ("seats", seats), ("billing_cycle", billing_cycle),
@@ -111,7 +113,7 @@ def pricing_calculator(plan: Plan, seats: int, billing_cycle: str = "monthly",
                ("total_per_year", money(q["annual_total"])),
                ("effective_per_seat_per_month", money(q["per_seat_monthly"]))]
     if billing_cycle == "monthly":
-        annual = quote(plan, seats, "annual", add_ons, expected_runs)
+        annual = quote(product, plan, seats, "annual", add_ons, expected_runs)
         fields.append(("if_billed_annually", f"{money(annual['annual_total'])} per year "
                                               f"(saves {money(annual['annual_savings'])})"))
     return render(f"{spec['name']} for {seats} seats billed {billing_cycle} costs "

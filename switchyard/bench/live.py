@@ -15,16 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import HumanMessage
-
-from switchyard.accounting import typical_request_cost
+from switchyard.app import Switchyard
 from switchyard.bench.workload import Workload
 from switchyard.cache.faiss_backend import FaissSemanticCache
-from switchyard.context import Context
-from switchyard.graph.dependencies import build_dependencies
-from switchyard.graph.graph import build_graph
-from switchyard.runner import record_from_state
-from switchyard.settings import Settings
+from switchyard.core.settings import Settings
+from switchyard.llm.accounting import typical_request_cost
 
 
 def estimate(workload: Workload, settings: Settings) -> dict[str, Any]:
@@ -69,8 +64,7 @@ async def run_live(workload: Workload, settings: Settings, *, concurrency: int =
     with tempfile.TemporaryDirectory(prefix="switchyard-live-") as tmp:
         cache = FaissSemanticCache(Path(tmp) / "cache.sqlite", settings.cache,
                                    hash_key=settings.hash_key)
-        deps = await asyncio.to_thread(build_dependencies, settings, cache=cache)
-        graph = build_graph(deps).compile(name="switchyard")
+        sy = await Switchyard.aopen(settings, cache=cache)
         gate = asyncio.Semaphore(concurrency)
         rows: list[dict[str, Any]] = []
 
@@ -78,10 +72,8 @@ async def run_live(workload: Workload, settings: Settings, *, concurrency: int =
             async with gate:
                 start = time.perf_counter()
                 try:
-                    state = await graph.ainvoke(
-                        {"messages": [HumanMessage(req.text)]},
-                        context=Context(user_id=req.user_id or settings.demo_user_id))
-                    record = record_from_state(state)
+                    routed = await sy.aask(req.text, user_id=req.user_id or settings.demo_user_id)
+                    record = routed.model_dump()
                     error = record.get("error")
                 except Exception as exc:  # noqa: BLE001 - a failed request is a result here
                     record, error = {}, f"{type(exc).__name__}: {exc}"
@@ -91,7 +83,8 @@ async def run_live(workload: Workload, settings: Settings, *, concurrency: int =
         started = time.perf_counter()
         await asyncio.gather(*(one(r) for r in workload.requests))
         wall_s = time.perf_counter() - started
-        deps.close()
+        cache.close()
+        await sy.aclose()
     return summarise_live(rows, settings, wall_s)
 
 

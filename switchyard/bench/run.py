@@ -28,17 +28,17 @@ from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler
 
+from switchyard.app import Switchyard
 from switchyard.bench.report import compare, red_flags, summarise
 from switchyard.bench.workload import OUT_OF_SCOPE, BenchRequest, Workload
 from switchyard.cache.base import SemanticCache
 from switchyard.cache.policy import is_strategic
-from switchyard.context import Context
+from switchyard.core.context import Context
+from switchyard.core.settings import TIERS, CacheSettings, Settings
 from switchyard.deps import Dependencies
-from switchyard.graph.dependencies import build_dependencies
 from switchyard.graph.graph import build_graph
 from switchyard.llm.factory import ModelFactory
-from switchyard.runner import ensure_ready, record_from_state
-from switchyard.settings import TIERS, CacheSettings, Settings, get_settings
+from switchyard.record import RoutingRecord
 
 Routing = Literal["expert", "router", "oracle"]
 
@@ -147,7 +147,8 @@ def config_dependencies(shared: Dependencies, settings: Settings, cache_path: Pa
     from switchyard.cache.faiss_backend import FaissSemanticCache
 
     return dataclasses.replace(
-        shared, settings=settings, models=ModelFactory(settings),
+        shared, settings=settings,
+        models=ModelFactory(settings, similarity=shared.models.similarity),
         cache=FaissSemanticCache(cache_path, settings.cache, hash_key=settings.hash_key))
 
 
@@ -193,6 +194,7 @@ async def run_config(
     *,
     concurrency: int,
     graph: Any,
+    tenant: str = "default",
     time_scale: float = 1.0,
     on_done: Callable[[], None] | None = None,
 ) -> ConfigRun:
@@ -204,7 +206,6 @@ async def run_config(
     state = {"in_flight": 0, "max": 0}
     results: list[dict[str, Any] | None] = [None] * len(workload.requests)
     queue = iter(workload.requests)
-    tenant = get_settings().default_tenant
 
     async def one(req: BenchRequest) -> dict[str, Any]:
         ctx = Context(user_id=req.user_id, tenant=tenant, force_tier=_force_tier(spec, req),
@@ -219,7 +220,7 @@ async def run_config(
         rec: dict[str, Any] = {}
         try:
             final = await graph.ainvoke({"messages": messages}, config=config, context=ctx)
-            rec = record_from_state(final)
+            rec = RoutingRecord.from_state(final).model_dump()
             error = rec.get("error")
         except Exception as exc:  # counted and reported, never fatal to the bench
             error = f"{type(exc).__name__}: {exc}"
@@ -312,6 +313,7 @@ def assumptions(s: Settings) -> dict[str, Any]:
 async def run_bench(
     workload: Workload,
     *,
+    settings: Settings,
     concurrency: int,
     daily_volume: int,
     time_scale: float = 1.0,
@@ -331,13 +333,13 @@ async def run_bench(
         if required not in configs:
             raise ValueError(f"the comparison needs the {required!r} configuration")
     runs: dict[str, ConfigRun] = {}
-    base = get_settings()
-    sim = simulation_settings(base, time_scale)
+    sim = simulation_settings(settings, time_scale)
     with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp:
         tmpdir = Path(tmp)
-        await asyncio.to_thread(ensure_ready, base)
-        shared = await asyncio.to_thread(build_dependencies, sim,
-                                         cache=_throwaway_cache(sim, tmpdir / "shared"))
+        # The home is prepared (seed, ingest, fit) as for any run; the user's own cache is never
+        # touched: this one is thrown away.
+        sy = await Switchyard.aopen(sim, cache=_throwaway_cache(sim, tmpdir / "shared"))
+        shared = sy.deps
         if warm_up:
             quiet = sim.model_copy(update={"simulate_latency": False})
             warm = config_dependencies(shared, quiet, tmpdir / "warmup" / "cache.sqlite")
@@ -356,7 +358,8 @@ async def run_bench(
             graph = build_graph(deps).compile(name="switchyard")
             try:
                 run = await run_config(workload, spec, concurrency=concurrency, graph=graph,
-                                       time_scale=time_scale, on_done=on_done)
+                                       tenant=sim.default_tenant, time_scale=time_scale,
+                                       on_done=on_done)
             finally:
                 deps.close()
             # Closed now: audit what the configuration left in its cache.
@@ -364,7 +367,8 @@ async def run_bench(
             runs[spec.name] = run
             if results_sink is not None:
                 results_sink[spec.name] = run.results
-        shared.close()
+        shared.cache.close()
+        sy.close()
     return build_report(runs, workload=workload, concurrency=concurrency,
                         daily_volume=daily_volume, time_scale=time_scale, assumed=assumed)
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from switchyard.settings import TIER_FOR_COMPLEXITY, get_settings
+from switchyard.core.settings import TIER_FOR_COMPLEXITY, Settings
 
 COMPLEXITIES: tuple[str, ...] = ("low", "medium", "high")
 DEFAULT_MIX: tuple[float, float, float] = (0.65, 0.30, 0.05)
@@ -133,9 +133,9 @@ def parse_mix(raw: str | Sequence[float]) -> tuple[float, float, float]:
     return (parts[0] / total, parts[1] / total, parts[2] / total)
 
 
-def load_rows(path: Path | None = None) -> list[LabelledRow]:
-    """Labelled rows (default: the held-out test split). Only text + complexity are required."""
-    path = path or get_settings().routing_data_dir / "test.jsonl"
+def load_rows(path: Path) -> list[LabelledRow]:
+    """Labelled rows (the bench's default: the held-out test split, ``settings.routing_data_dir /
+    "test.jsonl"``). Only text + complexity are required."""
     rows: list[LabelledRow] = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -151,13 +151,12 @@ def load_rows(path: Path | None = None) -> list[LabelledRow]:
     return rows
 
 
-def load_user_ids(db_path: Path | None = None, limit: int = 2000) -> list[str]:
+def load_user_ids(db_path: Path, limit: int = 2000) -> list[str]:
     """Active users among the first ``limit`` ids of the seeded customer database.
 
     Only *active* accounts: invited, locked and deactivated users cannot sign in to the support
     widget, so they do not send signed-in traffic. ``u-0001``..``u-<limit>`` without a database.
     """
-    db_path = db_path or get_settings().db_path
     if Path(db_path).exists():
         try:
             with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as con:
@@ -180,8 +179,7 @@ def _counts(n: int, mix: Sequence[float]) -> list[int]:
     return counts
 
 
-def _ttl_window(complexity: str) -> float:
-    ttl = get_settings().cache.ttl_s
+def _ttl_window(complexity: str, ttl: dict[str, float | None]) -> float:
     value = ttl.get(complexity)
     # High complexity is never cached; people still re-ask, within the low TTL window.
     return float(value if value else ttl.get("low") or 600.0)
@@ -190,6 +188,7 @@ def _ttl_window(complexity: str) -> float:
 def build_workload(
     n: int,
     *,
+    settings: Settings,
     mix: Sequence[float] = DEFAULT_MIX,
     seed: int = 7,
     rows: Sequence[LabelledRow] | None = None,
@@ -198,13 +197,16 @@ def build_workload(
     arrival_rate_per_s: float = 1.0,
     source: str = "data/routing/test.jsonl",
 ) -> Workload:
-    """``n`` requests in the given complexity mix, deterministic for a given ``seed``."""
+    """``n`` requests in the given complexity mix, deterministic for a given ``seed``.
+
+    ``rows`` default to the test split in ``settings.routing_data_dir``, ``users`` to the active
+    users of the customer database at ``settings.db_path``; repeats fall inside the cache TTLs."""
     if n <= 0:
         raise ValueError("the workload needs at least one request")
     mix = parse_mix(mix)
     rng = random.Random(seed)
-    rows = list(rows) if rows is not None else load_rows()
-    users = list(users) if users is not None else load_user_ids()
+    rows = list(rows) if rows is not None else load_rows(settings.routing_data_dir / "test.jsonl")
+    users = list(users) if users is not None else load_user_ids(settings.db_path)
     rates = repeat_rates or RepeatRates()
     pools = {c: [r for r in rows if r.complexity == c] for c in COMPLEXITIES}
     for c, share in zip(COMPLEXITIES, mix, strict=True):
@@ -228,7 +230,7 @@ def build_workload(
     ts = 0.0
     for idx, c in enumerate(slots):
         ts += rng.expovariate(arrival_rate_per_s)
-        window = _ttl_window(c)
+        window = _ttl_window(c, settings.cache.ttl_s)
         u = rng.random()
         kind: Kind = "fresh"
         if u < rates.same_user:

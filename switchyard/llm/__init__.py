@@ -1,6 +1,6 @@
 """Chat models per tier: the model factory, the model catalogue and the offline model.
 
-Exports resolve lazily: ``switchyard.settings`` imports ``switchyard.llm.catalog`` to price the
+Exports resolve lazily: ``switchyard.core.settings`` imports ``switchyard.llm.catalog`` to price the
 tiers, and an eager import of the factory here would import the settings back half-built.
 """
 
@@ -12,9 +12,6 @@ from typing import Any
 _EXPORTS = {
     "ModelFactory": "switchyard.llm.factory",
     "TierGate": "switchyard.llm.factory",
-    "chat_model_for": "switchyard.llm.factory",
-    "tier_gate": "switchyard.llm.factory",
-    "default_factory": "switchyard.llm.factory",
     "is_unusable": "switchyard.llm.answers",
     "OfflineChatModel": "switchyard.llm.offline",
 }

@@ -148,18 +148,14 @@ def _load_cache(path: Path) -> dict:
 
 
 def probe_capabilities(base_url: str, model: str, api_key: str | None = None, *,
-                       home: Path | None = None, refresh: bool = False,
+                       home: Path, refresh: bool = False,
                        timeout_s: float = 60.0) -> Capabilities:
     """Probe (or read from the cache in ``home``) what ``model`` at ``base_url`` can do.
 
     Two tiny generations (a required tool call, a JSON-schema answer) plus /props or /slots for the
-    context size. ``home`` defaults to ``SWITCHYARD_HOME``; ``refresh`` ignores the cache.
+    context size, cached in ``home`` (the switchyard home); ``refresh`` ignores the cache.
     Raises ``httpx.TransportError`` when the server cannot be reached (nothing is cached then).
     """
-    if home is None:
-        from switchyard.settings import get_settings
-
-        home = get_settings().home
     cache_path = Path(home) / CACHE_FILE
     with httpx.Client(timeout=timeout_s, headers=_headers(api_key)) as client:
         identity = model_identity(client, base_url, model)

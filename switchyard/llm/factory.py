@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import BaseRateLimiter, InMemoryRateLimiter
 
+from switchyard.core.settings import OPENAI_COMPATIBLE, ConfigError, Settings
 from switchyard.llm.http import async_http_client
 from switchyard.llm.offline import OfflineChatModel
 from switchyard.llm.rules import ModelPrice, RequestRules, model_price, request_rules
-from switchyard.settings import OPENAI_COMPATIBLE, ConfigError, Settings, get_settings
 
 # The OpenAI SDK will not build a client without a key, even for a server that ignores it
 # (llama.cpp, Ollama, vLLM without --api-key). This is sent instead; it is not a secret.
@@ -37,7 +38,7 @@ NO_KEY_PLACEHOLDER = "switchyard-no-key"
 
 
 class SharedLimits(Protocol):
-    """Rate limits and concurrency caps every replica shares (``switchyard.pg.shared.PgShared``)."""
+    """Rate limits and concurrency caps every replica shares (``switchyard.llm.pg_limits.PgLimits``)."""
 
     def rate_limiter(self, name: str, requests_per_second: float,
                      max_bucket_size: float = 1.0) -> BaseRateLimiter: ...
@@ -67,10 +68,14 @@ class TierGate:
 class ModelFactory:
     """Chat models and their limits for one :class:`Settings`."""
 
-    def __init__(self, settings: Settings, shared: SharedLimits | None = None) -> None:
+    def __init__(self, settings: Settings, shared: SharedLimits | None = None, *,
+                 similarity: Callable[[str, Sequence[str]], np.ndarray] | None = None) -> None:
         self.settings = settings
         # With a shared database the limits hold across replicas; without, per process.
         self.shared = shared
+        # The offline model picks tools by sentence similarity (the front door passes the
+        # encoder's); without it, by word overlap alone.
+        self.similarity = similarity
         self._models: dict[tuple[Any, ...], BaseChatModel] = {}
         self._limiters: dict[str, BaseRateLimiter] = {}
         self._gates: dict[str, TierGate] = {}
@@ -197,6 +202,7 @@ class ModelFactory:
             max_tokens=max(1, int(cfg.max_tokens * factor)),
             reasoning_tokens=cfg.simulated_reasoning_tokens if rules.reasoning_effort else 0,
             rate_limiter=self.rate_limiter(tier) if simulate else None,
+            similarity=self.similarity,
         )
 
     def _openai(self, tier: str, rules: RequestRules, temperature: float | None,
@@ -267,30 +273,3 @@ class ModelFactory:
                 client = self._http[tier] = async_http_client(
                     self.settings.tier(tier).max_concurrency)
             return client
-
-
-# -- module-level compatibility (callers that predate the injected factory) --
-_default: ModelFactory | None = None
-_default_lock = threading.Lock()
-_legacy_gates: dict[tuple[str, int], TierGate] = {}
-
-
-def default_factory(settings: Settings | None = None) -> ModelFactory:
-    """The factory for ``settings`` (default: the process settings), reused while they are the
-    same object, so ``get_settings.cache_clear()`` gets a fresh one."""
-    global _default
-    settings = settings or get_settings()
-    with _default_lock:
-        if _default is None or _default.settings is not settings:
-            _default = ModelFactory(settings)
-        return _default
-
-
-def chat_model_for(tier: str, *, override: str | None = None,
-                   settings: Settings | None = None) -> BaseChatModel:
-    return default_factory(settings).chat_model(tier, override)
-
-
-def tier_gate(tier: str, limit: int) -> TierGate:
-    with _default_lock:
-        return _legacy_gates.setdefault((tier, limit), TierGate(limit))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from switchyard.settings import LocalModelSettings, Settings
+from switchyard.core.settings import LocalModelSettings, Settings
 
 BUNDLED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_MODEL_ALIAS = "smollm2-135m"

@@ -303,7 +303,8 @@ class OfflineChatModel(BaseChatModel):
     tokens_per_s: float = 100.0
     max_tokens: int = 800
     reasoning_tokens: int = 0
-    # Injected for tests: replaces the sentence-embedding similarity used to pick tools.
+    # Sentence similarity of the request to each tool's description (the model factory
+    # passes the encoder's); None: tools are picked by word overlap alone.
     similarity: Callable[[str, Sequence[str]], np.ndarray] | None = Field(default=None, exclude=True)
 
     @property
@@ -356,12 +357,7 @@ class OfflineChatModel(BaseChatModel):
     def _tool_similarity(self, question: str, docs: Sequence[str]) -> np.ndarray:
         if self.similarity is not None:
             return self.similarity(question, docs)
-        from switchyard.embeddings import get_embedder
-
-        emb = get_embedder()
-        q = emb.embed_one(question)
-        d = np.stack([emb.embed_one(doc) for doc in docs])
-        return d @ q
+        return np.zeros(len(docs))  # no encoder given: word overlap decides alone
 
     def _choose_tools(self, question: str, tools: list[dict]) -> list[dict]:
         docs = [_tool_doc(t["function"]["name"], t["function"].get("description", "")) for t in tools]

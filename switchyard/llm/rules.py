@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from switchyard.core.settings import TierModel
 from switchyard.llm.catalog import catalog
-from switchyard.settings import TierModel
 
 PriceSource = Literal["catalog", "config", "tier"]
 

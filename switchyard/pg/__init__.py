@@ -1,7 +1,7 @@
-"""Shared state on PostgreSQL + pgvector, so many replicas act as one: semantic cache,
-single-flight leases, rate limits / concurrency caps and conversation threads.
+"""PostgreSQL + pgvector, the engine replicas share: connection pools (``pool``), the numbered
+schema migrations (``schema``) and LISTEN/NOTIFY wake-ups (``notify``).
 
-Everything here takes its settings and connection pool as explicit constructor arguments (no
-process singletons), so the service's dependency object can build and hand them out.
-Needs the ``postgres`` extra (``pip install -e ".[postgres]"``).
+What lives in it belongs to its concern: the shared cache and its single-flight in
+``switchyard.cache``, rate limits and concurrency caps in ``switchyard.llm``, conversation threads
+in ``switchyard.threads``. Needs the ``postgres`` extra (``pip install -e ".[postgres]"``).
 """

@@ -14,13 +14,21 @@ The LangGraph checkpointer wants dict rows and no prepared statements: use
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
-from typing import Any
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -147,3 +155,108 @@ async def open_checkpointer_pool(
     )
     await pool.open(wait=True, timeout=10)
     return pool
+
+
+# -- one replica's pools ------------------------------------------------------------------------
+@dataclass
+class _LoopState:
+    opening: asyncio.Task[AsyncConnectionPool]
+    # Objects bound to this loop's async pool (single-flight, limiters, gates), by key.
+    objects: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+class PgPools:
+    """One replica's connections to the shared PostgreSQL.
+
+    * ``pool``: a sync pool (the semantic cache's lookups and stores run in worker threads, and
+      langchain's sync ``rate_limiter.acquire`` path).
+    * Per running event loop, lazily: an async pool, and the objects built on it
+      (:meth:`loop_object`). Async pools and LISTEN connections belong to the loop that opened
+      them, while models and caches are built once and may be used from several loops (a CLI
+      ``asyncio.run`` per command, a test per loop), so each loop gets its own set.
+
+    The front door builds one and hands it to the cache and the model factory.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10, async_pool_size: int = 10) -> None:
+        self.url = url
+        self.pool = open_pool(url, max_size=pool_size)
+        self._async_pool_size = async_pool_size
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self._lock = threading.Lock()
+        # Work scheduled from sync code: kept referenced until it finishes.
+        self._background: set[asyncio.Task[object]] = set()
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            state = self._loops.get(loop)
+            if state is not None and state.opening.done() and (
+                    state.opening.cancelled() or state.opening.exception() is not None):
+                state = None  # the database was down when we tried: try again now
+            if state is None:
+                for old in [lp for lp in self._loops if lp.is_closed()]:
+                    del self._loops[old]
+                opening = loop.create_task(
+                    open_async_pool(self.url, max_size=self._async_pool_size))
+                state = self._loops[loop] = _LoopState(opening=opening)
+            return state
+
+    async def apool(self) -> AsyncConnectionPool:
+        """This loop's async pool (opened once, however many callers ask at the same time)."""
+        return await asyncio.shield(self._state().opening)
+
+    async def loop_object(self, key: str, build: Callable[[AsyncConnectionPool], T],
+                          close: Callable[[T], Awaitable[None]] | None = None) -> T:
+        """The object ``key`` for this loop, built once on this loop's async pool; ``close`` runs
+        when the pools close on this loop."""
+        state = self._state()
+        pool = await self.apool()
+        obj = state.objects.get(key)
+        if obj is None:
+            obj = state.objects[key] = build(pool)
+            if close is not None:
+                state.closers.append(functools.partial(close, obj))
+        return obj  # type: ignore[no-any-return]
+
+    def spawn(self, coro: Awaitable[object]) -> None:
+        """Run ``coro`` in the background on the running loop (sync callers' releases)."""
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def check(self) -> str | None:
+        """None when the database answers and its schema is current, else why not."""
+        from switchyard.pg.schema import SCHEMA_VERSION
+
+        try:
+            pool = await self.apool()
+            async with pool.connection(timeout=5) as conn:
+                cur = await conn.execute("SELECT coalesce(max(version), 0) FROM sy_schema")
+                row = await cur.fetchone()
+        except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+            return f"PostgreSQL unreachable: {type(exc).__name__}: {str(exc)[:200]}"
+        version = int(row[0]) if row else 0
+        if version < SCHEMA_VERSION:
+            return f"schema at version {version}, needs {SCHEMA_VERSION}: run `switchyard db migrate`"
+        return None
+
+    async def aclose(self) -> None:
+        """Close this loop's objects and async pool, then the sync pool."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            state = self._loops.pop(loop, None)
+        if state is not None:
+            for close in reversed(state.closers):
+                with contextlib.suppress(Exception):
+                    await close()
+            with contextlib.suppress(Exception):
+                pool = await state.opening
+                await pool.close()
+        self.close()
+
+    def close(self) -> None:
+        self.pool.close()

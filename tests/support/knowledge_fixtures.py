@@ -6,15 +6,43 @@ Full rebuilds of six articles stay cheap, so ingest, integrity and fault tests s
 from __future__ import annotations
 
 import shutil
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from switchyard.core.settings import Settings
+from switchyard.encoder.embedder import Embedder
 from switchyard.knowledge import ingest as kb
+from switchyard.knowledge.retriever import Retriever
 
 ARTICLES = Path(kb.__file__).resolve().parent / "articles"
 SMALL_KB = ["resetting-your-password", "refund-policy", "webhooks-setup-and-signatures",
             "api-rate-limits", "plans-and-pricing", "data-import-csv"]
+
+
+@lru_cache(maxsize=1)
+def encoder() -> Embedder:
+    """The session's encoder (its home's saved model), for indexes built outside a switchyard."""
+    return Embedder.from_settings(Settings())
+
+
+def ingest_at(articles: Path, index: Path, force: bool = False, **kw: Any) -> kb.IngestReport:
+    """``switchyard ingest`` on these folders, with the default chunking."""
+    return kb.ingest(force, articles_dir=articles, index_dir=index,
+                     chunking=Settings().retrieval, embed=encoder().embed, **kw)
+
+
+def retriever_at(articles: Path, index: Path) -> Retriever:
+    """A retriever over the index in ``index`` (built from ``articles`` if missing or refused)."""
+    settings = Settings().model_copy(update={"articles_dir": articles, "index_dir": index})
+    return Retriever(settings, encoder())
+
+
+def articles_version(articles: Path) -> str:
+    """The kb_version an ingest of ``articles`` records."""
+    return kb.compute_kb_version({a.id: a.sha256 for a in kb.load_articles(articles)})
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +53,7 @@ def small_kb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     articles.mkdir()
     for slug in SMALL_KB:
         shutil.copy(ARTICLES / f"{slug}.md", articles)
-    kb.ingest(articles_dir=articles, index_dir=index)
+    ingest_at(articles, index)
     return articles, index
 
 

@@ -1,0 +1,269 @@
+"""``switchyard eval``: the repo's labelled sets, measured, with an optional LangSmith upload.
+
+Suites:
+- ``routing``: the classifier on ``data/routing/<split>.jsonl`` (tier accuracy, high recall,
+  under/over-routing, confusion);
+- ``retrieval``: ``knowledge/eval/retrieval.jsonl`` through ``knowledge.retriever.evaluate_retrieval``
+  (recall@1, recall@k, MRR);
+- ``tools``: ``data/tool_choice.jsonl``, each request sent to its tier's model with that tier's tools
+  bound; a row counts when the model's first round of tool calls includes an expected tool.
+
+``--upload`` (needs ``LANGSMITH_API_KEY``) writes each suite as a LangSmith dataset (idempotent:
+example ids derive from the inputs) and the results as an experiment on it, one run per example
+with a ``correct`` feedback score. Offline nothing is uploaded and no key is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from switchyard.core.settings import bundled_path
+
+if TYPE_CHECKING:
+    from switchyard.app import Switchyard
+
+SUITES = ("routing", "retrieval", "tools")
+TOOL_CHOICE_PATH = bundled_path("switchyard.data", "tool_choice.jsonl")
+_NAMESPACE = uuid.UUID("6f1c1e4e-3f7e-4a53-9a43-5b0c2d7e9a11")
+
+
+# -- suites -----------------------------------------------------------------------------------
+def eval_routing(sy: Switchyard, split: str = "test") -> dict[str, Any]:
+    from switchyard.classifier.data import load_labeled
+    from switchyard.classifier.metrics import expected_agent, routing_report
+
+    path = sy.settings.routing_data_dir / f"{split}.jsonl"
+    rows = load_labeled(path)
+    preds = sy.classifier.classify_many([r.text for r in rows], [r.history or None for r in rows])
+    report = routing_report(rows, preds)
+    report["path"] = str(path)
+    report["rows"] = [
+        {"inputs": {"text": r.text, "history": r.history},
+         "reference": {"agent": expected_agent(r), "complexity": r.complexity, "intent": r.intent},
+         "prediction": {"agent": p.recommended_agent, "complexity": p.complexity,
+                        "intent": p.intent, "confidence": round(p.confidence, 4)},
+         "correct": expected_agent(r) == p.recommended_agent}
+        for r, p in zip(rows, preds, strict=True)
+    ]
+    return report
+
+
+def eval_retrieval(sy: Switchyard, k: int = 4) -> dict[str, Any]:
+    from switchyard.knowledge.retriever import EVAL_PATH, evaluate_retrieval, load_eval
+
+    result = evaluate_retrieval(sy.retriever, k=k).model_dump()
+    missed = {m["question"] for m in result["misses"]}
+    result["path"] = str(EVAL_PATH)
+    result["rows"] = [
+        {"inputs": {"question": r["question"]}, "reference": {"article": r["article"]},
+         "prediction": {"in_top_k": r["question"] not in missed},
+         "correct": r["question"] not in missed}
+        for r in load_eval()
+    ]
+    return result
+
+
+def load_tool_choice(path: Path = TOOL_CHOICE_PATH) -> list[dict[str, Any]]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("tier") not in ("standard", "expert") or not isinstance(row.get("expected"), list):
+            raise ValueError(f"{path}:{n}: need 'request', 'tier' (standard|expert), 'expected' [tools]")
+        rows.append(row)
+    return rows
+
+
+async def _choose(sy: Switchyard, tier: str, request: str) -> list[str]:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from switchyard.agents.prompts import EXPERT_AGENT_SYSTEM, STANDARD_SYSTEM
+    from switchyard.tools import ALL_TOOLS, BASIC_TOOLS
+
+    # The agent's first round exactly as the tool loop sends it (minus retrieved passages).
+    tools, system = (BASIC_TOOLS, STANDARD_SYSTEM) if tier == "standard" else (ALL_TOOLS, EXPERT_AGENT_SYSTEM)
+    model = sy.models.chat_model(tier).bind_tools(tools)
+    message = await model.ainvoke([SystemMessage(system), HumanMessage(request)],
+                                  config={"run_name": f"eval.tools.{tier}"})
+    return [c["name"] for c in getattr(message, "tool_calls", [])]
+
+
+def eval_tools(sy: Switchyard, path: Path = TOOL_CHOICE_PATH) -> dict[str, Any]:
+    rows = load_tool_choice(path)
+
+    async def run_all() -> list[list[str]]:
+        return [await _choose(sy, r["tier"], r["request"]) for r in rows]
+
+    chosen = asyncio.run(run_all())
+    out_rows, per_tier, missed = [], Counter(), Counter()
+    totals: Counter[str] = Counter()
+    for row, names in zip(rows, chosen, strict=True):
+        expected = set(row["expected"])
+        hit = bool(expected & set(names))
+        first = bool(names) and names[0] in expected
+        totals["rows"] += 1
+        totals["hit"] += hit
+        totals["first"] += first
+        totals["no_call"] += not names
+        per_tier[(row["tier"], "rows")] += 1
+        per_tier[(row["tier"], "hit")] += hit
+        if not hit:
+            missed[",".join(sorted(expected))] += 1
+        out_rows.append({"inputs": {"request": row["request"], "tier": row["tier"]},
+                         "reference": {"expected": row["expected"]},
+                         "prediction": {"tools": names}, "correct": hit})
+    n = totals["rows"] or 1
+    return {
+        "path": str(path), "n": totals["rows"],
+        "hit_rate": round(totals["hit"] / n, 4),
+        "first_choice_rate": round(totals["first"] / n, 4),
+        "no_call_rate": round(totals["no_call"] / n, 4),
+        "by_tier": {t: round(per_tier[(t, "hit")] / per_tier[(t, "rows")], 4)
+                    for t in ("standard", "expert") if per_tier[(t, "rows")]},
+        "missed_expected": dict(missed.most_common()),
+        "rows": out_rows,
+    }
+
+
+def run_suites(sy: Switchyard, suites: list[str], *, split: str = "test", k: int = 4,
+               tool_path: Path = TOOL_CHOICE_PATH) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    for suite in suites:
+        if suite == "routing":
+            results[suite] = eval_routing(sy, split)
+        elif suite == "retrieval":
+            results[suite] = eval_retrieval(sy, k)
+        elif suite == "tools":
+            results[suite] = eval_tools(sy, tool_path)
+        else:
+            raise ValueError(f"unknown suite {suite!r}; choose from {', '.join(SUITES)}")
+    return results
+
+
+# -- LangSmith upload ---------------------------------------------------------------------------
+def _example_id(suite: str, inputs: dict[str, Any]) -> str:
+    return str(uuid.uuid5(_NAMESPACE, suite + json.dumps(inputs, sort_keys=True)))
+
+
+def upload(results: dict[str, dict[str, Any]], client: Any, *, prefix: str = "switchyard",
+           experiment_tag: str | None = None) -> dict[str, dict[str, Any]]:
+    """Each suite -> dataset ``<prefix>-<suite>`` (created or topped up) + one experiment on it."""
+    stamp = experiment_tag or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    summary: dict[str, dict[str, Any]] = {}
+    for suite, result in results.items():
+        rows = result.get("rows") or []
+        name = f"{prefix}-{suite}"
+        if client.has_dataset(dataset_name=name):
+            dataset = client.read_dataset(dataset_name=name)
+            existing = {str(e.id) for e in client.list_examples(dataset_id=dataset.id)}
+        else:
+            dataset = client.create_dataset(name, description=f"switchyard {suite} evaluation set")
+            existing = set()
+        examples = [{"id": _example_id(suite, r["inputs"]), "inputs": r["inputs"],
+                     "outputs": r["reference"]} for r in rows]
+        new = [e for e in examples if e["id"] not in existing]
+        if new:
+            client.create_examples(dataset_id=dataset.id, examples=new)
+        experiment = f"{name}-{stamp}"
+        metrics = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        client.create_project(experiment, reference_dataset_id=dataset.id,
+                              metadata={"suite": suite, **metrics})
+        now = datetime.now(UTC)
+        for row, example in zip(rows, examples, strict=True):
+            run_id = uuid.uuid4()
+            client.create_run(name=f"switchyard-eval-{suite}", inputs=row["inputs"], run_type="chain",
+                              project_name=experiment, id=run_id, outputs=row["prediction"],
+                              reference_example_id=example["id"], start_time=now, end_time=now)
+            client.create_feedback(run_id, key="correct", score=1.0 if row["correct"] else 0.0)
+        summary[suite] = {"dataset": name, "examples_added": len(new), "experiment": experiment,
+                          "runs": len(rows)}
+    if hasattr(client, "flush"):
+        client.flush()
+    return summary
+
+
+# -- report -------------------------------------------------------------------------------------
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def print_report(results: dict[str, dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if "routing" in results:
+        r = results["routing"]
+        console.print(f"[bold]routing[/] ({r['n']} requests, {r['path']})")
+        console.print(f"  tier accuracy {_pct(r['tier_accuracy'])}   high recall {_pct(r['high_recall'])} "
+                      f"(n={r['n_high']})   high->fast {_pct(r['high_to_fast_rate'])}   under-routed "
+                      f"{_pct(r['under_routing_rate'])}   over-routed {_pct(r['over_routing_rate'])}   "
+                      f"complexity {_pct(r['complexity_accuracy'])}   intent {_pct(r['intent_accuracy'])}")
+        table = Table(title="routing confusion (rows: expected tier, columns: routed tier)")
+        table.add_column("expected")
+        tiers = list(r["confusion"])
+        for t in tiers:
+            table.add_column(t, justify="right")
+        for t in tiers:
+            table.add_row(t, *(str(r["confusion"][t][p]) for p in tiers))
+        console.print(table)
+    if "retrieval" in results:
+        r = results["retrieval"]
+        console.print(f"[bold]retrieval[/] ({r['questions']} questions, k={r['k']}, kb {r['kb_version']})")
+        console.print(f"  recall@1 {_pct(r['recall_at_1'])}   recall@{r['k']} {_pct(r['recall_at_k'])}   "
+                      f"MRR {r['mrr']:.3f}   misses {len(r['misses'])}")
+    if "tools" in results:
+        r = results["tools"]
+        by_tier = "   ".join(f"{t} {_pct(v)}" for t, v in r["by_tier"].items())
+        console.print(f"[bold]tool choice[/] ({r['n']} requests, {r['path']})")
+        console.print(f"  expected tool chosen {_pct(r['hit_rate'])}   first call expected "
+                      f"{_pct(r['first_choice_rate'])}   no call {_pct(r['no_call_rate'])}   {by_tier}")
+        if r["missed_expected"]:
+            console.print("  missed: " + ", ".join(f"{k} x{v}" for k, v in r["missed_expected"].items()))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_cmd(
+        suite: Annotated[list[str] | None, typer.Option(
+            "--suite", "-s", help="routing, retrieval or tools (repeatable; default: all).")] = None,
+        split: Annotated[str, typer.Option(help="Routing split to score (data/routing/<split>.jsonl).")] = "test",
+        k: Annotated[int, typer.Option(help="Passages per question for retrieval recall@k.")] = 4,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+        upload_: Annotated[bool, typer.Option(
+            "--upload", help="Also upload datasets + an experiment to LangSmith (needs LANGSMITH_API_KEY).")] = False,
+        prefix: Annotated[str, typer.Option(help="LangSmith dataset name prefix.")] = "switchyard",
+    ) -> None:
+        """Score routing, retrieval and tool choice on the repo's labelled sets."""
+        suites = suite or list(SUITES)
+        bad = [s for s in suites if s not in SUITES]
+        if bad:
+            raise typer.BadParameter(f"unknown suite(s) {', '.join(bad)}; choose from {', '.join(SUITES)}")
+        if upload_ and not (os.environ.get("LANGSMITH_API_KEY") or os.environ.get("LANGCHAIN_API_KEY")):
+            raise typer.BadParameter("--upload needs LANGSMITH_API_KEY (and network access to LangSmith).")
+        from switchyard.app import Switchyard
+
+        with Switchyard.open() as sy:
+            results = run_suites(sy, suites, split=split, k=k)
+        if as_json:
+            typer.echo(json.dumps({s: {k2: v for k2, v in r.items() if k2 != "rows"}
+                                   for s, r in results.items()}, default=str))
+        else:
+            print_report(results)
+        if upload_:
+            from langsmith import Client
+
+            summary = upload(results, Client(), prefix=prefix)
+            for s, info in summary.items():
+                typer.echo(f"uploaded {s}: dataset {info['dataset']} (+{info['examples_added']} examples), "
+                           f"experiment {info['experiment']} ({info['runs']} runs)")

@@ -1,0 +1,44 @@
+"""``switchyard plan``: the MULTI-AGENT SCALING PLAN from a traffic log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def plan(
+        log: Annotated[Path, typer.Option("--log", exists=True, dir_okay=False, readable=True,
+                                          help="JSONL traffic log: {\"text\", \"user_id\"?, \"ts\"?} per line.")],
+        out: Annotated[Path | None, typer.Option("--out", help="Write the plan (markdown) here; default: print it.")] = None,
+        daily_volume: Annotated[int | None, typer.Option("--daily-volume", min=1,
+                                                         help="Requests/day for the projection (default: from the log).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the plan's numbers as one JSON object.")] = False,
+    ) -> None:
+        """Classify a traffic log and fill in the article's MULTI-AGENT SCALING PLAN template."""
+        from rich.console import Console
+
+        from switchyard.app import Switchyard
+        from switchyard.bench.plan import plan_from_log
+
+        err = Console(stderr=True)
+        with err.status(f"classifying {log} ..."):
+            sy = Switchyard()
+            data, markdown = plan_from_log(log, sy.classifier, sy.settings,
+                                           daily_volume=daily_volume)
+        for s in data["skipped"][:20]:
+            err.print(f"[yellow]skipped line {s['line']}:[/] {s['reason']}")
+        if len(data["skipped"]) > 20:
+            err.print(f"[yellow]... {len(data['skipped']) - 20} more malformed lines skipped[/]")
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(markdown, encoding="utf-8")
+            err.print(f"plan written to {out} ({data['requests']} requests classified)")
+        if as_json:
+            typer.echo(json.dumps(data, default=str))
+        elif not out:
+            typer.echo(markdown)

@@ -1,0 +1,105 @@
+"""The ``switchyard`` command line.
+
+Each module in ``switchyard/cli/commands/`` contributes its commands through ``register(app)``; heavy
+imports (torch, FAISS, LangGraph) happen inside the commands so ``switchyard --help`` stays fast.
+
+Every command runs under one error handler (``_Group.invoke``): a full disk, a read-only home, an
+unreadable database or a damaged index prints one clear sentence and exits 1; ``--verbose`` (or
+``SWITCHYARD_VERBOSE=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import time
+
+# The CLI's start-up clock: its first statement, so start-up figures include the imports and
+# model loading that follow, and never depend on /proc arithmetic (wrong in some containers).
+STARTED = time.perf_counter()
+
+import importlib  # noqa: E402
+import os  # noqa: E402
+import pkgutil  # noqa: E402
+from typing import Annotated, Any  # noqa: E402
+
+import click  # noqa: E402
+import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+from typer.exceptions import TyperException  # noqa: E402
+
+from switchyard.cli import commands  # noqa: E402
+from switchyard.core import library_output  # noqa: E402
+
+
+def startup_ms() -> float:
+    """Milliseconds since this CLI process began importing switchyard's command line."""
+    return round((time.perf_counter() - STARTED) * 1000.0, 1)
+
+
+def friendly_error(exc: BaseException) -> str:
+    """What went wrong, in one sentence a person can act on."""
+    from switchyard.core.storage import classify_error, describe_error, probe_write
+
+    if classify_error(exc) == "io":
+        # SQLite says only "unable to open database file"; the home itself says why.
+        from switchyard.core.settings import get_settings
+
+        home = get_settings().home  # the CLI is an entry point: its settings are the process's
+        try:
+            probe_write(home)
+        except OSError as cause:
+            return describe_error(cause, home) or str(cause)
+    storage = describe_error(exc)
+    if storage:
+        return storage
+    known = ("DatabaseError", "IndexIntegrityError", "IndexReadOnlyError", "UnknownUserError",
+             "StorageError", "ArticleError", "JsonLimitError", "InputError")
+    if any(cls.__name__ in known for cls in type(exc).__mro__):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
+# Typer vendors its own click; exceptions of either are click's business, not faults.
+_PASS_THROUGH = (TyperException, typer.Exit, typer.Abort, click.exceptions.Exit,
+                 click.exceptions.Abort, click.ClickException)
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _PASS_THROUGH:  # usage errors and exits keep click's own handling
+            raise
+        except Exception as exc:
+            if ctx.params.get("verbose") or os.environ.get("SWITCHYARD_VERBOSE") == "1":
+                raise
+            typer.echo(f"error: {friendly_error(exc)}", err=True)
+            typer.echo("(run `switchyard --verbose ...` for the full traceback)", err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="switchyard",
+    help="Route each LLM agent request to the cheapest agent that can handle it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=_Group,
+)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Show full tracebacks on errors, and libraries' progress bars, "
+                                "warnings and logs.")] = False,
+) -> None:
+    """Route each LLM agent request to the cheapest agent that can handle it."""
+    # Before any command imports a model library: their output is configured at the source.
+    library_output.configure(verbose=verbose or None)
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+    importlib.import_module(f"switchyard.cli.commands.{_module}").register(app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,184 @@
+"""Where the service keeps conversation threads, and how it runs one turn at a time per thread.
+
+* Embedded (no ``SWITCHYARD_DATABASE_URL``): ``AsyncSqliteSaver`` on ``SWITCHYARD_HOME/threads.sqlite``
+  and an asyncio lock per thread: one process owns its threads.
+* Shared (``SWITCHYARD_DATABASE_URL``): ``AsyncPostgresSaver``, so any replica continues any
+  thread, and a transaction-scoped advisory lock per thread (``switchyard.threads.pg_lock``), so two
+  turns of one thread on two replicas never interleave. The in-process lock stays in front:
+  twins on the same replica wait without holding a database connection.
+
+Both prune by the same TTL and count rules (``settings.threads``), periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from switchyard.classifier.schema import Classification
+from switchyard.core.domain import Tier
+from switchyard.core.settings import Settings
+
+log = logging.getLogger("switchyard.service")
+
+
+class TurnRefused(Exception):
+    """A turn could not start: the thread stayed busy, or no connection was free in time."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ThreadStore:
+    """Embedded store: SQLite checkpoints, per-process turn locks."""
+
+    kind = "sqlite"
+
+    def __init__(self, saver: Any, settings: Settings, path: Path | None = None) -> None:
+        self.saver = saver
+        self.settings = settings
+        self.path = path
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str | None, timeout_s: float) -> AsyncIterator[None]:
+        """One turn at a time per thread: a follow-up waits for the previous answer."""
+        if not key:
+            yield
+            return
+        async with self._lock(key), self._shared_turn(key, timeout_s):
+            yield
+
+    def _shared_turn(self, key: str, timeout_s: float) -> contextlib.AbstractAsyncContextManager[None]:
+        """The part of a turn's lock other replicas see: nothing for a store of this process."""
+        return contextlib.nullcontext()
+
+    async def prune_once(self) -> int:
+        from switchyard.threads.retention import prune
+
+        result = await asyncio.to_thread(prune, self.path, ttl_s=self.settings.threads.ttl_s,
+                                         max_threads=self.settings.threads.max_threads)
+        return result.threads_removed
+
+    async def prune_forever(self) -> None:
+        """Keep the store bounded: prune by TTL and count at start-up, then periodically."""
+        while True:
+            try:
+                removed = await self.prune_once()
+                if removed:
+                    log.info("pruned %d conversation threads", removed)
+            except Exception:  # noqa: BLE001 - retention must never take the service down
+                log.warning("thread pruning failed; retrying later", exc_info=True)
+            await asyncio.sleep(self.settings.threads.prune_interval_s)
+
+
+class PgThreadStore(ThreadStore):
+    """Shared store: PostgreSQL checkpoints, turn locks that hold across replicas."""
+
+    kind = "postgres"
+
+    def __init__(self, saver: Any, settings: Settings, pool: Any, lock_pool: Any) -> None:
+        super().__init__(saver, settings)
+        self.pool = pool
+        self.lock_pool = lock_pool
+
+    @contextlib.asynccontextmanager
+    async def _shared_turn(self, key: str, timeout_s: float) -> AsyncIterator[None]:
+        """A transaction-scoped advisory lock on the thread, held by one replica at a time."""
+        from psycopg_pool import PoolTimeout
+
+        from switchyard.threads.pg_lock import ThreadBusy, thread_turn_lock
+
+        try:
+            async with thread_turn_lock(self.lock_pool, key, timeout_s=timeout_s):
+                yield
+        except ThreadBusy as exc:
+            raise TurnRefused(409, "This conversation is still answering an earlier message "
+                                   "(on another server); retry when it is done.") from exc
+        except PoolTimeout as exc:  # also a checkpoint write that found no free connection
+            raise TurnRefused(503, "Too many conversations are in progress right now; "
+                                   "please retry in a moment.") from exc
+
+    async def prune_once(self) -> int:
+        from switchyard.threads.pg_lock import prune
+
+        return await prune(self.pool, self.saver, ttl_s=self.settings.threads.ttl_s,
+                           max_threads=self.settings.threads.max_threads)
+
+
+# The types a checkpoint of the graph state may name, beyond LangGraph's safe list.
+STATE_TYPES: tuple[type, ...] = (Classification, Tier)
+
+
+def checkpoint_serde() -> JsonPlusSerializer:
+    """The checkpoint serializer: LangGraph's safe types plus the state's own, nothing else.
+
+    Rebuilding an arbitrary type named in a checkpoint means importing and calling it, so a row
+    written by anyone with access to the thread store could run code in the service. Only the
+    types the graph state holds are allowed (LangGraph warns about, and will block, the rest).
+    """
+    return JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES)
+
+
+@contextlib.asynccontextmanager
+async def open_thread_store(settings: Settings, path: Path) -> AsyncIterator[ThreadStore]:
+    """The store for ``settings``: Postgres with ``database_url``, else SQLite at ``path``."""
+    if settings.database_url:
+        from switchyard.pg.pool import open_async_pool, open_checkpointer_pool
+        from switchyard.threads.pg_lock import checkpointer
+
+        pool = await open_checkpointer_pool(settings.database_url)
+        # Each running turn holds one connection (its open transaction holds the lock).
+        lock_pool = await open_async_pool(settings.database_url, max_size=32)
+        try:
+            # Tables come from `switchyard db migrate` (the cache checked the schema version).
+            yield PgThreadStore(checkpointer(pool, serde=checkpoint_serde()), settings, pool,
+                                lock_pool)
+        finally:
+            await lock_pool.close()
+            await pool.close()
+        return
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with aiosqlite.connect(str(path), timeout=_SQLITE_BUSY_S) as conn:
+        saver = AsyncSqliteSaver(conn, serde=checkpoint_serde())
+        await _setup_sqlite(saver)
+        yield ThreadStore(saver, settings, path)
+
+
+_SQLITE_BUSY_S = 10.0
+
+
+async def _setup_sqlite(saver: Any, attempts: int = 8) -> None:
+    """Create the tables; wait out another process doing the same on the same file.
+
+    Two services starting together on one home both run the saver's setup, whose switch to WAL
+    fails at once with "database is locked" instead of waiting for the other's transaction.
+    """
+    for attempt in range(attempts):
+        try:
+            await saver.setup()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
