@@ -252,11 +252,9 @@ def tool_node(deps: Dependencies, tier: str, tools: Sequence[BaseTool]) -> ToolN
 
 
 def with_accounts(request: ToolCallRequest, deps: Dependencies) -> ToolCallRequest:
-    """The call with the graph's customer database in the tools' hidden ``accounts`` argument
-    (whatever the model put there is replaced)."""
-    call = request.tool_call
-    return request.override(tool_call={**call, "args": {**call["args"],
-                                                        ACCOUNTS_ARG: deps.database}})
+    """The call with the graph's customer database in the state the tool sees, from which
+    LangGraph fills the tools' hidden ``accounts`` argument (a model cannot supply it)."""
+    return request.override(state={**(request.state or {}), ACCOUNTS_ARG: deps.database})
 
 
 async def inject_accounts(deps: Dependencies, request: ToolCallRequest,

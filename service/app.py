@@ -125,7 +125,9 @@ class ChatService:
                 ) -> tuple[dict[str, Any], Context, HumanMessage, str]:
         tenant = who.tenant or self.settings.default_tenant
         thread_id = req.thread_id
-        config: dict[str, Any] = {"run_name": "switchyard", "configurable": {}}
+        # The run id is the trace's root run in LangSmith, and what feedback is recorded against.
+        config: dict[str, Any] = {"run_name": "switchyard", "run_id": uuid.uuid4(),
+                                  "configurable": {}}
         if thread_id:
             config["configurable"]["thread_id"] = self.thread_key(who, tenant, thread_id)
         ctx = Context(user_id=who.user_id, tenant=tenant)
@@ -162,7 +164,7 @@ class ChatService:
                 self._release_flight(state)
                 raise
         assert state is not None
-        return self._record(state, thread_id)
+        return self._record(state, thread_id, config["run_id"])
 
     def _release_flight(self, state: dict[str, Any] | None) -> None:
         """A run that ended early (client gone, deadline, failed checkpoint write) may hold a
@@ -186,14 +188,14 @@ class ChatService:
                                  "is slow or overloaded.")
 
     @staticmethod
-    def _record(state: dict[str, Any], thread_id: str | None) -> RoutingRecord:
+    def _record(state: dict[str, Any], thread_id: str | None, run_id: uuid.UUID) -> RoutingRecord:
         if state.get("error") and not state.get("classification"):
             # Refused at intake (empty, too long, unknown user): the request, not the service.
             raise ServiceError(422, str(state["error"]))
         if (state.get("outcome") or {}).get("unavailable"):
             # Every tier's provider failed: the turn ended with an apology, not an answer.
             raise ServiceError(503, str(state.get("error")))
-        return RoutingRecord.from_state(state, thread_id=thread_id)
+        return RoutingRecord.from_state(state, thread_id=thread_id, run_id=str(run_id))
 
     # -- streaming ---------------------------------------------------------------------------
     async def stream(self, req: ChatRequest, who: Identity) -> AsyncIterator[dict[str, str]]:
@@ -257,7 +259,7 @@ class ChatService:
                 yield _sse("error", {"status": 500, "error": "The request produced no result."})
                 return
             try:
-                record = self._record(final, thread_id)
+                record = self._record(final, thread_id, config["run_id"])
             except ServiceError as exc:
                 yield _sse("error", {"status": exc.status, "error": exc.message})
                 return

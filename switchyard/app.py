@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,11 +316,12 @@ class Switchyard:
         if graph is None:
             graph = self._built.get("graph") or await asyncio.to_thread(lambda: self.graph)
         ctx = Context(user_id=user_id, tenant=tenant or self.settings.default_tenant, **context)
-        config: dict[str, Any] = {"run_name": "switchyard", "configurable": {}}
+        run_id = uuid.uuid4()
+        config: dict[str, Any] = {"run_name": "switchyard", "run_id": run_id, "configurable": {}}
         if thread_id:
             config["configurable"]["thread_id"] = thread_id
         state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config=config, context=ctx)
-        return RoutingRecord.from_state(state, thread_id=thread_id)
+        return RoutingRecord.from_state(state, thread_id=thread_id, run_id=str(run_id))
 
     def ask(self, text: str, **kwargs: Any) -> RoutingRecord:
         """:meth:`aask` from synchronous code."""

@@ -20,6 +20,9 @@ class RoutingRecord(BaseModel):
     answer: str = Field(description="The answer, or a clear error message when ``error`` is set.")
     thread_id: str | None = Field(
         default=None, description="The conversation to continue; None for a one-shot request.")
+    run_id: str | None = Field(
+        default=None, description="This request's run: its LangSmith trace id when tracing is "
+                                  "on, and the id an outcome (feedback) is recorded against.")
     agent: str | None = Field(description="Tier whose agent wrote the answer (a cache hit names "
                                           "the tier that wrote the cached answer).")
     route: str | None = Field(description="Tier the router chose.")
@@ -54,7 +57,8 @@ class RoutingRecord(BaseModel):
                                   "models, index); never part of latency_ms.")
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], *, thread_id: str | None = None) -> RoutingRecord:
+    def from_state(cls, state: dict[str, Any], *, thread_id: str | None = None,
+                   run_id: str | None = None) -> RoutingRecord:
         """Flatten the graph's final state."""
         cls_ = state.get("classification") or {}
         if hasattr(cls_, "model_dump"):
@@ -64,6 +68,7 @@ class RoutingRecord(BaseModel):
         return cls(
             answer=state.get("answer", "") or "",
             thread_id=thread_id,
+            run_id=run_id,
             agent=state.get("agent") or state.get("route") or None,
             route=state.get("route"),
             route_reason=state.get("route_reason"),

@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from langchain_core.tools import BaseTool, InjectedToolArg, ToolException
+from langchain_core.tools import BaseTool, ToolException
+from langgraph.prebuilt import InjectedState
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 # The hidden argument through which the graph's tool node hands every call the deployment's
-# customer database (``switchyard.tools.database.CustomerDatabase``). The model never sees it,
-# and whatever a model sends under this name is replaced before the tool runs.
+# customer database (``switchyard.tools.database.CustomerDatabase``): the node puts it in the
+# state the tool call sees, and LangGraph injects it from there. The model never sees the
+# argument, and LangGraph drops whatever a model sends under this name.
 ACCOUNTS_ARG = "accounts"
 # Arguments injected by the graph, never reported back to the model in error messages.
 _INJECTED = {"runtime", ACCOUNTS_ARG}
@@ -44,7 +46,7 @@ class ToolArgs(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    accounts: Annotated[Any, InjectedToolArg] = None
+    accounts: Annotated[Any, InjectedState(ACCOUNTS_ARG)] = None
 
     @model_validator(mode="before")
     @classmethod

@@ -20,13 +20,13 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import BaseRateLimiter, InMemoryRateLimiter
 
+from switchyard.core.loops import PerLoop
 from switchyard.core.settings import OPENAI_COMPATIBLE, ConfigError, Settings
 from switchyard.llm.http import async_http_client
 from switchyard.llm.offline import OfflineChatModel
@@ -46,23 +46,15 @@ class SharedLimits(Protocol):
     def slot(self, name: str, limit: int) -> AbstractAsyncContextManager[None]: ...
 
 
-@dataclass
 class TierGate:
     """Caps in-flight model calls per tier: one asyncio semaphore per running event loop."""
 
-    limit: int
-    _semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._semaphores: PerLoop[asyncio.Semaphore] = PerLoop(lambda: asyncio.Semaphore(limit))
 
     def semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            sem = self._semaphores.get(loop)
-            if sem is None:
-                for old in [lp for lp in self._semaphores if lp.is_closed()]:
-                    del self._semaphores[old]
-                sem = self._semaphores[loop] = asyncio.Semaphore(self.limit)
-            return sem
+        return self._semaphores.get()
 
 
 class ModelFactory:

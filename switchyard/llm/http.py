@@ -9,11 +9,11 @@ closed loops are dropped.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Any
 
 import openai
+
+from switchyard.core.loops import PerLoop
 
 # openai>=3 is built on httpx2 (same API as httpx); the client handed to it must match.
 if int(openai.__version__.split(".")[0]) >= 3:
@@ -26,28 +26,15 @@ class PerLoopTransport(httpx.AsyncBaseTransport):
     """One ``AsyncHTTPTransport`` (connection pool) per running event loop."""
 
     def __init__(self, **transport_kwargs: Any) -> None:
-        self._kwargs = transport_kwargs
-        self._pools: dict[asyncio.AbstractEventLoop, httpx.AsyncHTTPTransport] = {}
-        self._lock = threading.Lock()
-
-    def _pool(self) -> httpx.AsyncHTTPTransport:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            pool = self._pools.get(loop)
-            if pool is None:
-                # Forget pools of finished loops: their sockets cannot be used or awaited.
-                for old in [lp for lp in self._pools if lp.is_closed()]:
-                    del self._pools[old]
-                pool = self._pools[loop] = httpx.AsyncHTTPTransport(**self._kwargs)
-            return pool
+        # Pools of finished loops are forgotten: their sockets cannot be used or awaited.
+        self._pools: PerLoop[httpx.AsyncHTTPTransport] = PerLoop(
+            lambda: httpx.AsyncHTTPTransport(**transport_kwargs))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._pool().handle_async_request(request)
+        return await self._pools.get().handle_async_request(request)
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            pool = self._pools.pop(loop, None)
+        pool = self._pools.pop()
         if pool is not None:
             await pool.aclose()
 

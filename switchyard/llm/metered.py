@@ -42,39 +42,49 @@ class MeteredChatOpenAI(ChatOpenAI):
         result = await super()._agenerate(messages, stop, run_manager, **kwargs)
         return self._fill(result, messages, kwargs)
 
-    def _last(self, chunk: ChatGenerationChunk | None, seen_usage: bool, text: list[str],
-              messages: list[BaseMessage], kwargs: dict) -> ChatGenerationChunk:
+    def _last(self, held: _HeldBack, messages: list[BaseMessage],
+              kwargs: dict) -> ChatGenerationChunk:
         """The stream's last chunk, stamped with the requested model (and estimated usage)."""
-        if chunk is None:
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=""))
+        chunk = held.chunk or ChatGenerationChunk(message=AIMessageChunk(content=""))
         msg = chunk.message
         extra: dict[str, Any] = {"requested_model": self.model_name}
-        if not seen_usage and isinstance(msg, AIMessageChunk):
+        if not held.seen_usage and isinstance(msg, AIMessageChunk):
             msg.usage_metadata = estimated_usage(
-                messages, AIMessage(content="".join(text)), kwargs.get("tools"))
+                messages, AIMessage(content="".join(held.text)), kwargs.get("tools"))
             extra["usage_estimated"] = True
         msg.response_metadata = {**(msg.response_metadata or {}), **extra}
         return chunk
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: Any = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        # Each chunk is held back one step so the last one can be stamped before it leaves.
-        seen, text, held = False, [], None
+        held = _HeldBack()
         for chunk in super()._stream(messages, stop, run_manager, **kwargs):
-            seen = seen or bool(getattr(chunk.message, "usage_metadata", None))
-            text.append(chunk.text)
-            if held is not None:
-                yield held
-            held = chunk
-        yield self._last(held, seen, text, messages, kwargs)
+            ready = held.push(chunk)
+            if ready is not None:
+                yield ready
+        yield self._last(held, messages, kwargs)
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: Any = None, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
-        seen, text, held = False, [], None
+        held = _HeldBack()
         async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
-            seen = seen or bool(getattr(chunk.message, "usage_metadata", None))
-            text.append(chunk.text)
-            if held is not None:
-                yield held
-            held = chunk
-        yield self._last(held, seen, text, messages, kwargs)
+            ready = held.push(chunk)
+            if ready is not None:
+                yield ready
+        yield self._last(held, messages, kwargs)
+
+
+class _HeldBack:
+    """A stream held back one chunk, so the last one can be stamped before it leaves."""
+
+    def __init__(self) -> None:
+        self.chunk: ChatGenerationChunk | None = None
+        self.seen_usage = False
+        self.text: list[str] = []
+
+    def push(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk | None:
+        """Hold ``chunk``; return the one held before it (None for the first)."""
+        self.seen_usage = self.seen_usage or bool(getattr(chunk.message, "usage_metadata", None))
+        self.text.append(chunk.text)
+        ready, self.chunk = self.chunk, chunk
+        return ready

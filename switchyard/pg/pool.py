@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,6 +25,8 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from switchyard.core.loops import PerLoop
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -125,34 +126,23 @@ async def open_async_pool(
     url: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any
 ) -> AsyncConnectionPool:
     """An async pool (single-flight, rate limits, concurrency gates, thread locks)."""
-    check_reachable(url)
-    pool = AsyncConnectionPool(
-        url,
-        min_size=min_size,
-        max_size=max_size,
-        kwargs={"autocommit": True},
-        configure=_aconfigure,
-        open=False,
-        name="switchyard-async",
-        **kwargs,
-    )
-    await pool.open(wait=True, timeout=10)
-    return pool
+    return await _open_async(url, "switchyard-async", min_size, max_size,
+                             {"autocommit": True}, configure=_aconfigure, **kwargs)
 
 
 async def open_checkpointer_pool(
     url: str, *, min_size: int = 1, max_size: int = 10
 ) -> AsyncConnectionPool:
     """The pool ``AsyncPostgresSaver`` needs: autocommit, no prepared statements, dict rows."""
+    return await _open_async(url, "switchyard-checkpoints", min_size, max_size,
+                             {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+
+
+async def _open_async(url: str, name: str, min_size: int, max_size: int,
+                      connection: dict[str, Any], **kwargs: Any) -> AsyncConnectionPool:
     check_reachable(url)
-    pool = AsyncConnectionPool(
-        url,
-        min_size=min_size,
-        max_size=max_size,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-        open=False,
-        name="switchyard-checkpoints",
-    )
+    pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, kwargs=connection,
+                               open=False, name=name, **kwargs)
     await pool.open(wait=True, timeout=10)
     return pool
 
@@ -165,6 +155,11 @@ class _LoopState:
     objects: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
+    def usable(self) -> bool:
+        """False once opening the pool failed (the database was down): open it again then."""
+        return not (self.opening.done() and (self.opening.cancelled()
+                                             or self.opening.exception() is not None))
+
 
 class PgPools:
     """One replica's connections to the shared PostgreSQL.
@@ -173,8 +168,7 @@ class PgPools:
       langchain's sync ``rate_limiter.acquire`` path).
     * Per running event loop, lazily: an async pool, and the objects built on it
       (:meth:`loop_object`). Async pools and LISTEN connections belong to the loop that opened
-      them, while models and caches are built once and may be used from several loops (a CLI
-      ``asyncio.run`` per command, a test per loop), so each loop gets its own set.
+      them (see ``switchyard.core.loops``).
 
     The front door builds one and hands it to the cache and the model factory.
     """
@@ -182,26 +176,15 @@ class PgPools:
     def __init__(self, url: str, *, pool_size: int = 10, async_pool_size: int = 10) -> None:
         self.url = url
         self.pool = open_pool(url, max_size=pool_size)
-        self._async_pool_size = async_pool_size
-        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
-        self._lock = threading.Lock()
+        self._loops: PerLoop[_LoopState] = PerLoop(
+            lambda: _LoopState(opening=asyncio.get_running_loop().create_task(
+                open_async_pool(url, max_size=async_pool_size))),
+            usable=_LoopState.usable)
         # Work scheduled from sync code: kept referenced until it finishes.
         self._background: set[asyncio.Task[object]] = set()
 
     def _state(self) -> _LoopState:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            state = self._loops.get(loop)
-            if state is not None and state.opening.done() and (
-                    state.opening.cancelled() or state.opening.exception() is not None):
-                state = None  # the database was down when we tried: try again now
-            if state is None:
-                for old in [lp for lp in self._loops if lp.is_closed()]:
-                    del self._loops[old]
-                opening = loop.create_task(
-                    open_async_pool(self.url, max_size=self._async_pool_size))
-                state = self._loops[loop] = _LoopState(opening=opening)
-            return state
+        return self._loops.get()
 
     async def apool(self) -> AsyncConnectionPool:
         """This loop's async pool (opened once, however many callers ask at the same time)."""
@@ -246,9 +229,7 @@ class PgPools:
         """Close this loop's objects and async pool, then the sync pool."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            state = self._loops.pop(loop, None)
+        state = self._loops.pop()
         if state is not None:
             for close in reversed(state.closers):
                 with contextlib.suppress(Exception):

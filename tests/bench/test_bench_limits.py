@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
-from switchyard.llm.factory import chat_model_for, tier_gate
 from switchyard.core.settings import Settings
+from switchyard.llm.factory import ModelFactory, TierGate
 
 
 def test_simulated_models_carry_the_tiers_rate_limit_and_plain_offline_ones_do_not():
     sim = Settings(offline=True, simulate_latency=True)
-    model = chat_model_for("expert", settings=sim)
+    model = ModelFactory(sim).chat_model("expert")
     assert model.rate_limiter is not None
     assert model.rate_limiter.requests_per_second == sim.tier("expert").requests_per_second
-    assert chat_model_for("expert", settings=Settings(offline=True)).rate_limiter is None
+    assert ModelFactory(Settings(offline=True)).chat_model("expert").rate_limiter is None
 
 
 async def test_tier_gate_caps_calls_in_flight():
-    gate = tier_gate("bench-test", 3)
+    gate = TierGate(3)
     state = {"now": 0, "peak": 0}
 
     async def call() -> None:

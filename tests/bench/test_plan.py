@@ -44,13 +44,13 @@ def test_counts_sum_to_the_log_and_match_the_classifier(planned):
         assert s["top_intents"] == intents.most_common(5)
 
 
-def test_savings_arithmetic_is_consistent(planned):
+def test_savings_arithmetic_is_consistent(planned, settings):
     plan, md, classifications = planned
     sv = plan["savings"]
     n = plan["requests"]
     routed = Counter(c.recommended_agent for c in classifications)
-    per_req = sum(routed[t] / n * tier_profile(t)["cost_per_request_usd"] for t in TIERS)
-    expert = tier_profile("expert")["cost_per_request_usd"]
+    per_req = sum(routed[t] / n * tier_profile(t, settings)["cost_per_request_usd"] for t in TIERS)
+    expert = tier_profile("expert", settings)["cost_per_request_usd"]
     assert sv["target_per_request_usd"] == pytest.approx(per_req, abs=1e-6)
     assert sv["current_per_request_usd"] == pytest.approx(expert, abs=1e-6)
     # The sample spans one business day: its volume is the day's volume.
@@ -74,7 +74,7 @@ def test_tier_profile_uses_list_prices_and_latency_profiles(settings):
     assert p["latency_s"] == pytest.approx(cfg.ttft_ms / 1000 + p["output_tokens"] / cfg.tokens_per_s, abs=0.01)
 
 
-def test_malformed_lines_are_reported_and_skipped(tmp_path: Path):
+def test_malformed_lines_are_reported_and_skipped(tmp_path: Path, sy):
     log = tmp_path / "log.jsonl"
     log.write_bytes(
         b'{"text": "how do I reset my password", "user_id": "u-0001", "ts": 1718000000}\n'
@@ -90,7 +90,7 @@ def test_malformed_lines_are_reported_and_skipped(tmp_path: Path):
     parsed = read_log(log)
     assert [x.line_no for x in parsed.lines] == [1, 9]
     assert [n for n, _ in parsed.skipped] == [2, 3, 4, 5, 6, 7]
-    plan, md = plan_from_log(log)
+    plan, md = plan_from_log(log, sy.classifier, sy.settings)
     assert plan["requests"] == 2 and len(plan["skipped"]) == 6
     assert "Skipped log lines" in md and "line 2: not JSON" in md
 

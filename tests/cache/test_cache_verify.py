@@ -180,11 +180,12 @@ def test_intent_keys_refuse_public_partitions_and_bad_input() -> None:
         intent_key("invoice_status", {"invoice": "  "})
 
 
-def test_hand_written_pairs_give_zero_false_hits_at_the_defaults() -> None:
+def test_hand_written_pairs_give_zero_false_hits_at_the_defaults(sy) -> None:
     outcomes = [
         o
         for o in run_pairs(
-            read_pairs(REPO / "data" / "cache_pairs.jsonl", need_label=True), CacheSettings()
+            read_pairs(REPO / "data" / "cache_pairs.jsonl", need_label=True), CacheSettings(),
+            embed=sy.encoder.embed,
         )
         if isinstance(o, PairOutcome)
     ]

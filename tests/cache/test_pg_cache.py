@@ -309,3 +309,45 @@ def test_a_long_question_in_a_non_latin_script_is_stored_and_found(pgcache) -> N
     assert pgcache.store(text, vec, part(), ans(text, ttl=900))
     kept, _ = _partition_counts(pgcache.pool)
     assert list(kept.values()) == [1]
+
+
+def test_cache_cli_acts_on_the_shared_cache_when_a_database_url_is_set(
+        pg_url: str, pg_clean, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`cache stats` and `cache clear` report and clear the deployment's cache: with
+    SWITCHYARD_DATABASE_URL that is PostgreSQL, never the home's embedded file."""
+    import json
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    from switchyard.app import Switchyard
+    from switchyard.cache.faiss_backend import FaissSemanticCache
+    from switchyard.cache.pg_backend import PgSemanticCache
+    from switchyard.cli.main import app
+    from switchyard.core.settings import Settings
+
+    monkeypatch.setenv("SWITCHYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SWITCHYARD_DATABASE_URL", pg_url)
+    settings = Settings()
+    rng = np.random.default_rng(7)
+    # The home's embedded cache holds an entry too: the commands must not look at it.
+    embedded = FaissSemanticCache(settings.cache_dir / "cache.sqlite", settings.cache)
+    embedded.store("embedded only", unit(rng), part(), ans("embedded only"))
+    embedded.close()
+    with Switchyard(settings) as sy:
+        assert isinstance(sy.cache, PgSemanticCache)
+        for i in range(3):
+            sy.cache.store(f"shared {i}", unit(rng), part(), ans(f"shared {i}"))
+        sy.cache.store("mine", unit(rng), part("u-0001"), ans("mine"))
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["cache", "stats", "--json"])
+    assert out.exit_code == 0, out.output
+    stats = json.loads(out.output)
+    assert stats["entries"] == 4 and stats["public"]["entries"] == 3
+    assert conninfo_to_dict(pg_url)["dbname"] in stats["path"]
+    out = runner.invoke(app, ["cache", "clear", "--tenant", "acme"])
+    assert out.exit_code == 0 and "cleared 4 entries" in out.output, out.output
+    assert json.loads(runner.invoke(app, ["cache", "stats", "--json"]).output)["entries"] == 0
+    untouched = FaissSemanticCache(settings.cache_dir / "cache.sqlite", settings.cache)
+    assert untouched.stats()["entries"] == 1
+    untouched.close()

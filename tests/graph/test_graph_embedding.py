@@ -181,8 +181,10 @@ async def test_a_running_graph_notices_a_new_index_and_never_serves_the_old_vers
 
     articles, index = tmp_path / "articles", tmp_path / "index"
     shutil.copytree(sy.settings.articles_dir, articles)
+    # The index of a home is <home>/index: this graph's home is tmp_path.
     settings = sy.settings.model_copy(deep=True, update={"articles_dir": articles,
-                                                         "index_dir": index})
+                                                         "home": tmp_path})
+    assert settings.index_dir == index
 
     def ingest_now():
         return ingest(articles_dir=articles, index_dir=index, chunking=settings.retrieval,

@@ -35,8 +35,12 @@ def ingest_at(articles: Path, index: Path, force: bool = False, **kw: Any) -> kb
 
 
 def retriever_at(articles: Path, index: Path) -> Retriever:
-    """A retriever over the index in ``index`` (built from ``articles`` if missing or refused)."""
-    settings = Settings().model_copy(update={"articles_dir": articles, "index_dir": index})
+    """A retriever over the index in ``index`` (built from ``articles`` if missing or refused).
+
+    The index of a switchyard home is ``<home>/index``, so ``index`` must be named that."""
+    assert index.name == "index", f"{index}: an index lives at <home>/index"
+    settings = Settings(home=index.parent, articles_dir=articles)
+    assert settings.index_dir == index
     return Retriever(settings, encoder())
 
 

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from switchyard.cli.format import timestamp
+
 cache_app = typer.Typer(
     help="Semantic cache: stats, clear, probe and calibrate.", no_args_is_help=True
 )
-
-
-def _ts(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @cache_app.command("stats")
@@ -50,9 +45,9 @@ def stats(
     table.add_row(
         "  per user", f"{s['user']['partitions']:,} partitions, {s['user']['entries']:,} entries"
     )
-    table.add_row("oldest entry", _ts(s["oldest_created_at"]))
-    table.add_row("newest entry", _ts(s["newest_created_at"]))
-    table.add_row("next expiry", _ts(s["soonest_expiry"]))
+    table.add_row("oldest entry", timestamp(s["oldest_created_at"]))
+    table.add_row("newest entry", timestamp(s["newest_created_at"]))
+    table.add_row("next expiry", timestamp(s["soonest_expiry"]))
     for name, value in s["counters"].items():
         table.add_row(name.replace("_", " "), f"{value:,}")
     table.add_row("hit rate", "-" if s["hit_rate"] is None else f"{s['hit_rate']:.1%}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+
+from switchyard.cli.format import timestamp
 
 threads_app = typer.Typer(help="Conversation store (SWITCHYARD_HOME/threads.sqlite): stats and "
                                "pruning.", no_args_is_help=True)
@@ -21,12 +22,6 @@ def parse_duration(text: str) -> float:
     if not match:
         raise typer.BadParameter(f"{text!r} is not a duration such as 3600, 30m, 12h, 7d or 2w")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-def _ts(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @threads_app.command("stats")
@@ -44,7 +39,7 @@ def stats_cmd(
     typer.echo(f"path: {s.path}")
     typer.echo(f"threads: {s.threads:,}  checkpoints: {s.checkpoints:,}  writes: {s.writes:,}")
     typer.echo(f"payload bytes: {s.payload_bytes:,}  file bytes: {s.file_bytes:,}")
-    typer.echo(f"oldest activity: {_ts(s.oldest_activity)}  newest: {_ts(s.newest_activity)}")
+    typer.echo(f"oldest activity: {timestamp(s.oldest_activity)}  newest: {timestamp(s.newest_activity)}")
 
 
 @threads_app.command("prune")
