@@ -12,7 +12,7 @@ operating point (the threshold, or the classifier's cut-off, chosen on out-of-fo
 the four training folds) is the one meeting ``--target`` false hits there, and the fifth fold is
 scored with it. Repeated over ``--repeats`` shuffles.
 
-Run: ``.venv/bin/python scripts/fit_cache_pair_classifier.py [--embeddings FILE.npz]``
+Run: ``.venv/bin/python experiments/fit_cache_pair_classifier.py [--embeddings FILE.npz]``
 (the same .npz cache of vectors as ``fit_cache_threshold.py``).
 """
 

@@ -1,7 +1,7 @@
 """How big the thread store gets: N one-shot requests through the real service (in-process ASGI,
 offline model), then the size of ``threads.sqlite``.
 
-    python scripts/bench_thread_store.py --requests 5000
+    python benchmarks/bench_thread_store.py --requests 5000
 
 Runs in a throw-away SWITCHYARD_HOME (built with ``switchyard setup`` on the first run) unless
 ``--home`` names one. Prints the request count, the wall time and the store's size before and

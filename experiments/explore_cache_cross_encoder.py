@@ -12,7 +12,7 @@ same-question check, and the shipped method (MiniLM cosine behind the same guard
 
 Slow on 2 cores: about 17 min per fold for 3 epochs. ``--folds-run 1`` measures one fold.
 
-Run: ``.venv/bin/python scripts/explore_cache_cross_encoder.py [--folds-run 1]
+Run: ``.venv/bin/python experiments/explore_cache_cross_encoder.py [--folds-run 1]
 [--embeddings MINILM.npz]``
 """
 

@@ -18,7 +18,7 @@ paraphrases. Follow-up rows (which need their thread's history) are left out: ev
 one message.
 
 Run (nginx from Debian's packages; a server from ``scripts/dev-postgres.sh start``):
-``.venv/bin/python scripts/bench_replicas.py --url postgresql://... [--home DIR] [--requests 1500]
+``.venv/bin/python benchmarks/bench_replicas.py --url postgresql://... [--home DIR] [--requests 1500]
 [--concurrency 400] [--replicas 1,2]`` (``--home``: a SWITCHYARD_HOME where ``switchyard setup``
 ran, to skip building one, which takes minutes). The concurrency is high on purpose: with the
 simulated model latency a replica only shows its capacity once requests queue for its CPU.

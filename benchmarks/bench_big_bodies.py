@@ -6,7 +6,7 @@ with httpx (with a Content-Length header, then again chunked without one) while 
 every 10 ms, and prints per request the status and how much of the body the server let the
 client send, plus idle and peak RSS.
 
-    SWITCHYARD_HOME=/tmp/h .venv/bin/python scripts/fault_big_bodies.py --count 4 --size-mb 150
+    SWITCHYARD_HOME=/tmp/h .venv/bin/python benchmarks/bench_big_bodies.py --count 4 --size-mb 150
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ one layer of extra compute per request). This script measures whether that helps
   same-question check pass) and the rate of duplicate hits is read at the cosine threshold that
   allows ``--target`` false hits on all pairs.
 
-Run: ``.venv/bin/python scripts/explore_cache_finetune.py [--epochs 4] [--lr 1e-4]``
+Run: ``.venv/bin/python experiments/explore_cache_finetune.py [--epochs 4] [--lr 1e-4]``
 (about 3 minutes per fold on 2 cores). Needs the pairs in ``../shared/calibration``.
 """
 

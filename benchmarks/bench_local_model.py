@@ -6,9 +6,9 @@ from knowledge/eval/retrieval.jsonl. Requests run one after another (on a small 
 add no throughput). Reports median / p95 latency and prompt / generated tokens per second as the
 server measured them (llama.cpp's ``timings``; cached prompt tokens are not re-processed).
 
-    .venv/bin/python scripts/bench_local_model.py                    # starts the bundled SmolLM2
-    .venv/bin/python scripts/bench_local_model.py --base-url http://127.0.0.1:8090/v1 --model my-model
-    .venv/bin/python scripts/bench_local_model.py --quality           # 5 grounded questions, answers printed
+    .venv/bin/python benchmarks/bench_local_model.py                    # starts the bundled SmolLM2
+    .venv/bin/python benchmarks/bench_local_model.py --base-url http://127.0.0.1:8090/v1 --model my-model
+    .venv/bin/python benchmarks/bench_local_model.py --quality           # 5 grounded questions, answers printed
 
 Without ``--base-url`` a server is started on a free port in a temporary home and stopped at the end.
 """

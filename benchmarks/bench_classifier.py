@@ -1,6 +1,6 @@
 """Classifier benchmark: warm single-request latency (embedding included) and CLI throughput.
 
-    .venv/bin/python scripts/bench_classifier.py [--n 300] [--lines 3000]
+    .venv/bin/python benchmarks/bench_classifier.py [--n 300] [--lines 3000]
 
 1. In-process: median/p95 of ``get_embedder().embed_one(text)`` + ``classify(text, embedding=...)``
    over distinct texts (the embedder's LRU is bypassed by making every text unique), after warm-up.

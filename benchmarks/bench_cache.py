@@ -19,7 +19,7 @@ Measures
       the cost), at the default threshold and at 0.5, where most candidates reach the check;
   plus the time to rebuild the in-memory indexes from SQLite (a restart).
 
-Run: ``.venv/bin/python scripts/bench_cache.py [--entries 100000] [--queries 400]``
+Run: ``.venv/bin/python benchmarks/bench_cache.py [--entries 100000] [--queries 400]``
 """
 
 from __future__ import annotations

