@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes  # noqa: E402
+# The shipped threshold's benchmark: its pair loading and cross-validation score these too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes, require_pairs  # noqa: E402
 
 
 def layer5_states(texts: list[str]) -> tuple[object, list]:
@@ -72,6 +73,7 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.01)
     ap.add_argument("--folds", type=int, default=5, help="folds scored (of 5)")
     args = ap.parse_args()
+    require_pairs(args.pairs)
     torch.manual_seed(0)
 
     pairs, outcomes, _ = calibration_outcomes(args.pairs, args.embeddings)
