@@ -56,7 +56,7 @@ _EVICT_LOCK = 0x5379_4576_6963  # advisory lock: one evicting replica at a time
 _FLUSH_EVERY_S = 10.0
 # Up to this many entries a partition is searched exactly (every entry's half-precision vector,
 # read from the covering index sy_cache_entries_scan); above it, by the HNSW index. Measured at
-# 100k entries (scripts/bench_pg_cache.py): the exact scan of a 4,000-entry partition is ~4x
+# 100k entries (benchmarks/bench_pg_cache.py): the exact scan of a 4,000-entry partition is ~4x
 # faster than an HNSW scan that must skip the ~96% of rows belonging to other partitions, and
 # finds the true nearest neighbour; a 40,000-entry partition is faster by HNSW.
 EXACT_SCAN_MAX = 5000

@@ -19,7 +19,7 @@ this module checks after the guard:
 No weights are fitted. During development a logistic pair classifier over content-word coverage,
 word order, focus and qualifier features, fitted with 5-fold cross-validation on the calibration
 pairs, did no better than these rules plus the similarity threshold, so it is not shipped: the
-rules have nothing to overfit. Only the threshold is chosen on data (``scripts/fit_cache_threshold.py``).
+rules have nothing to overfit. Only the threshold is chosen on data (``benchmarks/fit_cache_threshold.py``).
 """
 
 from __future__ import annotations

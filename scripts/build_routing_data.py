@@ -13,17 +13,15 @@ moves a row between dev and test, so held-out figures stay comparable across dat
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
-import sys
 from collections import defaultdict
 from pathlib import Path
 
+from switchyard.core.domain import INTENTS, OUT_OF_SCOPE
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from switchyard.core.domain import INTENTS, OUT_OF_SCOPE  # noqa: E402
-
 SOURCE = ROOT / "data" / "routing" / "source"
 OUT = ROOT / "data" / "routing"
 SPLITS = (("train", 0.70), ("dev", 0.15), ("test", 0.15))
@@ -92,6 +90,7 @@ def parse(path: Path) -> list[dict]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help only
     rows: list[dict] = []
     for path in sorted(SOURCE.glob("*.txt")):
         rows.extend(parse(path))

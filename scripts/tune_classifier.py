@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from switchyard import Switchyard
+from switchyard.classifier.data import Example, load_labeled
+from switchyard.classifier.local import DEFAULT_HPARAMS, LocalClassifier, fit
+from switchyard.classifier.metrics import mix_overspend, routing_report, tier_request_cost
 
-from switchyard.classifier.data import Example, load_labeled  # noqa: E402
-from switchyard.classifier.local import DEFAULT_HPARAMS, LocalClassifier, fit  # noqa: E402
-from switchyard.classifier.metrics import mix_overspend, routing_report, tier_request_cost  # noqa: E402
-from switchyard.core.settings import get_settings  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 FOLDS = 5
 MIN_HIGH_RECALL = 0.96
@@ -71,9 +69,7 @@ def _grid(spec: dict[str, list[float]]) -> list[dict[str, float]]:
 
 
 def main() -> None:
-    from switchyard.encoder.embedder import get_embedder
-
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                     help=f"override one grid, e.g. w_direct=0.2,0.4 (names: {', '.join([*FIT_GRID, *DECISION_GRID])})")
     ap.add_argument("--min-high-recall", type=float, default=MIN_HIGH_RECALL)
@@ -85,14 +81,26 @@ def main() -> None:
         target = fit_spec if name in fit_spec else decision_spec if name in decision_spec else None
         if target is None or not values:
             ap.error(f"--grid {item!r}: expected NAME=V1,V2 with a known NAME")
-        target[name] = [float(v) for v in values.split(",")]
+        try:
+            target[name] = [float(v) for v in values.split(",")]
+        except ValueError:
+            ap.error(f"--grid {item!r}: values must be numbers, e.g. {name}=0.2,0.4")
+    with Switchyard() as sy:
+        tune(sy, args, fit_spec, decision_spec)
+
+
+def tune(sy: Switchyard, args: argparse.Namespace, fit_spec: dict[str, list[float]],
+         decision_spec: dict[str, list[float]]) -> None:
+    settings, encoder = sy.settings, sy.encoder
     d = ROOT / "data" / "routing"
     rows = load_labeled(d / "train.jsonl") + load_labeled(d / "dev.jsonl")
-    emb_all = get_embedder().embed([r.text for r in rows])
+    emb_all = encoder.embed([r.text for r in rows])
     hist_texts = sorted({h for r in rows for h in r.history})
-    hist_emb = dict(zip(hist_texts, get_embedder().embed(hist_texts), strict=True))
+    hist_emb = dict(zip(hist_texts, encoder.embed(hist_texts), strict=True))
     fold = np.array(_folds(rows))
-    cs = get_settings().classifier
+    # The decision knobs are tried on these settings (each LocalClassifier reads its cost
+    # matrix from them when built); nothing is saved.
+    cs = settings.classifier
     preds: dict[tuple, list] = defaultdict(lambda: [None] * len(rows))
     for f in range(FOLDS):
         tr = [r for r, k in zip(rows, fold, strict=True) if k != f]
@@ -106,12 +114,12 @@ def main() -> None:
                 cs.price_weight = dec["price_weight"]
                 model.hparams = {**DEFAULT_HPARAMS, **fit_hp, **{k: v for k, v in dec.items() if k != "price_weight"},
                                  "w_intent": 1.0 - dec["w_direct"] - DEFAULT_HPARAMS["w_knn"]}
-                out = LocalClassifier(model)._classify_batch([r.text for r in te], emb_all[te_idx], turns, h_embs)
+                out = LocalClassifier(settings, encoder, model)._classify_batch([r.text for r in te], emb_all[te_idx], turns, h_embs)
                 key = tuple(sorted({**fit_hp, **dec}.items()))
                 for i, p in zip(te_idx, out, strict=True):
                     preds[key][i] = p
         print(f"fold {f + 1}/{FOLDS} done", flush=True)
-    price = tier_request_cost()
+    price = tier_request_cost(settings)
     results = []
     for key, ps in preds.items():
         rep = routing_report(rows, ps)

@@ -214,7 +214,7 @@ class CacheSettings(BaseModel):
     # Per-intent TTL overrides (seconds, or null to never cache that intent).
     intent_ttl_s: dict[str, float | None] = Field(default_factory=dict)
     # Chosen on 6,000 real question pairs nobody here wrote (../shared/calibration, see
-    # scripts/fit_cache_threshold.py): with the fact guard and the same-question check, 0.96 serves
+    # benchmarks/fit_cache_threshold.py): with the fact guard and the same-question check, 0.96 serves
     # 0.8% of non-duplicates and 17% of duplicates; 0.955 sits at 1.0%, too close to the 1%
     # budget for a slice it was not chosen on. The old 0.82, tuned on our own hand-written pairs,
     # served 11% of real non-duplicates. Recalibrate on your traffic: `switchyard cache calibrate`.

@@ -51,7 +51,7 @@ def describe_url(url: str) -> str:
 _SESSION = "SET hnsw.iterative_scan = relaxed_order; SET plan_cache_mode = force_custom_plan"
 # HNSW candidates per scan. pgvector's default is 40; measured at 100k random vectors (the
 # worst case for HNSW), a 40,000-entry partition found the true nearest neighbour 86% of the
-# time at 40 and 94% at 64, for ~0.5 ms more (scripts/bench_pg_cache.py --ef-search 40,64,100).
+# time at 40 and 94% at 64, for ~0.5 ms more (benchmarks/bench_pg_cache.py --ef-search 40,64,100).
 DEFAULT_EF_SEARCH = 64
 
 
@@ -104,7 +104,7 @@ def open_pool(
     """A sync pool (cache lookups/stores run in worker threads, like the embedded backend).
 
     ``ef_search``: HNSW candidates per lookup (``DEFAULT_EF_SEARCH`` when None); the cache's
-    recall/latency knob (see scripts/bench_pg_cache.py).
+    recall/latency knob (see benchmarks/bench_pg_cache.py).
     """
     session = _session_sql(ef_search)
     check_reachable(url)

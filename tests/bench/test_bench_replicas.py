@@ -1,4 +1,4 @@
-"""scripts/bench_replicas.py: its nginx config is valid and keeps the proxy settings of
+"""benchmarks/bench_replicas.py: its nginx config is valid and keeps the proxy settings of
 deploy/nginx.conf (the compose deployment), and bad arguments give a clear error."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "bench_replicas.py"
+SCRIPT = REPO / "benchmarks" / "bench_replicas.py"
 
 
 def _script():

@@ -18,7 +18,7 @@ paraphrases. Follow-up rows (which need their thread's history) are left out: ev
 one message.
 
 Run (nginx from Debian's packages; a server from ``scripts/dev-postgres.sh start``):
-``.venv/bin/python scripts/bench_replicas.py --url postgresql://... [--home DIR] [--requests 1500]
+``.venv/bin/python benchmarks/bench_replicas.py --url postgresql://... [--home DIR] [--requests 1500]
 [--concurrency 400] [--replicas 1,2]`` (``--home``: a SWITCHYARD_HOME where ``switchyard setup``
 ran, to skip building one, which takes minutes). The concurrency is high on purpose: with the
 simulated model latency a replica only shows its capacity once requests queue for its CPU.
@@ -181,11 +181,14 @@ class Request:
     user_id: str
 
 
-def workload(n: int, seed: int, home_db: Path) -> list[Request]:
-    from switchyard.bench.workload import build_workload, load_rows, load_user_ids
+def workload(n: int, seed: int, home: Path) -> list[Request]:
+    """The bench's workload for the replicas' home (its users, the cache TTLs of its settings)."""
+    from switchyard.bench.workload import build_workload, load_rows
+    from switchyard.core.settings import Settings
 
-    rows = [r for r in load_rows() if not r.history]
-    wl = build_workload(n, seed=seed, rows=rows, users=load_user_ids(home_db))
+    settings = Settings(home=home)
+    rows = [r for r in load_rows(settings.routing_data_dir / "test.jsonl") if not r.history]
+    wl = build_workload(n, settings=settings, seed=seed, rows=rows)  # users: the home's database
     return [Request(r.text, r.user_id) for r in wl.requests]
 
 
@@ -288,6 +291,10 @@ def run_topology(n_replicas: int, args: argparse.Namespace, env: dict[str, str],
             load_before = os.getloadavg()
             result = asyncio.run(drive(f"http://127.0.0.1:{listen}", requests, tokens,
                                        args.concurrency, args.timeout))
+            if result["errors"]:  # the logs go with the temp dir: show why now
+                for child in started:
+                    print(f"bench: {result['errors']} errors; {child.name}'s log ends with:\n"
+                          f"{tail(child.log)}", file=sys.stderr)
             result["loadavg_1m_before"] = round(load_before[0], 2)
             result["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
             result["replicas"] = n_replicas
@@ -350,9 +357,9 @@ def main() -> int:
 
     from pydantic import SecretStr
 
+    from switchyard.core.settings import Settings
     from switchyard.pg.pool import DatabaseUnavailable, check_reachable
     from switchyard.service.auth import issue_token
-    from switchyard.core.settings import Settings
 
     try:
         check_reachable(args.url)
@@ -383,7 +390,7 @@ def main() -> int:
                                   "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
         try:
             ensure_home(home, env)
-            requests = workload(args.requests, args.seed, home / "customers.sqlite")
+            requests = workload(args.requests, args.seed, home)
             signer = Settings(auth_secret=SecretStr(auth_secret))
             tokens = {u: issue_token(signer, u, ttl_s=6 * 3600)
                       for u in {r.user_id for r in requests}}

@@ -6,11 +6,12 @@ from knowledge/eval/retrieval.jsonl. Requests run one after another (on a small 
 add no throughput). Reports median / p95 latency and prompt / generated tokens per second as the
 server measured them (llama.cpp's ``timings``; cached prompt tokens are not re-processed).
 
-    .venv/bin/python scripts/bench_local_model.py                    # starts the bundled SmolLM2
-    .venv/bin/python scripts/bench_local_model.py --base-url http://127.0.0.1:8090/v1 --model my-model
-    .venv/bin/python scripts/bench_local_model.py --quality           # 5 grounded questions, answers printed
+    .venv/bin/python benchmarks/bench_local_model.py                    # starts the bundled SmolLM2
+    .venv/bin/python benchmarks/bench_local_model.py --base-url http://127.0.0.1:8090/v1 --model my-model
+    .venv/bin/python benchmarks/bench_local_model.py --quality           # 5 grounded questions, answers printed
 
-Without ``--base-url`` a server is started on a free port in a temporary home and stopped at the end.
+Without ``--base-url`` a server is started on a free port in a temporary home and stopped at the end;
+that needs the ``local`` extra (``bash scripts/install-local-model.sh``: llama-server and SmolLM2).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,8 +28,8 @@ import httpx
 import yaml
 
 from switchyard.agents.prompts import FAST_SYSTEM, render_passages
-from switchyard.llm.local_server import BUNDLED_MODEL_ALIAS, LocalModelServer
 from switchyard.core.settings import LocalModelSettings, bundled_path
+from switchyard.llm.local_server import BUNDLED_MODEL_ALIAS, LocalModelServer, LocalServerError
 
 PASSAGE_CHARS = 2600
 
@@ -131,7 +133,7 @@ def run(base_url: str, model: str, args: argparse.Namespace) -> None:
     print(json.dumps(summarise(results), indent=2))
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", help="an OpenAI-compatible server (default: start SmolLM2)")
     parser.add_argument("--model", default=BUNDLED_MODEL_ALIAS)
@@ -140,17 +142,24 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.2, help="the fast tier's default")
     parser.add_argument("--quality", action="store_true", help="print answers to 5 grounded questions")
     args = parser.parse_args()
+    if args.requests < 1:
+        parser.error("--requests must be at least 1")
     if args.base_url:
         run(args.base_url, args.model, args)
-        return
+        return 0
     with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as home:
         server = LocalModelServer(LocalModelSettings(port=0), Path(home))
-        status = server.start()
+        try:
+            status = server.start()
+        except LocalServerError as exc:  # no llama-server or model: say what to install
+            print(f"bench_local_model: {exc}", file=sys.stderr)
+            return 2
         try:
             run(status.base_url or "", status.alias or args.model, args)
         finally:
             server.stop()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

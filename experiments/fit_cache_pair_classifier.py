@@ -12,8 +12,8 @@ operating point (the threshold, or the classifier's cut-off, chosen on out-of-fo
 the four training folds) is the one meeting ``--target`` false hits there, and the fifth fold is
 scored with it. Repeated over ``--repeats`` shuffles.
 
-Run: ``.venv/bin/python scripts/fit_cache_pair_classifier.py [--embeddings FILE.npz]``
-(the same .npz cache of vectors as ``fit_cache_threshold.py``).
+Run: ``.venv/bin/python experiments/fit_cache_pair_classifier.py [--embeddings FILE.npz]``
+(the same .npz cache of vectors as ``benchmarks/fit_cache_threshold.py``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes  # noqa: E402
+# The shipped threshold's benchmark: its pair loading and cross-validation score these too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes, require_pairs  # noqa: E402
 
 from switchyard.cache.verify import _parse  # noqa: E402
 
@@ -72,6 +73,7 @@ def main() -> None:
     ap.add_argument("--floor", type=float, default=0.88)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    require_pairs(args.pairs)
 
     pairs, outcomes, _ = calibration_outcomes(args.pairs, args.embeddings)
     text = {p["id"]: (p["a"], p["b"]) for p in pairs}

@@ -10,9 +10,13 @@ repo; never copied into it), runs every pair through the cache's own lookup once
   (lowest one meeting ``--target``) and scored on the fifth, so the quoted figures are not
   in-sample. The spread of chosen thresholds shows how stable the choice is.
 
-Run: ``.venv/bin/python scripts/fit_cache_threshold.py [--target 0.01] [--pairs FILE]
+Run: ``.venv/bin/python benchmarks/fit_cache_threshold.py [--target 0.01] [--pairs FILE]
 [--embeddings FILE.npz]`` (embedding 11,779 texts takes ~10 min on 2 busy cores; ``--embeddings``
-keeps the vectors in an .npz outside the repo so a second run skips that).
+keeps the vectors in an .npz outside the repo so a second run skips that). The encoder is the
+front door's (``Switchyard().encoder``), built in SWITCHYARD_HOME.
+
+The experiments in ``experiments/`` reuse :func:`require_pairs`, :func:`calibration_outcomes`
+and :func:`cross_validate`, so their figures are scored exactly like the shipped threshold's.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +41,15 @@ from switchyard.core.settings import CacheSettings
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PAIRS = REPO.parent / "shared" / "calibration" / "question_pairs.jsonl"
+
+
+def require_pairs(path: Path) -> None:
+    """Exit with one sentence (code 2) when the calibration pairs are not at ``path``."""
+    if not path.is_file():
+        print(f"{path} not found: these real question pairs are not in the repo, they come from "
+              "the project's shared folder (../shared/calibration/question_pairs.jsonl beside "
+              "the clone), or pass --pairs FILE.", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def stratified_folds(labels: list[int], k: int, seed: int) -> list[list[int]]:
@@ -57,9 +71,10 @@ def load_or_embed(pairs: list[dict], path: Path | None) -> dict[str, np.ndarray]
         known = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
         if all(t in known for t in texts):
             return {t: known[t] for t in texts}
-    from switchyard.encoder.embedder import get_embedder
+    from switchyard import Switchyard
 
-    vectors = get_embedder().embed(texts)
+    with Switchyard() as sy:
+        vectors = sy.encoder.embed(texts)
     if path is not None:
         np.savez(path, texts=np.array(texts), vectors=vectors)
     return dict(zip(texts, vectors, strict=True))
@@ -116,10 +131,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--embeddings", type=Path, help="Reuse/save the texts' vectors here (.npz).")
     args = ap.parse_args()
-    if not args.pairs.exists():
-        raise SystemExit(
-            f"{args.pairs} not found: the calibration pairs live in ../shared/calibration"
-        )
+    require_pairs(args.pairs)
 
     settings = CacheSettings()
     pairs = list(read_pairs(args.pairs, need_label=True))

@@ -1,11 +1,11 @@
 """How big the thread store gets: N one-shot requests through the real service (in-process ASGI,
 offline model), then the size of ``threads.sqlite``.
 
-    python scripts/bench_thread_store.py --requests 5000
+    .venv/bin/python benchmarks/bench_thread_store.py --requests 5000
 
-Runs in a throw-away SWITCHYARD_HOME (built with ``switchyard setup`` on the first run) unless
-``--home`` names one. Prints the request count, the wall time and the store's size before and
-after, in one run.
+Runs in a throw-away SWITCHYARD_HOME (prepared by ``Switchyard.aopen``: seed, ingest, fit, which
+takes minutes the first time) unless ``--home`` names one. Prints the request count, the wall
+time and the store's size before and after, in one run.
 """
 
 from __future__ import annotations
@@ -17,22 +17,23 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+from pydantic import SecretStr
 
-async def main(requests: int, concurrency: int) -> None:
-    import httpx
-    from pydantic import SecretStr
+from switchyard import Switchyard
+from switchyard.core.settings import get_settings
+from switchyard.service.app import ServiceConfig, create_app
+from switchyard.service.auth import issue_token
+from switchyard.threads.retention import stats
 
-    from switchyard.service.app import ServiceConfig, create_app
-    from switchyard.service.auth import issue_token
-    from switchyard.core.settings import get_settings
-    from switchyard.threads.retention import stats
+QUESTIONS = ["How do I add a teammate to my workspace?", "What does error code QS-429 mean?",
+             "How do I reset my password?", "How do I export my data?",
+             "Help me debug this system error: webhook deliveries fail with 401"]
 
-    settings = get_settings().model_copy(update={
-        "auth_secret": SecretStr(os.urandom(32).hex()), "secret": SecretStr(os.urandom(16).hex())})
-    app = create_app(ServiceConfig(settings=settings))
-    questions = ["How do I add a teammate to my workspace?", "What does error code QS-429 mean?",
-                 "How do I reset my password?", "How do I export my data?",
-                 "Help me debug this system error: webhook deliveries fail with 401"]
+
+async def drive(sy: Switchyard, requests: int, concurrency: int) -> None:
+    settings = sy.settings
+    app = create_app(ServiceConfig(switchyard=sy))
     async with app.router.lifespan_context(app):
         before = stats(settings.checkpoint_path)
         transport = httpx.ASGITransport(app=app)
@@ -49,7 +50,7 @@ async def main(requests: int, concurrency: int) -> None:
                     i = sent
                     sent += 1
                     resp = await client.post(
-                        "/v1/chat", json={"message": questions[i % len(questions)]},
+                        "/v1/chat", json={"message": QUESTIONS[i % len(QUESTIONS)]},
                         headers={"authorization": f"Bearer {tokens[i % len(tokens)]}"})
                     errors += resp.status_code != 200
 
@@ -61,12 +62,26 @@ async def main(requests: int, concurrency: int) -> None:
           f"{after.threads} threads / {after.file_bytes / 1e6:.2f} MB after")
 
 
+async def main(requests: int, concurrency: int) -> None:
+    # An entry point: the process's settings, with fresh secrets for this run's tokens.
+    settings = get_settings().model_copy(update={
+        "auth_secret": SecretStr(os.urandom(32).hex()), "secret": SecretStr(os.urandom(16).hex())})
+    sy = await Switchyard.aopen(settings)  # the home is prepared before the clock starts
+    try:
+        await drive(sy, requests, concurrency)
+    finally:
+        await sy.aclose()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--home", type=Path, default=None,
+                        help="a SWITCHYARD_HOME to use (default: a new temp dir)")
     args = parser.parse_args()
+    if args.requests < 1 or args.concurrency < 1:
+        parser.error("--requests and --concurrency must be at least 1")
     home = args.home or Path(tempfile.mkdtemp(prefix="switchyard-threads-"))
     os.environ["SWITCHYARD_HOME"] = str(home)
     os.environ.setdefault("SWITCHYARD_OFFLINE", "true")

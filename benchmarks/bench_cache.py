@@ -10,8 +10,7 @@ Query embeddings are real (the embedder runs on each query text).
 Measures
   (a) the cache's own lookup given the embedding (median, p95), per partition kind;
   (b) the whole path before routing, warm: one embedding of a previously unseen text, the
-      classifier (if ``switchyard.classifier`` is importable) sharing that embedding, the cache
-      policy, the partition and the lookup;
+      classifier sharing that embedding, the cache policy, the partition and the lookup;
   (c) the same-question check's cost: the same lookups with the check on and off, interleaved
       query by query, on a partition of the ~300 real base questions (the synthetic entries'
       "(variant k)" suffix would make the guard reject them first), with the guard's and the
@@ -19,7 +18,9 @@ Measures
       the cost), at the default threshold and at 0.5, where most candidates reach the check;
   plus the time to rebuild the in-memory indexes from SQLite (a restart).
 
-Run: ``.venv/bin/python scripts/bench_cache.py [--entries 100000] [--queries 400]``
+Run: ``.venv/bin/python benchmarks/bench_cache.py [--entries 100000] [--queries 400]``
+(the encoder and classifier are the front door's, ``Switchyard()``, built in SWITCHYARD_HOME: the
+first run there fits the classifier; the cache under test is a scratch one in a temp dir).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from switchyard import Switchyard
 from switchyard.cache import CachedAnswer, Partition, cache_policy
 from switchyard.cache.faiss_backend import FaissSemanticCache
 from switchyard.core.domain import is_personal_intent
@@ -200,16 +202,19 @@ def verification_cost(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=400)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
+    with Switchyard() as sy:
+        report = run(sy, args)
+    print(json.dumps(report, indent=2))
+
+
+def run(sy: Switchyard, args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
-
-    from switchyard.encoder.embedder import get_embedder
-
-    emb = get_embedder()
+    emb = sy.encoder
     bases, queries = load_texts()
     base_vecs = emb.embed(bases)
     settings = CacheSettings(max_entries=max(200_000, args.entries * 2))
@@ -258,16 +263,8 @@ def main() -> None:
         report["verification"] = verification_cost(cache, bases, base_vecs, qtexts, qvecs)
 
         # (b) whole path before routing, warm, on texts the embedder has not seen.
-        classifier = None
-        try:
-            from switchyard.classifier import get_classifier
-
-            classifier = get_classifier()
-            classifier.classify("warm up", embedding=emb.embed_one("warm up"))
-        except Exception as exc:  # the classifier is built in parallel; report without it
-            report["classifier_error"] = repr(exc)
-            classifier = None
-        report["path_includes_classifier"] = classifier is not None
+        classifier = sy.classifier
+        classifier.classify("warm up", embedding=emb.embed_one("warm up"))
         cs = settings
         fresh = [f"{t} please" if i % 2 else f"hi, {t.lower()}" for i, t in enumerate(qtexts)]
         for t in fresh[:20]:  # warm-up on other texts
@@ -277,11 +274,8 @@ def main() -> None:
             s = time.perf_counter()
             vec = emb.embed_one(text)
             e = time.perf_counter()
-            if classifier is not None:
-                c = classifier.classify(text, embedding=vec)
-                complexity, intent, in_scope = c.complexity, c.intent, c.in_scope
-            else:
-                complexity, intent, in_scope = "low", "faq", True
+            c = classifier.classify(text, embedding=vec)
+            complexity, intent, in_scope = c.complexity, c.intent, c.in_scope
             ce = time.perf_counter()
             pol = cache_policy(
                 complexity=complexity, intent=intent, in_scope=in_scope, text=text, settings=cs
@@ -302,7 +296,7 @@ def main() -> None:
         report["path_classifier_only"] = summary(cls_ms)
         report["public_query_hits"] = hits
         cache.close()
-    print(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":

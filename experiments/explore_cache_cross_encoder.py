@@ -12,7 +12,7 @@ same-question check, and the shipped method (MiniLM cosine behind the same guard
 
 Slow on 2 cores: about 17 min per fold for 3 epochs. ``--folds-run 1`` measures one fold.
 
-Run: ``.venv/bin/python scripts/explore_cache_cross_encoder.py [--folds-run 1]
+Run: ``.venv/bin/python experiments/explore_cache_cross_encoder.py [--folds-run 1]
 [--embeddings MINILM.npz]``
 """
 
@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes  # noqa: E402
+# The shipped threshold's benchmark: its pair loading and cross-validation score these too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes, require_pairs  # noqa: E402
 
 
 def train_and_score(pairs: list[dict], train: np.ndarray, test: np.ndarray, *, epochs: int,
@@ -99,6 +100,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=5e-5)
     args = ap.parse_args()
+    require_pairs(args.pairs)
 
     import torch
 

@@ -13,7 +13,7 @@ one layer of extra compute per request). This script measures whether that helps
   same-question check pass) and the rate of duplicate hits is read at the cosine threshold that
   allows ``--target`` false hits on all pairs.
 
-Run: ``.venv/bin/python scripts/explore_cache_finetune.py [--epochs 4] [--lr 1e-4]``
+Run: ``.venv/bin/python experiments/explore_cache_finetune.py [--epochs 4] [--lr 1e-4]``
 (about 3 minutes per fold on 2 cores). Needs the pairs in ``../shared/calibration``.
 """
 
@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes  # noqa: E402
+# The shipped threshold's benchmark: its pair loading and cross-validation score these too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes, require_pairs  # noqa: E402
 
 
 def layer5_states(texts: list[str]) -> tuple[object, list]:
@@ -72,6 +73,7 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.01)
     ap.add_argument("--folds", type=int, default=5, help="folds scored (of 5)")
     args = ap.parse_args()
+    require_pairs(args.pairs)
     torch.manual_seed(0)
 
     pairs, outcomes, _ = calibration_outcomes(args.pairs, args.embeddings)

