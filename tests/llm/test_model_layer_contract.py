@@ -179,7 +179,7 @@ def test_ten_successive_asyncio_runs_on_one_factory(openai_server: OpenAIContrac
 
 
 # -- configuration --
-README_ENV = {
+README_ENV = {  # the environment example on docs/models.md
     "SWITCHYARD_TIERS__FAST__MODEL": "gpt-4o-mini",
     "SWITCHYARD_TIERS__STANDARD__MODEL": "gpt-4.1",
     "SWITCHYARD_TIERS__EXPERT__MODEL": "o1",
@@ -394,9 +394,9 @@ def test_cascade_falls_back_to_the_local_verdict_on_a_slow_llm(openai_server: Op
     assert openai_server.count("gpt-4o-mini") == 2  # one retry at most
 
 
-def test_the_readme_toml_example_loads_as_described(tmp_path: Path, monkeypatch):
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+def test_the_docs_toml_example_loads_as_described(tmp_path: Path, monkeypatch):
+    page = (Path(__file__).parents[2] / "docs" / "models.md").read_text()
+    block = page.split("```toml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "switchyard.toml"
     path.write_text(block)
     monkeypatch.setenv("SWITCHYARD_CONFIG", str(path))
