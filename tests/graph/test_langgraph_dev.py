@@ -194,7 +194,7 @@ def test_with_auth_the_user_comes_from_the_token_not_the_context(
     assert "__error__" not in state, state.get("__error__")
     from switchyard.tools.database import connect
 
-    with connect() as conn:
+    with connect(switchyard_home / "customers.sqlite") as conn:
         facts = {row[0]: (row[1], str(row[2])) for row in conn.execute(
             "SELECT u.id, o.name, (SELECT number FROM invoices i WHERE i.org_id = o.id "
             "ORDER BY issued DESC, number DESC LIMIT 1) FROM users u JOIN organizations o "

@@ -117,7 +117,7 @@ async def test_a_valid_token_answers_about_its_own_user(client: httpx.AsyncClien
     from switchyard.tools.database import connect
 
     def facts(user: str) -> tuple[str, int]:
-        with connect() as conn:
+        with connect(_settings().db_path) as conn:
             return conn.execute(
                 "SELECT o.name, (SELECT number FROM invoices i WHERE i.org_id = o.id "
                 "ORDER BY issued DESC, number DESC LIMIT 1) FROM users u JOIN organizations o "

@@ -11,8 +11,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from switchyard.llm.factory import ModelFactory, TierGate
 from switchyard.core.settings import Settings
+from switchyard.llm.factory import ModelFactory, TierGate
 
 
 class ScriptedChat(BaseChatModel):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from switchyard.threads.store import open_thread_store
 from switchyard.core.settings import Settings
+from switchyard.threads.store import open_thread_store
 
 
 async def _start(settings: Settings, path: Path) -> str:
