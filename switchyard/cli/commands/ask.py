@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(report.to_dict(), default=str))
             return
         for line in report.lines():
-            console.print(line)
+            typer.echo(line)  # plain lines: never wrapped or styled when piped
 
     @app.command()
     def demo(
