@@ -87,6 +87,8 @@ class LazyDependencies:
     imports). Attribute access (``lazy.settings``, ``lazy.cache``...) reads the built
     dependencies, so the agents compile at import time over this handle; the graph's ``intake``
     awaits ``aget()`` before any other node runs, so no node ever builds them on the event loop.
+    Attribute access never builds them: before ``get()``/``aget()`` it is an AttributeError (so
+    LangGraph's compile-time look at a node's closure does not build everything at import).
     """
 
     def __init__(self, factory: Callable[[], Dependencies]) -> None:
@@ -106,9 +108,9 @@ class LazyDependencies:
         return await asyncio.to_thread(self.get)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.get(), name)
+        if name.startswith("_") or self._deps is None:
+            raise AttributeError(f"{name}: the dependencies are built on the first request")
+        return getattr(self._deps, name)
 
 
 async def resolve(deps: Dependencies | LazyDependencies) -> Dependencies:
