@@ -283,7 +283,30 @@ def has_tool_calls(state: AgentState) -> bool:
     return isinstance(last, AIMessage) and bool(last.tool_calls)
 
 
-def provenance(*, account: bool, tools: Sequence[str]) -> dict[str, Any]:
-    """What an answer was built from; ``cache_store`` decides where it may be kept from this."""
+def conversation_used(state: AgentState) -> bool:
+    """The run saw the conversation: earlier turns in the prompt (every tier puts them there), or
+    a follow-up's retrieval query built from the previous turn."""
+    return bool(state.get("conversation")) or is_follow_up(state)
+
+
+def provenance(state: AgentState, *, account: bool, tools: Sequence[str],
+               passages: bool | None = None) -> dict[str, Any]:
+    """What an answer was built from; ``cache_store`` decides where it may be kept from this
+    alone (``switchyard.cache.policy.storage_scope``): ``inputs`` names every kind of input the
+    prompt held."""
     used = sorted(set(tools))
-    return {"account_data": bool(account) or reads_account(used), "tools": used}
+    account_data = bool(account) or reads_account(used)
+    conversation = conversation_used(state)
+    if passages is None:
+        passages = bool(state.get("passages"))
+    inputs = ["request"]
+    if conversation:
+        inputs.append("conversation")
+    if account_data:
+        inputs.append("account")
+    if passages:
+        inputs.append("passages")
+    if used:
+        inputs.append("account_tools" if reads_account(used) else "public_tools")
+    return {"account_data": account_data, "conversation": conversation, "tools": used,
+            "inputs": inputs}

@@ -104,7 +104,8 @@ def build_expert_agent(deps: Dependencies) -> CompiledStateGraph:
                 "usage": [usage], "timings": {"expert.synthesize": ms},
                 "outcome": {"tool_failed": tool_failed(state.get("work", [])),
                             "truncated": is_truncated(message)},
-                "provenance": provenance(account=False, tools=state.get("tools_used") or [])}
+                "provenance": provenance(state, account=False,
+                                         tools=state.get("tools_used") or [])}
 
     tools = [TOOLS_BY_NAME[n] for n in tier_tool_names(TIER)]
     builder = StateGraph(AgentState, input_schema=AgentInput, output_schema=AgentOutput)

@@ -126,7 +126,7 @@ def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
         return {"answer": str(message.content), "agent": TIER.value,
                 "model": model_name(deps, message, TIER), "usage": [usage], "outcome": outcome,
                 "timings": {"fast.answer": ms},
-                "provenance": provenance(account=account_used,
+                "provenance": provenance(state, account=account_used,
                                          tools=state.get("tools_used") or [])}
 
     builder = StateGraph(AgentState, input_schema=AgentInput, output_schema=AgentOutput)

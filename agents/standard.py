@@ -63,7 +63,8 @@ def build_standard_agent(deps: Dependencies) -> CompiledStateGraph:
         return {"answer": str(last.content), "agent": TIER.value,
                 "model": model_name(deps, last, TIER),
                 "outcome": {"tool_failed": tool_failed(state["work"]), "truncated": is_truncated(last)},
-                "provenance": provenance(account=False, tools=state.get("tools_used") or [])}
+                "provenance": provenance(state, account=False,
+                                         tools=state.get("tools_used") or [])}
 
     tools = [TOOLS_BY_NAME[n] for n in tier_tool_names(TIER)]
     builder = StateGraph(AgentState, input_schema=AgentInput, output_schema=AgentOutput)

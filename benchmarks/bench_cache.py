@@ -281,7 +281,7 @@ def run(sy: Switchyard, args: argparse.Namespace) -> dict:
                 complexity=complexity, intent=intent, in_scope=in_scope, text=text, settings=cs
             )
             if pol.cacheable:
-                personal = not pol.force_public and is_personal_intent(intent)
+                personal = in_scope and is_personal_intent(intent)
                 user = users[i % len(users)]
                 p = part(
                     user if personal else None,

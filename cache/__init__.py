@@ -35,6 +35,7 @@ from switchyard.cache.policy import (
     is_storable,
     is_strategic,
     request_intent_key,
+    storage_scope,
 )
 from switchyard.cache.singleflight import FlightTicket
 
@@ -59,6 +60,7 @@ __all__ = [
     "normalize_text",
     "open_cache",
     "request_intent_key",
+    "storage_scope",
     "user_scope",
 ]
 

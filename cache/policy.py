@@ -8,8 +8,9 @@ they measure exactly what the graph does.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from switchyard.cache.base import intent_key
 from switchyard.cache.guard import extract_facts
@@ -75,8 +76,6 @@ class CachePolicy:
     cacheable: bool
     ttl_s: float | None
     reason: str
-    # Out-of-scope deflections do not depend on the user: they may live in the public partition.
-    force_public: bool = False
 
 
 def _cache_settings(settings: Settings | CacheSettings) -> CacheSettings:
@@ -120,11 +119,13 @@ def cache_policy(
     if len(text) > cs.max_cacheable_chars:
         return CachePolicy(False, None, "skipped: input too long")
     if not in_scope:
-        # A deflection ("I can only help with Quillstack") is the same for everyone.
+        # A deflection ("I can only help with Quillstack"). Where it is kept (shared, or only
+        # the asker's) is decided when it is stored, from what it was built from: a deflection
+        # written with the conversation in its prompt is the asker's, like any other answer.
         ttl = cs.ttl_s.get("low")
         if ttl is None or ttl <= 0:
             return CachePolicy(False, None, "skipped: out-of-scope caching disabled")
-        return CachePolicy(True, float(ttl), "cacheable: out-of-scope deflection (public)", True)
+        return CachePolicy(True, float(ttl), "cacheable: out-of-scope deflection")
     if complexity == "high":
         return CachePolicy(False, None, "skipped: high complexity never cached")
     if complexity not in cs.ttl_s:
@@ -140,6 +141,28 @@ def cache_policy(
     if ttl is None or ttl <= 0:
         return CachePolicy(False, None, f"skipped: {complexity} complexity never cached")
     return CachePolicy(True, float(ttl), f"cacheable: {complexity} complexity ttl {ttl:g}s")
+
+
+# What an answer may be built from and still be shared: the help centre's passages, tools that
+# read no account, and the request's own text. Anything else (an earlier turn of the
+# conversation, account data, a tool that reads an account, an input this list does not know)
+# keeps the answer in the asker's partition.
+PUBLIC_INPUTS = frozenset({"request", "passages", "public_tools"})
+
+
+def storage_scope(provenance: Mapping[str, Any] | None) -> Literal["shared", "personal"]:
+    """Where an answer built from ``provenance`` may be kept; no flag or policy widens it.
+
+    ``provenance`` (``switchyard.agents.common.provenance``) lists the run's ``inputs``; an answer
+    whose provenance is missing, or names any input outside :data:`PUBLIC_INPUTS`, is personal.
+    """
+    prov = provenance or {}
+    inputs = prov.get("inputs")
+    if not isinstance(inputs, list | tuple | set | frozenset) or not inputs:
+        return "personal"  # nothing says what the answer was built from: assume the worst
+    if prov.get("account_data") or prov.get("conversation"):
+        return "personal"
+    return "shared" if set(inputs) <= PUBLIC_INPUTS else "personal"
 
 
 def is_storable(

@@ -36,6 +36,7 @@ from switchyard.cache import (
     is_storable,
     is_strategic,
     request_intent_key,
+    storage_scope,
 )
 from switchyard.classifier.local import followup_cue
 from switchyard.core.context import Context
@@ -273,8 +274,7 @@ class RouterNodes:
         verdict = result.model_dump(exclude={"answer"})
         if not result.hit:  # the most specific partition searched (the user's own, if any)
             verdict["partition"] = partitions[0].label
-        verdict.update(cacheable=True, ttl_s=policy.ttl_s, force_public=policy.force_public,
-                       kb_version=kb_version, keyed=bool(key))
+        verdict.update(cacheable=True, ttl_s=policy.ttl_s, kb_version=kb_version, keyed=bool(key))
         update: dict[str, Any] = {"cache": verdict, "flight": flight,
                                   "timings": {"cache_lookup": _ms(start)}}
         if result.hit and result.answer is not None:
@@ -341,14 +341,13 @@ class RouterNodes:
         )
         if not ok:
             return False, why
-        prov = state.get("provenance") or {}
-        private = bool(prov.get("account_data")) or bool(state.get("conversation"))
-        if private and verdict.get("force_public") is not True:
-            if not ctx.user_id:
-                return False, "not stored: built from private data with no signed-in user"
-            personal = True
-        else:
-            personal = False
+        # Decided from what the run used, and nothing else: no policy or intent can widen it.
+        # The graph also knows what it handed the agent: earlier turns make the answer the
+        # asker's whatever the agent reported.
+        personal = (storage_scope(state.get("provenance")) == "personal"
+                    or bool(state.get("conversation")) or bool(cls.follow_up and state.get("history")))
+        if personal and not ctx.user_id:
+            return False, "not stored: built from private data with no signed-in user"
         partition = self._partition(deps, state, ctx, personal=personal,
                                     kb_version=str(verdict.get("kb_version", "")))
         answer = CachedAnswer.create(
