@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+import anyio
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from langchain_core.messages import AIMessageChunk, HumanMessage
@@ -38,10 +39,13 @@ from sse_starlette import EventSourceResponse
 from switchyard.agents.common import ANSWER_TAG
 from switchyard.app import Switchyard
 from switchyard.core.context import Context
+from switchyard.core.sealing import SealError
 from switchyard.core.settings import Settings, get_settings
 from switchyard.core.tracing import user_hash
 from switchyard.record import RoutingRecord
+from switchyard.service.access import WWW_AUTHENTICATE, AccessRefused, AuthenticateFirst, signed_in
 from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
+from switchyard.service.forget import router as forget_router
 from switchyard.service.health import storage_health
 from switchyard.service.limits import RequestLimitsMiddleware
 from switchyard.service.schemas import ChatRequest, ErrorResponse
@@ -79,17 +83,73 @@ def _error(status: int, message: str, detail: list[dict[str, Any]] | None = None
                         status_code=status)
 
 
-def _validation_message(errors: list[dict[str, Any]]) -> str:
-    parts = []
-    for err in errors:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+# Error responses stay small whatever the body held: the first few problems, each cut short.
+MAX_REPORTED_ERRORS = 20
+_MAX_PART_CHARS = 160
+# Bodies larger than this are decoded and validated in a worker thread, off the event loop.
+_PARSE_IN_THREAD_BYTES = 16 * 1024
+
+
+def _clip(text: str, limit: int = _MAX_PART_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _bounded_errors(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The message and detail of a 422: the first MAX_REPORTED_ERRORS problems, every part cut
+    short (a hostile body's key names come back in ``loc``), and how many were left out."""
+    shown = errors[:MAX_REPORTED_ERRORS]
+    parts, detail = [], []
+    for err in shown:
+        loc = [_clip(str(p), 64) for p in err.get("loc", ()) if p != "body"]
+        where = ".".join(loc) or "body"
         if err.get("type") == "json_invalid":
-            parts.append("The request body is not valid JSON"
-                         + (f" ({err['ctx']['error']})" if err.get("ctx", {}).get("error") else ""))
-            continue
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts) or "Invalid request."
+            why = (err.get("ctx") or {}).get("error")
+            parts.append("The request body is not valid JSON" + (f" ({_clip(str(why))})" if why else ""))
+        else:
+            msg = _clip(str(err.get("msg", "invalid value")).removeprefix("Value error, "))
+            parts.append(f"{where}: {msg}")
+        detail.append({"loc": loc, "msg": _clip(str(err.get("msg", ""))),
+                       "type": _clip(str(err.get("type", "")), 64)})
+    if len(errors) > len(shown):
+        parts.append(f"... and {len(errors) - len(shown):,} more problems")
+    return "; ".join(parts) or "Invalid request.", detail
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    return _bounded_errors(errors)[0]
+
+
+def parse_chat_body(body: bytes) -> ChatRequest:
+    """Decode and validate a chat body; bounded work and bounded errors whatever it holds."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ServiceError(400, f"The request body is not valid UTF-8 (bad byte at offset "
+                                f"{exc.start}). Send JSON encoded as UTF-8.") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ServiceError(400, f"The request body is not valid JSON ({exc.msg} at line "
+                                f"{exc.lineno}, column {exc.colno}).") from exc
+    if not isinstance(data, dict):
+        raise ServiceError(422, "The request body must be a JSON object with 'message' and "
+                                "'user_id'.")
+    unknown = [k for k in data if k not in ChatRequest.model_fields]
+    if unknown:
+        # Refused before validation: a body of 100,000 unknown keys costs one pass over them.
+        errors = [{"loc": ("body", k), "msg": "Extra inputs are not permitted",
+                   "type": "extra_forbidden"} for k in unknown[:MAX_REPORTED_ERRORS - 1]]
+        if len(unknown) > len(errors):
+            errors.append({"loc": ("body",), "type": "extra_forbidden",
+                           "msg": f"{len(unknown) - len(errors):,} more fields that are not "
+                                  f"permitted (allowed: {', '.join(ChatRequest.model_fields)})"})
+        raise RequestValidationError(errors)
+    from pydantic import ValidationError
+
+    try:
+        return ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_input=False)) from exc
 
 
 class ChatService:
@@ -104,14 +164,16 @@ class ChatService:
         # thread store grows only with conversations someone can continue.
         self.oneshot_graph = oneshot_graph or graph
         self.config = config
-        self.authenticator = Authenticator(self.settings)
+        # Tokens name a known, active user of the customer database; their tenant defaults to
+        # the user's organization there.
+        self.authenticator = Authenticator(self.settings, switchyard.database)
         # Where threads live and how a turn is serialised (per process, or across replicas).
         self.threads = threads or ThreadStore(None, self.settings)
 
-    def identify(self, request: Request, req: ChatRequest) -> Identity:
+    def identify(self, who: Identity | None, req: ChatRequest) -> Identity:
+        """Who the request acts for: the verified identity, which the body may only repeat."""
         try:
-            return self.authenticator.identify(request.headers.get("authorization"),
-                                               req.user_id, req.tenant)
+            return self.authenticator.bind(who, req.user_id, req.tenant)
         except AuthError as exc:
             raise ServiceError(exc.status, exc.message) from exc
 
@@ -147,6 +209,8 @@ class ChatService:
             return await self._chat(req, who)
         except TurnRefused as exc:
             raise ServiceError(exc.status, exc.message) from None
+        except SealError as exc:  # a checkpoint written under another deployment secret
+            raise ServiceError(500, f"This conversation cannot be read: {exc}") from None
 
     async def _chat(self, req: ChatRequest, who: Identity) -> RoutingRecord:
         config, ctx, message, thread_id = self.prepare(req, who)
@@ -208,6 +272,8 @@ class ChatService:
                 yield event
         except TurnRefused as exc:
             yield _sse("error", {"status": exc.status, "error": exc.message})
+        except SealError as exc:
+            yield _sse("error", {"status": 500, "error": f"This conversation cannot be read: {exc}"})
 
     async def _stream(self, req: ChatRequest, who: Identity) -> AsyncIterator[dict[str, str]]:
         config, ctx, message, thread_id = self.prepare(req, who)
@@ -358,17 +424,20 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     # 413 / 400 before any body is parsed.
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=limits.max_body_bytes,
                        max_json_depth=limits.max_json_depth)
+    # Outermost: every /v1/ route is authenticated from the headers before its body is read.
+    app.add_middleware(AuthenticateFirst, prefixes=("/v1/",))
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return _error(422, _validation_message(list(exc.errors())), errors)
+        message, detail = _bounded_errors(list(exc.errors()))
+        return _error(422, message, detail)
 
     @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    @app.exception_handler(AccessRefused)
+    async def _service_error(request: Request, exc: ServiceError | AccessRefused) -> JSONResponse:
         response = _error(exc.status, exc.message)
         if exc.status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="switchyard"'
+            response.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
         return response
 
     def service(request: Request) -> ChatService:
@@ -378,47 +447,34 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         return svc
 
     async def parse(request: Request) -> ChatRequest:
-        # Parsed by hand so undecodable bytes and bad JSON get a clear 400, not a generic error.
+        # Parsed by hand so undecodable bytes and bad JSON get a clear 400, not a generic error;
+        # a large body is parsed in a worker thread so other users' requests never wait on it.
         body = await request.body()
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ServiceError(400, f"The request body is not valid UTF-8 (bad byte at offset "
-                                    f"{exc.start}). Send JSON encoded as UTF-8.") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ServiceError(400, f"The request body is not valid JSON ({exc.msg} at line "
-                                    f"{exc.lineno}, column {exc.colno}).") from exc
-        if not isinstance(data, dict):
-            raise ServiceError(422, "The request body must be a JSON object with 'message' and "
-                                    "'user_id'.")
-        try:
-            return ChatRequest.model_validate(data)
-        except Exception as exc:
-            from pydantic import ValidationError
-
-            if isinstance(exc, ValidationError):
-                raise RequestValidationError(exc.errors()) from exc
-            raise
+        if len(body) > _PARSE_IN_THREAD_BYTES:
+            return await anyio.to_thread.run_sync(parse_chat_body, body)
+        return parse_chat_body(body)
 
     @app.post("/v1/chat", response_model=RoutingRecord,
               responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
                          503: {"model": ErrorResponse}, 504: {"model": ErrorResponse}},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": ChatRequest.model_json_schema()}}}})
-    async def chat(request: Request) -> RoutingRecord:
+    async def chat(request: Request, who: Identity | None = Depends(signed_in)) -> RoutingRecord:
         svc = service(request)
         req = await parse(request)
-        return await svc.chat(req, svc.identify(request, req))
+        return await svc.chat(req, svc.identify(who, req))
 
     @app.post("/v1/chat/stream", response_class=EventSourceResponse,
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": ChatRequest.model_json_schema()}}}})
-    async def chat_stream(request: Request) -> EventSourceResponse:
+    async def chat_stream(request: Request,
+                          who: Identity | None = Depends(signed_in)) -> EventSourceResponse:
         svc = service(request)
         req = await parse(request)
-        return EventSourceResponse(svc.stream(req, svc.identify(request, req)), ping=15)
+        return EventSourceResponse(svc.stream(req, svc.identify(who, req)), ping=15)
+
+    # Operator endpoints (the 'admin' role): forget a user.
+    app.include_router(forget_router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -1,12 +1,16 @@
 """Authentication for ``langgraph dev`` and LangGraph Platform (``langgraph.auth.json``).
 
-The same HS256 Bearer tokens as the HTTP service: ``sub`` is the user, ``tenant`` is optional.
-Every run's context is rewritten to the token's user and tenant, so the graph never acts for a
-user named by client-supplied context; threads and runs are owned by the user who made them.
+The same HS256 Bearer tokens and the same rules as the HTTP service
+(``switchyard.service.auth.Authenticator``): the claims are validated, ``sub`` must name a known,
+active user of the customer database, and the tenant is the token's ``tenant`` claim or else the
+user's organization. Every run's context is rewritten to the token's user and tenant, so the
+graph never acts for a user or tenant named by client-supplied context; threads and runs are
+owned by the user who made them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langgraph_sdk import Auth
@@ -25,9 +29,14 @@ def _verify(authorization: str | None) -> tuple[str, str | None]:
         if settings.auth != "jwt" or settings.auth_secret is None:
             raise Auth.exceptions.HTTPException(
                 status_code=500, detail="langgraph.auth.json needs SWITCHYARD_AUTH_SECRET set")
-        _authenticator = Authenticator(settings)
+        from switchyard.tools.database import CustomerDatabase
+
+        _authenticator = Authenticator(
+            settings, CustomerDatabase.open(settings.db_path, settings.product_path))
     try:
-        who = _authenticator.identify(authorization, None, None)
+        who = _authenticator.authenticate(authorization)
+        if who is None or not who.customer:
+            raise AuthError(403, "This token is an operator's: it cannot run the graph.")
     except AuthError as exc:
         raise Auth.exceptions.HTTPException(status_code=exc.status, detail=exc.message) from exc
     return who.user_id, who.tenant
@@ -35,7 +44,8 @@ def _verify(authorization: str | None) -> tuple[str, str | None]:
 
 @auth.authenticate
 async def authenticate(authorization: str | None) -> Auth.types.MinimalUserDict:
-    user_id, tenant = _verify(authorization)
+    # A database read (is the user known and active?): off the event loop.
+    user_id, tenant = await asyncio.to_thread(_verify, authorization)
     return {"identity": user_id, "tenant": tenant or ""}
 
 
@@ -45,9 +55,8 @@ async def bind_run_to_token(ctx: Auth.types.AuthContext, value: dict[str, Any]) 
     kwargs = value.setdefault("kwargs", {})
     context = dict(kwargs.get("context") or {})
     context["user_id"] = ctx.user.identity
-    tenant = _claim(ctx.user, "tenant")
-    if tenant:
-        context["tenant"] = tenant
+    # Always the token's tenant (its claim, or the user's organization), never the client's.
+    context["tenant"] = _claim(ctx.user, "tenant")
     kwargs["context"] = context
     return {"owner": ctx.user.identity}
 

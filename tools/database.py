@@ -198,6 +198,14 @@ class CustomerDatabase:
             row = conn.execute("SELECT status FROM users WHERE id = ?", (user_id,)).fetchone()
         return None if row is None else str(row["status"])
 
+    def user_account(self, user_id: str) -> tuple[str, int] | None:
+        """(status, organization id) of the user, or None when no such user exists: who a
+        verified token names, and which organization (the default tenant) they belong to."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT status, org_id FROM users WHERE id = ?",
+                               (user_id,)).fetchone()
+        return None if row is None else (str(row["status"]), int(row["org_id"]))
+
     def user_exists(self, user_id: str | None) -> bool:
         """Whether ``user_id`` names an account (any status)."""
         if not isinstance(user_id, str) or not user_id.strip():

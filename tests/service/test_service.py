@@ -191,7 +191,7 @@ async def test_thread_follow_up_sees_the_history(app: Any, client: httpx.AsyncCl
     svc = app.state.service
     from switchyard.service.auth import Identity
 
-    key = svc.thread_key(Identity(_user(), None, True), "default", thread)
+    key = svc.thread_key(Identity(_user(), "org-1", True), "org-1", thread)
     state = (await svc.graph.aget_state({"configurable": {"thread_id": key}})).values
     kinds = [m.type for m in state["messages"]]
     assert kinds == ["human", "ai", "human", "ai"]
@@ -200,7 +200,7 @@ async def test_thread_follow_up_sees_the_history(app: Any, client: httpx.AsyncCl
     assert state["history"] == ["What does error code WH-401 mean?"]
     # The same thread id under another user is another conversation (no history leaks).
     other = await _chat(client, "and how do I fix it?", user="u-0002", thread_id=thread)
-    other_key = svc.thread_key(Identity("u-0002", None, True), "default", thread)
+    other_key = svc.thread_key(Identity("u-0002", "org-1", True), "org-1", thread)
     other_state = (await svc.graph.aget_state({"configurable": {"thread_id": other_key}})).values
     assert other.status_code == 200 and other_state["history"] == []
 
