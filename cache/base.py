@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from switchyard.cache.guard import normalize_text
 from switchyard.cache.singleflight import FlightTicket, SharedFlights, SingleFlight
 from switchyard.core.privacy import keyed_hash
+from switchyard.core.sealing import Seal, SealError, is_sealed
 from switchyard.core.settings import CacheSettings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ TIERS = ("fast", "standard", "expert")
 # Stored in the normalised-text column of intent-key entries. normalize_text() turns every
 # control character into a space, so no question's text can ever collide with a key.
 INTENT_KEY_PREFIX = "\x1fintent\x1f"
+# The exact-match key of a personal entry: a keyed hash of its normalised text (never text).
+SEALED_KEY_PREFIX = "\x1fh:"
 _SCOPE_RE = re.compile(r"^(public|user:[0-9a-f]{16})$")
 # Persisted lookup/store counters, the same names for every backend (``stats()["counters"]``).
 COUNTERS = (
@@ -272,9 +275,83 @@ class SemanticCache(ABC):
         self.settings = settings or CacheSettings()
         # The deployment's key for user scopes (``clear(user_id=...)`` needs it).
         self.hash_key = hash_key
+        # Personal entries are sealed at rest under a key derived from it (no key: a library
+        # cache without a deployment, whose entries stay as they are given).
+        self._seal = Seal(hash_key, "cache") if hash_key else None
+        self._unreadable_logged = False
         # The flight's lease (``single_flight_timeout_s``): the longest a twin waits for a leader.
         self._flights = SingleFlight(lease_s=self.settings.single_flight_timeout_s)
         self._shared_flights: SharedFlights | None = None
+
+    # -- personal data at rest ----------------------------------------------------------------
+    # A personal partition's question text and answer are encrypted (AES-GCM), and its exact-
+    # match keys (the normalised question, an intent key derived from it) are keyed hashes, so a
+    # copied store holds none of them. Shared-partition entries are public by construction
+    # (built from the help centre and the request's words alone) and stay in clear.
+    def _sealing(self, partition: Partition) -> Seal | None:
+        return None if partition.is_public else self._seal
+
+    def _exact_key(self, partition: Partition, norm: str) -> str:
+        """The stored exact-match key of a normalised text or intent key in ``partition``."""
+        seal = self._sealing(partition)
+        if seal is None:
+            return norm
+        if norm.startswith(INTENT_KEY_PREFIX):  # still recognisable as an intent key
+            return INTENT_KEY_PREFIX + "h:" + seal.digest(norm)
+        return SEALED_KEY_PREFIX + seal.digest(norm)
+
+    def _seal_row(self, partition: Partition, text: str, norm: str,
+                  payload: str) -> tuple[str, str, str]:
+        """(text, exact key, answer payload) as they are written for ``partition``."""
+        seal = self._sealing(partition)
+        if seal is None:
+            return text, norm, payload
+        return seal.seal(text), self._exact_key(partition, norm), seal.seal(payload)
+
+    def _open_text(self, value: str) -> str | None:
+        """A stored text or payload in clear; None when it cannot be opened (another secret)."""
+        if not is_sealed(value):
+            return value
+        if self._seal is None:
+            self._cannot_open(SealError("a personal cache entry is encrypted and this cache "
+                                        "was opened without the deployment's key"))
+            return None
+        try:
+            return self._seal.open(value)
+        except SealError as exc:
+            self._cannot_open(exc)
+            return None
+
+    def _open_answer(self, payload: str) -> CachedAnswer | None:
+        text = self._open_text(payload)
+        return None if text is None else CachedAnswer.model_validate_json(text)
+
+    def _cannot_open(self, exc: SealError) -> None:
+        # Such an entry is a miss (never a crash, never a wrong answer); said once per process.
+        if not self._unreadable_logged:
+            self._unreadable_logged = True
+            log.warning("cache entries skipped: %s", exc)
+
+    def _flight_key(self, text: str, partition: Partition) -> str:
+        """The single-flight key: with the deployment's key, a keyed hash of the question (the
+        shared flights live in a database table while a request runs), else its text."""
+        if self._seal is None:
+            return flight_key(text, partition)
+        return f"{partition.label}\x1f{self._seal.digest('flight:' + normalize_text(text))}"
+
+    # -- the right to be forgotten -----------------------------------------------------------
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Delete everything cached for ``user_id`` (their partitions, in every tenant, tier and
+        version): ``{"cache_entries": n, "intent_keys": k}``."""
+        if not self.hash_key:
+            raise ValueError("forgetting a user's entries needs the deployment's hash key")
+        norms = self._delete_scope(user_scope(user_id, self.hash_key))
+        keys = sum(1 for n in norms if n.startswith(INTENT_KEY_PREFIX))
+        return {"cache_entries": len(norms) - keys, "intent_keys": keys}
+
+    @abstractmethod
+    def _delete_scope(self, scope: str) -> list[str]:
+        """Delete every entry of one scope; the stored exact keys of what was deleted."""
 
     # -- core (backend) ----------------------------------------------------------------------
     def lookup(
@@ -472,7 +549,7 @@ class SemanticCache(ABC):
         on it), and comes back as a follower. The ticket stays plain data: the token is
         ``"<local>.<shared>"`` and :meth:`release_flight` splits it.
         """
-        key = flight_key(text, partition)
+        key = self._flight_key(text, partition)
         ticket = await self._flights.acquire(key)
         shared = self._shared_flights
         if not ticket.leader or shared is None:

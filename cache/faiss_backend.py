@@ -209,6 +209,9 @@ class FaissSemanticCache(SemanticCache):
         if self.path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows (forgotten users, entries encrypted in place) are overwritten, not left
+        # readable in free pages.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
         self._parts: dict[str, _PartitionIndex] = {}
         self._meta: dict[int, _Meta] = {}
@@ -220,6 +223,7 @@ class FaissSemanticCache(SemanticCache):
         self._closed = False
         with self._lock:
             self._purge_expired(time.time())
+            self._seal_legacy_rows()
             self._sync(force=True)
         # Flush hit/miss counters at interpreter exit without keeping the cache alive.
         ref = weakref.ref(self)
@@ -246,7 +250,10 @@ class FaissSemanticCache(SemanticCache):
             )
             pidx.add(ids, vecs, [r[2] for r in fresh])
             for r in fresh:
-                self._meta[r[0]] = _Meta(label, r[2], r[3], r[5], r[4])
+                # A personal entry's text is sealed on disk; it is held in clear only here, in
+                # memory, for the false-hit guard. Unreadable (another secret): empty, never hit.
+                text = self._open_text(r[3])
+                self._meta[r[0]] = _Meta(label, r[2], text or "", r[5], r[4])
 
     def _sync(self, force: bool = False) -> None:
         """Catch up with commits made by other processes (cheap when nothing changed)."""
@@ -299,6 +306,24 @@ class FaissSemanticCache(SemanticCache):
                 self._db.execute("ROLLBACK")
                 raise
             return result
+
+    def _seal_legacy_rows(self) -> int:
+        """Encrypt personal entries written before encryption at rest (a one-time migration,
+        on open; a no-op once done, or without the deployment's key)."""
+        if self._seal is None:
+            return 0
+
+        def seal() -> int:
+            rows = self._db.execute(
+                "SELECT id, partition, norm_text, text, answer FROM entries"
+                " WHERE scope != 'public' AND answer NOT LIKE 'sy1:%'").fetchall()
+            for eid, label, norm, text, payload in rows:
+                sealed = self._seal_row(Partition.from_label(label), text, norm, payload)
+                self._db.execute("UPDATE entries SET text = ?, norm_text = ?, answer = ?"
+                                 " WHERE id = ?", (*sealed, eid))
+            return len(rows)
+
+        return int(self._write(seal))
 
     def _purge_expired(self, now: float) -> int:
         def purge() -> list[int]:
@@ -361,7 +386,7 @@ class FaissSemanticCache(SemanticCache):
         with self._lock:
             self._sync()
             pidx = self._parts.get(label)
-            eid = pidx.exact.get(key) if pidx is not None else None
+            eid = pidx.exact.get(self._exact_key(partition, key)) if pidx is not None else None
             meta = self._meta[eid] if eid is not None else None
             verdict = self._key_verdict(
                 label, now, None if meta is None else (meta.created_at, meta.expires_at),
@@ -379,7 +404,7 @@ class FaissSemanticCache(SemanticCache):
         now: float,
     ) -> tuple[Any, ...] | None:
         reason = self._refusal(text, vec, answer, now)
-        payload = answer.model_dump_json()
+        text, norm, payload = self._seal_row(partition, text, norm, answer.model_dump_json())
         nbytes = self._entry_bytes(text, norm, payload)
         if reason is not None or nbytes > self.settings.max_bytes:
             self._deltas["store_refusals"] += 1
@@ -458,16 +483,15 @@ class FaissSemanticCache(SemanticCache):
         if row is None:  # deleted by another process since our last sync
             self._forget([eid])
             return None
-        return CachedAnswer.model_validate_json(row[0])
+        return self._open_answer(row[0])
 
     def _lookup(
         self, text: str, embedding: np.ndarray, partition: Partition, *, now: float,
         threshold: float,
     ) -> CacheVerdict:
-        label = partition.label
         with self._lock:
             self._sync()
-            verdict = self._lookup_locked(text, embedding, label, now, threshold)
+            verdict = self._lookup_locked(text, embedding, partition, now, threshold)
             self._count(verdict)
             if time.monotonic() - self._last_flush > 10.0:
                 self._flush_counters_safely(wait_ms=5)
@@ -478,13 +502,15 @@ class FaissSemanticCache(SemanticCache):
             self._deltas[name] += 1
 
     def _lookup_locked(
-        self, text: str, embedding: np.ndarray, label: str, now: float, threshold: float
+        self, text: str, embedding: np.ndarray, partition: Partition, now: float,
+        threshold: float,
     ) -> CacheVerdict:
+        label = partition.label
         pidx = self._parts.get(label)
         if pidx is None or not pidx.ids:
             return CacheVerdict(hit=False, partition=label, reason="miss: partition empty")
         saw_expired = False
-        eid = pidx.exact.get(normalize_text(text))
+        eid = pidx.exact.get(self._exact_key(partition, normalize_text(text)))
         if eid is not None:
             meta = self._meta[eid]
             if meta.expires_at > now:
@@ -506,7 +532,7 @@ class FaissSemanticCache(SemanticCache):
         live: list[Candidate] = []
         for sim, eid in pidx.search(q, k):
             meta = self._meta.get(eid)
-            if meta is None:
+            if meta is None or not meta.text:  # gone, or sealed under another secret
                 continue
             if meta.expires_at <= now:  # expired: skipped now, deleted on the next store
                 saw_expired = True
@@ -597,6 +623,18 @@ class FaissSemanticCache(SemanticCache):
             ids = self._write(lambda: self._delete_where(clause, params))
             self._forget(ids)
         return len(ids)
+
+    def _delete_scope(self, scope: str) -> list[str]:
+        def delete() -> list[tuple[int, str]]:
+            rows = self._db.execute("SELECT id, norm_text FROM entries WHERE scope = ?",
+                                    (scope,)).fetchall()
+            self._db.executemany("DELETE FROM entries WHERE id = ?", [(r[0],) for r in rows])
+            return rows
+
+        with self._lock:
+            rows = self._write(delete)
+            self._forget([r[0] for r in rows])
+        return [r[1] for r in rows]
 
     def invalidate_public(self, kb_version: str, *, tenant: str | None = None) -> int:
         """Knowledge base re-ingested: public answers built on an older KB are now suspect.

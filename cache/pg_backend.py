@@ -125,10 +125,30 @@ class PgSemanticCache(SemanticCache):
         self.pool = pool
         with pool.connection() as conn:
             require_schema(conn)
+            self._seal_legacy_rows(conn)
         self._lock = threading.Lock()  # guards the counter deltas only
         self._deltas: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._last_flush = time.monotonic()
         self._closed = False
+
+    def _seal_legacy_rows(self, conn: Connection) -> int:
+        """Encrypt personal entries written before encryption at rest (a one-time migration on
+        open: a no-op once done, or without the deployment's key). Rows are locked and skipped
+        if another replica is sealing them at the same time."""
+        if self._seal is None:
+            return 0
+        sealed = 0
+        with conn.transaction():
+            rows = self._rows(conn, "SELECT id, tenant, scope, tier, versions, norm_text, text,"
+                                    " answer FROM sy_cache_entries WHERE scope <> 'public'"
+                                    " AND answer NOT LIKE 'sy1:%' FOR UPDATE SKIP LOCKED")
+            for eid, tenant, scope, tier, versions, norm, text, payload in rows:
+                part = Partition(tenant=tenant, scope=scope, tier=tier, versions=versions)
+                self._rows(conn, "UPDATE sy_cache_entries SET text = %s, norm_text = %s,"
+                                 " answer = %s WHERE id = %s",
+                           (*self._seal_row(part, text, norm, payload), eid))
+                sealed += 1
+        return sealed
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
@@ -176,7 +196,7 @@ class PgSemanticCache(SemanticCache):
         params = {
             **self._params(partition),
             "now": now,
-            "norm": normalize_text(text),
+            "norm": self._exact_key(partition, normalize_text(text)),
             "q": q,
             "k": self.settings.lookup_top_k,
         }
@@ -195,9 +215,10 @@ class PgSemanticCache(SemanticCache):
         now = time.time() if now is None else now
         label = partition.label
         with self.pool.connection() as conn:
-            rows = self._rows(conn, _LOOKUP_KEY, {**self._params(partition), "norm": key})
+            rows = self._rows(conn, _LOOKUP_KEY, {**self._params(partition),
+                                                  "norm": self._exact_key(partition, key)})
         verdict = self._key_verdict(label, now, rows[0][:2] if rows else None,
-                                    lambda: CachedAnswer.model_validate_json(rows[0][2]))
+                                    lambda: self._open_answer(rows[0][2]))
         for name in verdict_counters(verdict):
             self._count(name)
         return verdict
@@ -207,9 +228,10 @@ class PgSemanticCache(SemanticCache):
     ) -> CacheVerdict:
         exact = [r for r in rows if r[0] == 0]
         saw_expired = False
+        answer = self._open_answer(exact[0][6]) if exact and exact[0][6] is not None else None
         if exact:
             _, _, _, created, _, _, payload = exact[0]
-            if payload is not None:
+            if answer is not None:
                 return CacheVerdict(
                     hit=True,
                     similarity=1.0,
@@ -217,11 +239,15 @@ class PgSemanticCache(SemanticCache):
                     entry_age_s=max(0.0, now - created),
                     match="exact",
                     reason="exact match",
-                    answer=CachedAnswer.model_validate_json(payload),
+                    answer=answer,
                 )
-            saw_expired = True
+            saw_expired = payload is None
         # relaxed_order may return neighbours slightly out of order: sort by similarity here.
-        near = sorted((r for r in rows if r[0] == 1), key=lambda r: -r[5])
+        # A personal entry's text is sealed: opened here, in memory, for the false-hit guard
+        # (one sealed under another secret is skipped: never a crash, never a wrong answer).
+        opened = ((r, self._open_text(r[2])) for r in rows if r[0] == 1)
+        near = sorted(((*r[:2], plain, *r[3:]) for r, plain in opened if plain),
+                      key=lambda r: -r[5])
         if not exact and not near:
             return CacheVerdict(hit=False, partition=label, reason="miss: partition empty")
         answers = {r[1]: r[6] for r in near}
@@ -233,7 +259,7 @@ class PgSemanticCache(SemanticCache):
             threshold=threshold,
             spelling_floor=self.settings.spelling_floor,
             verify=self.settings.verify_same_question,
-            fetch=lambda c: CachedAnswer.model_validate_json(answers[c.ref]),
+            fetch=lambda c: self._open_answer(answers[c.ref]),
         )
         if choice.verdict is not None:
             return choice.verdict
@@ -279,7 +305,7 @@ class PgSemanticCache(SemanticCache):
             if store_refusal(text, vec, answer, now, self.settings, self.dim) is not None:
                 self._count("store_refusals")
                 continue
-            payload = answer.model_dump_json()
+            text, norm, payload = self._seal_row(partition, text, norm, answer.model_dump_json())
             nbytes = (
                 len(text.encode()) + len(norm.encode()) + len(payload.encode())
                 + 4 * self.dim + _ENTRY_OVERHEAD
@@ -384,6 +410,12 @@ class PgSemanticCache(SemanticCache):
         where, params = self._clear_filter(user_id=user_id, intent=intent, tenant=tenant,
                                            placeholder="%s")
         return self._delete(" AND ".join(where) or "true", params)
+
+    def _delete_scope(self, scope: str) -> list[str]:
+        with self.pool.connection() as conn:
+            return [r[0] for r in self._rows(
+                conn, "DELETE FROM sy_cache_entries WHERE scope = %s RETURNING norm_text",
+                (scope,))]
 
     def invalidate_public(self, kb_version: str, *, tenant: str | None = None) -> int:
         """Knowledge base re-ingested: drop public answers built on another KB version.

@@ -152,9 +152,14 @@ def config_dependencies(shared: Dependencies, settings: Settings, cache_path: Pa
         cache=FaissSemanticCache(cache_path, settings.cache, hash_key=settings.hash_key))
 
 
-def audit_cache(path: Path, workload: Workload, cs: CacheSettings) -> tuple[int, list[str]]:
+def audit_cache(path: Path, workload: Workload, cs: CacheSettings,
+                hash_key: bytes | None = None) -> tuple[int, list[str]]:
     """Entries in a (closed) bench cache that must never be there: expert-tier, high-complexity
-    or strategic answers, judged by what the cache stored *and* by the request's true label."""
+    or strategic answers, judged by what the cache stored *and* by the request's true label.
+    ``hash_key``: the deployment key that personal entries' texts are encrypted under."""
+    from switchyard.core.sealing import Seal
+
+    seal = Seal(hash_key, "cache") if hash_key else None
 
     if not path.exists():
         return 0, []
@@ -162,7 +167,8 @@ def audit_cache(path: Path, workload: Workload, cs: CacheSettings) -> tuple[int,
     bad: list[str] = []
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
         rows = con.execute("SELECT text, intent, complexity, tier FROM entries").fetchall()
-    for text, intent, complexity, tier in rows:
+    for stored, intent, complexity, tier in rows:
+        text = seal.open(stored) if seal is not None else stored
         true = truth.get(text)
         reasons = []
         if tier == "expert" or complexity == "high":
@@ -363,7 +369,8 @@ async def run_bench(
             finally:
                 deps.close()
             # Closed now: audit what the configuration left in its cache.
-            run.cache_entries, run.strategic_cached = audit_cache(cache_path, workload, sim.cache)
+            run.cache_entries, run.strategic_cached = audit_cache(
+                cache_path, workload, sim.cache, sim.hash_key)
             runs[spec.name] = run
             if results_sink is not None:
                 results_sink[spec.name] = run.results

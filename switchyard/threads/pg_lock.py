@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -54,11 +55,61 @@ async def thread_turn_lock(
         yield
 
 
+class _Text:
+    """A text channel value on its way to the serializer rather than the inline JSONB."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+
+class _TextThroughSerde:
+    """The saver's serializer, unwrapping :class:`_Text` first (so it stores a plain str)."""
+
+    def __init__(self, inner: SerializerProtocol) -> None:
+        self.inner = inner
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        return self.inner.dumps_typed(obj.value if isinstance(obj, _Text) else obj)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        return self.inner.loads_typed(data)
+
+
+class SealedPostgresSaver(AsyncPostgresSaver):
+    """``AsyncPostgresSaver`` that keeps no channel text in clear.
+
+    LangGraph's saver stores primitive channel values (the request, the answer...) inline in the
+    checkpoint's JSONB column, bypassing the serializer, so an encrypting serializer alone
+    would leave them readable in a dump. Here every text value goes to ``checkpoint_blobs``
+    through the serializer instead; on the first write after an upgrade, text values of older
+    checkpoints get their blob too (at their current version), so nothing is lost.
+    """
+
+    def __init__(self, conn: Any, pipe: Any = None,
+                 serde: SerializerProtocol | None = None) -> None:
+        super().__init__(conn, pipe, serde=_TextThroughSerde(serde) if serde else None)
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any,
+                   new_versions: Any) -> Any:
+        values = checkpoint["channel_values"]
+        texts = [k for k, v in values.items() if isinstance(v, str)]
+        if texts:
+            versions = checkpoint.get("channel_versions") or {}
+            checkpoint = {**checkpoint, "channel_values": {
+                k: _Text(v) if isinstance(v, str) else v for k, v in values.items()}}
+            # Unchanged text channels are re-sent at their version: the blob insert is a no-op
+            # when it exists, and writes the blob an older (inline) checkpoint never had.
+            new_versions = {**{k: versions[k] for k in texts if k in versions}, **new_versions}
+        return await super().aput(config, checkpoint, metadata, new_versions)
+
+
 def checkpointer(pool: AsyncConnectionPool,
                  serde: SerializerProtocol | None = None) -> AsyncPostgresSaver:
     """The LangGraph checkpointer on ``pool`` (from :func:`switchyard.pg.pool.open_checkpointer_pool`:
     autocommit, no prepared statements, dict rows). Tables come from ``switchyard db migrate``."""
-    return AsyncPostgresSaver(pool, serde=serde)  # type: ignore[arg-type]
+    return SealedPostgresSaver(pool, serde=serde)
 
 
 async def prune(

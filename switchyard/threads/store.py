@@ -8,6 +8,12 @@
   twins on the same replica wait without holding a database connection.
 
 Both prune by the same TTL and count rules (``settings.threads``), periodically.
+
+Checkpoints are encrypted at rest (``checkpoint_serde``: LangGraph's ``EncryptedSerializer`` with
+an AES-GCM cipher under a key derived from the deployment secret); on PostgreSQL the text values
+LangGraph would keep in clear in its JSONB column go through the same serializer
+(``switchyard.threads.pg_lock.SealedPostgresSaver``). Checkpoints written before encryption
+existed still load. ``forget_user`` deletes every thread of one user.
 """
 
 from __future__ import annotations
@@ -22,11 +28,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from switchyard.classifier.schema import Classification
 from switchyard.core.domain import Tier
+from switchyard.core.sealing import CheckpointCipher
 from switchyard.core.settings import Settings
+from switchyard.core.tracing import user_hash
 
 log = logging.getLogger("switchyard.service")
 
@@ -69,6 +79,29 @@ class ThreadStore:
     def _shared_turn(self, key: str, timeout_s: float) -> contextlib.AbstractAsyncContextManager[None]:
         """The part of a turn's lock other replicas see: nothing for a store of this process."""
         return contextlib.nullcontext()
+
+    async def thread_ids_of(self, user_id: str) -> list[str]:
+        """Every stored thread of ``user_id`` (keys ``tenant:<user hash>:<thread id>``)."""
+        pattern = f"%:{user_hash(user_id, self.settings.hash_key)}:%"
+        async with self.saver.conn.execute(
+                "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE ?",
+                (pattern,)) as cur:
+            return [str(r[0]) for r in await cur.fetchall()]
+
+    async def forget_user(self, user_id: str) -> dict[str, int]:
+        """Delete every thread (checkpoints and pending writes) of ``user_id``."""
+        threads = await self.thread_ids_of(user_id)
+        checkpoints = 0
+        for tid in threads:
+            checkpoints += await self._count_checkpoints(tid)
+            await self.saver.adelete_thread(tid)
+        return {"threads": len(threads), "checkpoints": checkpoints}
+
+    async def _count_checkpoints(self, thread_id: str) -> int:
+        async with self.saver.conn.execute(
+                "SELECT count(*) FROM checkpoints WHERE thread_id = ?", (thread_id,)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def prune_once(self) -> int:
         from switchyard.threads.retention import prune
@@ -116,6 +149,23 @@ class PgThreadStore(ThreadStore):
             raise TurnRefused(503, "Too many conversations are in progress right now; "
                                    "please retry in a moment.") from exc
 
+    async def thread_ids_of(self, user_id: str) -> list[str]:
+        pattern = f"%:{user_hash(user_id, self.settings.hash_key)}:%"
+        return [str(r[0]) for r in await self._query(
+            "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE %s", (pattern,))]
+
+    async def _count_checkpoints(self, thread_id: str) -> int:
+        rows = await self._query("SELECT count(*) FROM checkpoints WHERE thread_id = %s",
+                                 (thread_id,))
+        return int(rows[0][0]) if rows else 0
+
+    async def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        from psycopg.rows import tuple_row
+
+        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
     async def prune_once(self) -> int:
         from switchyard.threads.pg_lock import prune
 
@@ -127,14 +177,20 @@ class PgThreadStore(ThreadStore):
 STATE_TYPES: tuple[type, ...] = (Classification, Tier)
 
 
-def checkpoint_serde() -> JsonPlusSerializer:
-    """The checkpoint serializer: LangGraph's safe types plus the state's own, nothing else.
+def checkpoint_serde(key: bytes | None = None) -> SerializerProtocol:
+    """The checkpoint serializer: LangGraph's safe types plus the state's own, nothing else;
+    with ``key`` (the deployment secret: ``settings.hash_key``) encrypted with AES-GCM.
 
     Rebuilding an arbitrary type named in a checkpoint means importing and calling it, so a row
     written by anyone with access to the thread store could run code in the service. Only the
     types the graph state holds are allowed (LangGraph warns about, and will block, the rest).
+    Encrypted rows carry their cipher in their type (``msgpack+aesgcm``); rows written in clear
+    before encryption existed still load.
     """
-    return JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES)
+    plain = JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES)
+    if key is None:
+        return plain
+    return EncryptedSerializer(CheckpointCipher(key), serde=plain)
 
 
 @contextlib.asynccontextmanager
@@ -149,8 +205,8 @@ async def open_thread_store(settings: Settings, path: Path) -> AsyncIterator[Thr
         lock_pool = await open_async_pool(settings.database_url, max_size=32)
         try:
             # Tables come from `switchyard db migrate` (the cache checked the schema version).
-            yield PgThreadStore(checkpointer(pool, serde=checkpoint_serde()), settings, pool,
-                                lock_pool)
+            yield PgThreadStore(checkpointer(pool, serde=checkpoint_serde(settings.hash_key)),
+                                settings, pool, lock_pool)
         finally:
             await lock_pool.close()
             await pool.close()
@@ -160,7 +216,7 @@ async def open_thread_store(settings: Settings, path: Path) -> AsyncIterator[Thr
 
     path.parent.mkdir(parents=True, exist_ok=True)
     async with aiosqlite.connect(str(path), timeout=_SQLITE_BUSY_S) as conn:
-        saver = AsyncSqliteSaver(conn, serde=checkpoint_serde())
+        saver = AsyncSqliteSaver(conn, serde=checkpoint_serde(settings.hash_key))
         await _setup_sqlite(saver)
         yield ThreadStore(saver, settings, path)
 
