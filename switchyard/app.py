@@ -301,6 +301,30 @@ class Switchyard:
         async with open_thread_store(self.settings, path or self.settings.checkpoint_path) as store:
             yield store
 
+    # -- the right to be forgotten ----------------------------------------------------------
+    async def aforget(self, user_id: str, threads: ThreadStore | None = None) -> dict[str, Any]:
+        """Delete everything held about ``user_id``: their cache entries and intent keys (every
+        tenant, tier and version), and their conversation threads with every checkpoint, on
+        this deployment's stores (embedded, or PostgreSQL). Returns the counts. The customer
+        database's rows are the host's and stay. ``threads``: an open store (default: opened
+        here for the duration)."""
+        if not isinstance(user_id, str) or not user_id.strip():
+            raise ValueError("forget needs a user id")
+        cache = await asyncio.to_thread(lambda: self.cache)
+        counts: dict[str, Any] = {"user_id": user_id,
+                                  "backend": "postgres" if self.settings.database_url else "embedded"}
+        counts.update(await asyncio.to_thread(cache.forget_user, user_id))
+        if threads is not None:
+            counts.update(await threads.forget_user(user_id))
+        else:
+            async with self.threads() as store:
+                counts.update(await store.forget_user(user_id))
+        return counts
+
+    def forget(self, user_id: str) -> dict[str, Any]:
+        """:meth:`aforget` from synchronous code."""
+        return asyncio.run(self.aforget(user_id))
+
     # -- asking ----------------------------------------------------------------------------
     async def aask(self, text: str, *, user_id: str | None = None, tenant: str | None = None,
                    thread_id: str | None = None, graph: Any = None,
