@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 from fastapi import Request
 
+from switchyard.core.settings import Settings
 from switchyard.service.auth import Authenticator, AuthError, Identity
 
 Scope = MutableMapping[str, Any]
@@ -62,20 +63,29 @@ def authenticator_of(app: Any) -> Authenticator | None:
 class AuthenticateFirst:
     """Refuse a request without a valid credential before its body is read (see module doc)."""
 
-    def __init__(self, app: ASGIApp, prefixes: Iterable[str] = ("/v1/",)) -> None:
+    def __init__(self, app: ASGIApp, prefixes: Iterable[str] = ("/v1/",),
+                 settings: Settings | None = None) -> None:
         self.app = app
         self.prefixes = tuple(prefixes)
+        # While the service starts (no customer database yet) tokens are still verified, so a
+        # request without a valid credential is a 401 then too, never a parsed body.
+        self._starting = Authenticator(settings) if settings is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
-        authenticator = authenticator_of(scope.get("app"))
-        if authenticator is None:
-            await _refuse(receive, send, 503, "The service is starting up; retry in a few seconds.")
-            return
         header = _header(scope, b"authorization")
+        authenticator = authenticator_of(scope.get("app"))
         try:
+            if authenticator is None:
+                if self._starting is None:
+                    raise AuthError(503, "The service is starting up; retry in a few seconds.")
+                if self._starting.mode != "none":
+                    self._starting.claims(header)
+                # The route answers 503 until the service is up.
+                await self.app(scope, receive, send)
+                return
             # A database read (is the user known and active?): off the event loop.
             who = await anyio.to_thread.run_sync(authenticator.authenticate, header)
         except AuthError as exc:

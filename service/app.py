@@ -425,7 +425,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=limits.max_body_bytes,
                        max_json_depth=limits.max_json_depth)
     # Outermost: every /v1/ route is authenticated from the headers before its body is read.
-    app.add_middleware(AuthenticateFirst, prefixes=("/v1/",))
+    app.add_middleware(AuthenticateFirst, prefixes=("/v1/",), settings=_settings_of(config))
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

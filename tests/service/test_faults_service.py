@@ -153,15 +153,28 @@ async def test_body_within_limits_reaches_the_app_intact() -> None:
 
 
 async def test_chat_endpoint_refuses_hostile_bodies_with_clear_statuses() -> None:
-    from switchyard.service.app import ServiceConfig, create_app
+    from pydantic import SecretStr
 
-    app = create_app(ServiceConfig(prepare=False))  # no lifespan: nothing but the HTTP layer
+    from switchyard.core.settings import Settings
+    from switchyard.service.app import ServiceConfig, create_app
+    from switchyard.service.auth import issue_token
+
+    settings = Settings().model_copy(update={"auth": "jwt",
+                                             "auth_secret": SecretStr("limits-" + "s" * 32)})
+    # No lifespan: nothing but the HTTP layer.
+    app = create_app(ServiceConfig(settings=settings, prepare=False))
     transport = httpx.ASGITransport(app=app)
+    signed = {"authorization": f"Bearer {issue_token(settings, 'u-0001')}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        # Without a credential: 401 before the body is looked at, whatever it holds.
+        for body in (_deep(1_000), b" " * (2 * MiB)):
+            refused = await client.post("/v1/chat", content=body)
+            assert refused.status_code == 401
+        # Signed in: the limits answer before any JSON is parsed.
         deep = await client.post("/v1/chat", content=_deep(1_000),
-                                 headers={"content-type": "application/json"})
+                                 headers={**signed, "content-type": "application/json"})
         assert deep.status_code == 400 and "nested deeper" in deep.json()["error"]
-        huge = await client.post("/v1/chat", content=b" " * (2 * MiB))
+        huge = await client.post("/v1/chat", content=b" " * (2 * MiB), headers=signed)
         assert huge.status_code == 413 and "max_body_bytes" in huge.json()["error"]
 
 
