@@ -28,6 +28,7 @@ from switchyard.core.domain import reads_account, tools_for
 from switchyard.deps import Dependencies
 from switchyard.llm.accounting import usage_record
 from switchyard.llm.answers import is_unusable
+from switchyard.llm.waits import collect_waits
 from switchyard.tools import TOOLS_BY_NAME
 from switchyard.tools.common import ACCOUNTS_ARG
 
@@ -161,15 +162,21 @@ async def call_model(
     for attempt, model in enumerate((deps.models.chat_model(tier, override=override),
                                      deps.models.with_budget(tier, 2.0, override=override))):
         runnable = model.bind_tools(list(tools)) if tools else model
-        async with deps.models.slot(tier):
-            message = await runnable.ainvoke(
-                list(messages),
-                config={"run_name": f"{tier}.{step}", "tags": tags,
-                        "metadata": {"switchyard_tier": tier, "switchyard_step": step}},
-            )
+        with collect_waits() as waits:
+            asked = time.perf_counter()
+            async with deps.models.slot(tier):
+                waits.slot_s = time.perf_counter() - asked
+                message = await runnable.ainvoke(
+                    list(messages),
+                    config={"run_name": f"{tier}.{step}", "tags": tags,
+                            "metadata": {"switchyard_tier": tier, "switchyard_step": step}},
+                )
         if not isinstance(message, AIMessage):  # pragma: no cover - defensive for custom models
             message = AIMessage(content=str(message.content))
         record = usage_record(f"{tier}.{step}", tier, price, message, prompt=messages)
+        # Wall time of the call and the part of it spent waiting for the tier's limits.
+        record.update(wall_ms=elapsed_ms(asked), slot_wait_ms=round(waits.slot_s * 1000.0, 2),
+                      rate_limit_wait_ms=round(waits.rate_limit_s * 1000.0, 2))
         problem = is_unusable(message)
         if problem is None:
             if attempt:
@@ -193,7 +200,8 @@ async def call_model(
 def _fold_billed(record: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:
     """An unusable first attempt was billed too: fold its tokens and cost into this call's line."""
     for prior in earlier:
-        for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cost_usd"):
+        for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cost_usd", "wall_ms",
+                    "slot_wait_ms", "rate_limit_wait_ms"):
             record[key] = record.get(key, 0) + prior.get(key, 0)
     return record
 

@@ -45,7 +45,9 @@ from switchyard.core.domain import intent as intent_info
 from switchyard.core.tracing import annotate_trace
 from switchyard.deps import Dependencies, LazyDependencies, resolve
 from switchyard.graph.state import RESET, Flight, State
-from switchyard.llm.accounting import totals
+from switchyard.llm.accounting import expert_counterfactual_usd, totals
+from switchyard.llm.errors import failure_kind
+from switchyard.llm.usage import estimate_tokens
 from switchyard.tools import TOOLSET_VERSION
 
 log = logging.getLogger(__name__)
@@ -115,7 +117,7 @@ class RouterNodes:
         update: dict[str, Any] = {
             "started_at": time.time(), "usage": [RESET], "tools_used": [RESET],
             "error": None, "cache": {}, "classification": None, "flight": None,
-            "fallback_from": [], "provenance": {},
+            "fallback_from": [], "fallback_reasons": [], "provenance": {},
             "answer": "", "agent": "", "model": "", "sources": [], "outcome": {},
         }
         raw = _text(humans[-1]) if humans else ""
@@ -255,14 +257,17 @@ class RouterNodes:
         if result is None or not result.hit:
             result = await self._search(cache, state["request"], embedding, partitions)
         flight: Flight | None = None
+        waited_s = 0.0  # as a follower of an identical request in flight
         if not result.hit:
             ticket = await cache.acquire_flight(state["request"], flight_partition)
+            waited_s += ticket.waited_s
             if not ticket.leader:
                 # An identical request was in flight: its answer is cached now (or it failed,
                 # or its lease ran out, and this request computes for itself).
                 result = await self._search(cache, state["request"], embedding, partitions)
                 if not result.hit:
                     ticket = await cache.acquire_flight(state["request"], flight_partition)
+                    waited_s += ticket.waited_s
             if not result.hit and ticket.leader and cache.shares_flights:
                 # Another replica may have stored the answer and ended its flight between our
                 # lookup and our lease: look once more before paying for a model call.
@@ -275,8 +280,10 @@ class RouterNodes:
         if not result.hit:  # the most specific partition searched (the user's own, if any)
             verdict["partition"] = partitions[0].label
         verdict.update(cacheable=True, ttl_s=policy.ttl_s, kb_version=kb_version, keyed=bool(key))
-        update: dict[str, Any] = {"cache": verdict, "flight": flight,
-                                  "timings": {"cache_lookup": _ms(start)}}
+        timings = {"cache_lookup": _ms(start)}
+        if waited_s:  # part of cache_lookup's time, also shown on its own
+            timings["single_flight_wait"] = round(waited_s * 1000.0, 2)
+        update: dict[str, Any] = {"cache": verdict, "flight": flight, "timings": timings}
         if result.hit and result.answer is not None:
             cached = result.answer
             update.update(answer=cached.answer, agent=cached.agent, model=cached.model,
@@ -350,6 +357,7 @@ class RouterNodes:
             return False, "not stored: built from private data with no signed-in user"
         partition = self._partition(deps, state, ctx, personal=personal,
                                     kb_version=str(verdict.get("kb_version", "")))
+        verdict["store_scope"] = "personal" if personal else "shared"
         answer = CachedAnswer.create(
             answer=state["answer"], agent=state["agent"], model=state["model"],
             sources=state.get("sources") or [], tools_used=state.get("tools_used") or [],
@@ -397,15 +405,16 @@ class RouterNodes:
                 reason = f"{type(exc).__name__}: {exc}"[:300]
                 log.warning("tier %s failed: %s", tier.value, reason)
                 failures = [*state.get("fallback_from", []), tier.value]
+                kinds = [*state.get("fallback_reasons", []), failure_kind(exc)]
                 if remaining:
                     _emit({"event": "reset", "failed_tier": tier.value,
                            "next_tier": remaining[0].value, "reason": type(exc).__name__})
-                    return Command(goto=remaining[0].value,
-                                   update={"fallback_from": failures, "agent": ""})
+                    return Command(goto=remaining[0].value, update={
+                        "fallback_from": failures, "fallback_reasons": kinds, "agent": ""})
                 message = ("Sorry, no model tier could answer right now "
                            f"({', '.join(failures)} failed). Please retry in a moment.")
                 return Command(goto="cache_store", update={
-                    "fallback_from": failures, "error": message,
+                    "fallback_from": failures, "fallback_reasons": kinds, "error": message,
                     "outcome": {"errored": True, "unavailable": True}})
             except BaseException:
                 # Cancelled (a client went away, a deadline outside the graph): free the twins now.
@@ -426,11 +435,17 @@ class RouterNodes:
         usage = state.get("usage") or []
         total = totals(usage)
         answer = state.get("error") or state.get("answer") or ""
+        asked = " ".join([state.get("request") or "",
+                          *(_text(m) for m in state.get("conversation") or [])])
         update = {
             "answer": answer,
             "messages": [AIMessage(content=answer, name=state.get("agent") or "switchyard")],
             # A cache hit has no agent calls: its cost is the classifier's (zero for the local one).
             "cost_usd": total["cost_usd"],
+            "counterfactual_usd": expert_counterfactual_usd(
+                usage, request_tokens=estimate_tokens(asked), answered_by=state.get("agent"),
+                cache_hit=bool((state.get("cache") or {}).get("hit")),
+                errored=bool(state.get("error")), settings=deps.settings),
             "tokens": {"input": total["input_tokens"], "output": total["output_tokens"]},
             "latency_ms": round((time.time() - state.get("started_at", time.time())) * 1000.0, 2),
         }

@@ -59,6 +59,7 @@ class State(InputState, total=False):
     route: str                        # tier chosen by the router (fast|standard|expert)
     route_reason: str | None          # why the route differs from the classification, if it does
     fallback_from: list[str]          # tiers whose provider failed this turn, in order
+    fallback_reasons: list[str]       # why each of them failed (switchyard.llm.errors.failure_kind)
     agent: str                        # tier that produced the answer ("cache" parts noted in `cache`)
     model: str                        # model that produced the answer
     answer: str
@@ -70,5 +71,6 @@ class State(InputState, total=False):
     outcome: dict[str, bool]          # errored / truncated / refused / tool_failed / strategic
     error: str | None                 # a user-facing error (bad input, provider failure)
     cost_usd: float
+    counterfactual_usd: float         # had it gone to the expert, no cache (llm.accounting)
     tokens: dict[str, int]
     latency_ms: float

@@ -42,8 +42,12 @@ from switchyard.core.context import Context
 from switchyard.core.sealing import SealError
 from switchyard.core.settings import Settings, get_settings
 from switchyard.core.tracing import user_hash
+from switchyard.observability import request_log
 from switchyard.record import RoutingRecord
 from switchyard.service.access import WWW_AUTHENTICATE, AccessRefused, AuthenticateFirst, signed_in
+from switchyard.service.operator import OperatorRefused
+from switchyard.service import metrics as metrics_endpoint
+from switchyard.service import savings_page
 from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
 from switchyard.service.forget import router as forget_router
 from switchyard.service.health import storage_health
@@ -52,6 +56,9 @@ from switchyard.service.schemas import ChatRequest, ErrorResponse
 from switchyard.threads.store import ThreadStore, TurnRefused
 
 log = logging.getLogger("switchyard.service")
+
+# The errors counter's reason for a request that ended with this status and no routing record.
+FAILURE_REASONS = {504: "timeout", 409: "thread_busy", 503: "overloaded", 499: "cancelled"}
 
 # Stream events (``stream_mode="custom"``) the graph emits that the client must see.
 CLIENT_EVENTS = {"reset"}
@@ -72,10 +79,11 @@ class ServiceConfig:
 
 
 class ServiceError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, observed: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.observed = observed  # already counted in the metrics (it had a routing record)
 
 
 def _error(status: int, message: str, detail: list[dict[str, Any]] | None = None) -> JSONResponse:
@@ -169,6 +177,7 @@ class ChatService:
         self.authenticator = Authenticator(self.settings, switchyard.database)
         # Where threads live and how a turn is serialised (per process, or across replicas).
         self.threads = threads or ThreadStore(None, self.settings)
+        self.metrics = switchyard.metrics
 
     def identify(self, who: Identity | None, req: ChatRequest) -> Identity:
         """Who the request acts for: the verified identity, which the body may only repeat."""
@@ -205,14 +214,34 @@ class ChatService:
         return self.threads.turn(config["configurable"].get("thread_id"), self._deadline_s())
 
     async def chat(self, req: ChatRequest, who: Identity) -> RoutingRecord:
-        try:
-            return await self._chat(req, who)
-        except TurnRefused as exc:
-            raise ServiceError(exc.status, exc.message) from None
-        except SealError as exc:  # a checkpoint written under another deployment secret
-            raise ServiceError(500, f"This conversation cannot be read: {exc}") from None
+        started = time.perf_counter()
+        with self.metrics.tracking():
+            try:
+                return await self._chat(req, who, started)
+            except TurnRefused as exc:
+                self._failed(started, exc.status)
+                raise ServiceError(exc.status, exc.message) from None
+            except SealError as exc:  # a checkpoint written under another deployment secret
+                self._failed(started, 500)
+                raise ServiceError(500, f"This conversation cannot be read: {exc}") from None
+            except ServiceError as exc:
+                if not exc.observed:
+                    self._failed(started, exc.status)
+                raise
+            except BaseException as exc:
+                self._failed(started, 499 if isinstance(exc, asyncio.CancelledError) else 500)
+                raise
 
-    async def _chat(self, req: ChatRequest, who: Identity) -> RoutingRecord:
+    def _failed(self, started: float, status: int, run_id: Any = None) -> None:
+        """Count and log a request that ended without a routing record."""
+        reason = FAILURE_REASONS.get(status, "internal")
+        seconds = time.perf_counter() - started
+        self.metrics.observe_failure(reason, duration_s=seconds)
+        request_log.emit(request_log.failure_line(
+            run_id=str(run_id) if run_id else None, status=status, error_kind=reason,
+            duration_ms=round(seconds * 1000.0, 2)))
+
+    async def _chat(self, req: ChatRequest, who: Identity, started: float) -> RoutingRecord:
         config, ctx, message, thread_id = self.prepare(req, who)
         async with self._lock_for(config):
             state: dict[str, Any] | None = None
@@ -228,7 +257,7 @@ class ChatService:
                 self._release_flight(state)
                 raise
         assert state is not None
-        return self._record(state, thread_id, config["run_id"])
+        return self._finish(state, thread_id, config["run_id"], started=started, text=req.message)
 
     def _release_flight(self, state: dict[str, Any] | None) -> None:
         """A run that ended early (client gone, deadline, failed checkpoint write) may hold a
@@ -251,15 +280,24 @@ class ChatService:
                                  "and was stopped. Please retry; if it persists, the model provider "
                                  "is slow or overloaded.")
 
-    @staticmethod
-    def _record(state: dict[str, Any], thread_id: str | None, run_id: uuid.UUID) -> RoutingRecord:
+    def _finish(self, state: dict[str, Any], thread_id: str | None, run_id: uuid.UUID, *,
+                started: float, text: str) -> RoutingRecord:
+        """The turn's record, counted in the metrics and logged; a ServiceError when the turn
+        ended without an answer."""
+        record = RoutingRecord.from_state(state, thread_id=thread_id, run_id=str(run_id))
+        status, kind = 200, None
         if state.get("error") and not state.get("classification"):
             # Refused at intake (empty, too long, unknown user): the request, not the service.
-            raise ServiceError(422, str(state["error"]))
-        if (state.get("outcome") or {}).get("unavailable"):
+            status, kind = 422, "invalid_request"
+        elif (state.get("outcome") or {}).get("unavailable"):
             # Every tier's provider failed: the turn ended with an apology, not an answer.
-            raise ServiceError(503, str(state.get("error")))
-        return RoutingRecord.from_state(state, thread_id=thread_id, run_id=str(run_id))
+            status, kind = 503, "unavailable"
+        line = self.metrics.observe(record, duration_s=time.perf_counter() - started, text=text,
+                                    status=status, error_kind=kind)
+        request_log.emit(line)
+        if status != 200:
+            raise ServiceError(status, str(state.get("error")), observed=True)
+        return record
 
     # -- streaming ---------------------------------------------------------------------------
     async def stream(self, req: ChatRequest, who: Identity) -> AsyncIterator[dict[str, str]]:
@@ -267,15 +305,25 @@ class ChatService:
         token by token) or one ``answer``, then ``done`` (the record). ``reset`` means "discard
         the tokens so far": a tier failed mid-answer and the next tier starts over.
         ``error`` replaces ``done`` when the request could not be answered."""
-        try:
-            async for event in self._stream(req, who):
-                yield event
-        except TurnRefused as exc:
-            yield _sse("error", {"status": exc.status, "error": exc.message})
-        except SealError as exc:
-            yield _sse("error", {"status": 500, "error": f"This conversation cannot be read: {exc}"})
+        started = time.perf_counter()
+        with self.metrics.tracking():
+            try:
+                async for event in self._stream(req, who, started):
+                    yield event
+            except TurnRefused as exc:
+                self._failed(started, exc.status)
+                yield _sse("error", {"status": exc.status, "error": exc.message})
+            except SealError as exc:
+                self._failed(started, 500)
+                yield _sse("error", {"status": 500,
+                                     "error": f"This conversation cannot be read: {exc}"})
+            except BaseException as exc:  # the client went away, or the run failed
+                cancelled = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+                self._failed(started, 499 if cancelled else 500)
+                raise
 
-    async def _stream(self, req: ChatRequest, who: Identity) -> AsyncIterator[dict[str, str]]:
+    async def _stream(self, req: ChatRequest, who: Identity,
+                      started: float) -> AsyncIterator[dict[str, str]]:
         config, ctx, message, thread_id = self.prepare(req, who)
         async with self._lock_for(config):
             streamed = False
@@ -316,6 +364,7 @@ class ChatService:
                                 yield _sse("token", {"text": token})
             except TimeoutError:
                 self._release_flight(final)
+                self._failed(started, 504, config["run_id"])
                 yield _sse("error", {"status": 504, "error": self._timeout().message})
                 return
             except BaseException:  # the client went away (cancelled), or the run failed
@@ -325,7 +374,8 @@ class ChatService:
                 yield _sse("error", {"status": 500, "error": "The request produced no result."})
                 return
             try:
-                record = self._record(final, thread_id, config["run_id"])
+                record = self._finish(final, thread_id, config["run_id"], started=started,
+                                      text=req.message)
             except ServiceError as exc:
                 yield _sse("error", {"status": exc.status, "error": exc.message})
                 return
@@ -393,6 +443,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                         "trusted. Local trial only: anyone who can reach this port can act as "
                         "any user.")
         path = config.checkpoint_path or settings.checkpoint_path
+        request_log.configure(settings.observability.request_log)
         app.state.service = None
         started = time.perf_counter()
         own = config.switchyard is None
@@ -408,7 +459,9 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                          time.perf_counter() - started,
                          "PostgreSQL, shared" if sy.pools else "this process")
                 try:
-                    yield
+                    async with metrics_endpoint.listener(settings,
+                                                         lambda: app.state.service):
+                        yield
                 finally:
                     pruning.cancel()
                     app.state.service = None
@@ -420,7 +473,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                   description="Routes each support request to the cheapest agent tier that can "
                               "handle it, with a semantic cache in front.")
 
-    limits = _settings_of(config).service
+    app_settings = _settings_of(config)
+    limits = app_settings.service
     # 413 / 400 before any body is parsed.
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=limits.max_body_bytes,
                        max_json_depth=limits.max_json_depth)
@@ -434,6 +488,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     @app.exception_handler(AccessRefused)
+    @app.exception_handler(OperatorRefused)
     async def _service_error(request: Request, exc: ServiceError | AccessRefused) -> JSONResponse:
         response = _error(exc.status, exc.message)
         if exc.status == 401:
@@ -475,6 +530,10 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     # Operator endpoints (the 'admin' role): forget a user.
     app.include_router(forget_router)
+
+    # The operator's views: GET /metrics, and the savings page (GET /, GET /v1/savings).
+    metrics_endpoint.register(app, app_settings, service)
+    savings_page.register(app, app_settings, service)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

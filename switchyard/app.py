@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from switchyard.knowledge.ingest import IngestReport, LoadedIndex, ProgressFn
     from switchyard.knowledge.retriever import Retriever
     from switchyard.llm.factory import ModelFactory
+    from switchyard.observability.metrics import SwitchyardMetrics
     from switchyard.pg.pool import PgPools
     from switchyard.threads.store import ThreadStore
     from switchyard.tools.database import CustomerDatabase, SeedResult
@@ -275,6 +276,23 @@ class Switchyard:
         """The compiled graph, without a checkpointer (one-shot requests)."""
         return self._once("graph", lambda: self.builder.compile(name="switchyard"))
 
+    @property
+    def metrics(self) -> SwitchyardMetrics:
+        """This switchyard's Prometheus metrics, in a registry of its own (never the process's
+        global one): every :meth:`aask` and every request the service answers is counted."""
+        from switchyard.observability.metrics import SwitchyardMetrics
+
+        return self._once("metrics", lambda: SwitchyardMetrics(self.settings))
+
+    async def observed_stores(self, threads: ThreadStore | None = None) -> None:
+        """Refresh the metrics read from the stores (slots in use, cache entries and hit ratio,
+        thread count) before a scrape; what is not built yet is not read."""
+        models, cache = self._built.get("models"), self._built.get("cache")
+        await self.metrics.refresh(
+            slots=models.slots_in_use if models is not None else None,
+            cache_stats=(lambda: asyncio.to_thread(cache.stats)) if cache is not None else None,
+            thread_count=threads.count if threads is not None else None)
+
     def compile(self, checkpointer: Any = None) -> CompiledStateGraph:
         """The graph compiled with ``checkpointer`` (threads that continue)."""
         return self.builder.compile(checkpointer=checkpointer, name="switchyard")
@@ -344,8 +362,19 @@ class Switchyard:
         config: dict[str, Any] = {"run_name": "switchyard", "run_id": run_id, "configurable": {}}
         if thread_id:
             config["configurable"]["thread_id"] = thread_id
-        state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config=config, context=ctx)
-        return RoutingRecord.from_state(state, thread_id=thread_id, run_id=str(run_id))
+        started = time.perf_counter()
+        with self.metrics.tracking():
+            try:
+                state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config=config,
+                                            context=ctx)
+            except BaseException as exc:
+                self.metrics.observe_failure(
+                    "cancelled" if isinstance(exc, asyncio.CancelledError) else "internal",
+                    duration_s=time.perf_counter() - started)
+                raise
+        record = RoutingRecord.from_state(state, thread_id=thread_id, run_id=str(run_id))
+        self.metrics.observe(record, duration_s=time.perf_counter() - started)
+        return record
 
     def ask(self, text: str, **kwargs: Any) -> RoutingRecord:
         """:meth:`aask` from synchronous code."""

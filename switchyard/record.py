@@ -31,6 +31,10 @@ class RoutingRecord(BaseModel):
     fallback_from: list[str] = Field(
         default_factory=list,
         description="Tiers whose provider failed this turn, in order, before another answered.")
+    fallback_reasons: list[str] = Field(
+        default_factory=list,
+        description="Why each tier in fallback_from failed: timeout, unreachable, rate_limited, "
+                    "context_overflow, unusable_answer, provider_error or error.")
     complexity: str | None
     intent: str | None
     confidence: float | None
@@ -40,6 +44,9 @@ class RoutingRecord(BaseModel):
     cache: dict[str, Any] = Field(default_factory=dict,
                                   description="The cache verdict: hit, match, partition, reason...")
     cost_usd: float
+    counterfactual_usd: float = Field(
+        default=0.0, description="What the request would have cost had it gone to the expert "
+                                 "tier with no cache (docs/observability.md: the definition).")
     latency_ms: float | None
     model: str | None
     tools_used: list[str] = Field(default_factory=list)
@@ -73,6 +80,7 @@ class RoutingRecord(BaseModel):
             route=state.get("route"),
             route_reason=state.get("route_reason"),
             fallback_from=list(state.get("fallback_from") or []),
+            fallback_reasons=list(state.get("fallback_reasons") or []),
             complexity=cls_.get("complexity"),
             intent=cls_.get("intent"),
             confidence=cls_.get("confidence"),
@@ -81,6 +89,7 @@ class RoutingRecord(BaseModel):
             similarity=cache.get("similarity"),
             cache=cache,
             cost_usd=round(float(state.get("cost_usd", 0.0) or 0.0), 8),
+            counterfactual_usd=round(float(state.get("counterfactual_usd", 0.0) or 0.0), 8),
             latency_ms=state.get("latency_ms"),
             model=state.get("model") or None,
             tools_used=list(state.get("tools_used") or []),

@@ -1,8 +1,12 @@
 """``switchyard plan``: the article's MULTI-AGENT SCALING PLAN, filled from a team's own traffic log.
 
 The log is JSONL, one request per line: ``{"text": ..., "user_id"?: ..., "ts"?: ...}`` (``ts`` as
-epoch seconds or ISO-8601). Lines that are not such objects are reported and skipped, never fatal.
-The requests are classified in one batch (one embedding pass), then the measured mix, the top
+epoch seconds or ISO-8601), or the service's own request log (``{"event": "request", ...}``,
+``switchyard.observability.request_log``), whose lines already hold the production classification,
+route, cost and counterfactual cost (and the text only of shared-partition requests). Lines that
+are neither are reported and skipped, never fatal.
+Requests without a recorded classification are classified in one batch (one embedding pass),
+then the measured mix, the top
 intents per tier, per-tier cost and latency projections (settings' list prices and latency
 profiles x typical token counts per tier), the caching policy (settings' TTLs) and the projected
 savings against sending everything to the expert are written into the template.
@@ -19,8 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from switchyard.classifier.schema import Classification
 from switchyard.core.settings import TIER_FOR_COMPLEXITY, TIERS, Settings
 from switchyard.llm.accounting import call_cost_usd, typical_calls
+from switchyard.observability.request_log import EVENT as REQUEST_EVENT
 
 if TYPE_CHECKING:
     from switchyard.classifier import Classifier
@@ -41,6 +47,8 @@ class LogLine:
     text: str
     user_id: str | None = None
     ts: float | None = None
+    # A request-log line: what production recorded (classification, route, cost).
+    recorded: dict[str, Any] | None = None
 
 
 @dataclass
@@ -86,6 +94,19 @@ def read_log(path: Path) -> ParsedLog:
         if not isinstance(obj, dict):
             out.skipped.append((n, f"expected a JSON object, got {type(obj).__name__}"))
             continue
+        if obj.get("event") == REQUEST_EVENT:
+            why = _recorded_problem(obj)
+            try:
+                ts = _parse_ts(obj.get("ts"))
+            except (ValueError, OverflowError, OSError) as exc:
+                why = why or f"bad 'ts' ({exc})"
+            if why:
+                out.skipped.append((n, why))
+                continue
+            text = obj.get("text")
+            out.lines.append(LogLine(n, text.strip() if isinstance(text, str) else "", ts=ts,
+                                     recorded=obj))
+            continue
         text = obj.get("text")
         if not isinstance(text, str) or not text.strip():
             out.skipped.append((n, "missing or empty 'text'"))
@@ -101,6 +122,31 @@ def read_log(path: Path) -> ParsedLog:
             continue
         out.lines.append(LogLine(n, text.strip(), str(user) if user is not None else None, ts))
     return out
+
+
+def _recorded_problem(obj: dict[str, Any]) -> str | None:
+    """Why a request-log line cannot be planned from (None when it can)."""
+    if obj.get("complexity") not in COMPLEXITIES:
+        return "request-log line without a classification (refused before it, or failed)"
+    if obj.get("route") not in TIERS:
+        return "request-log line without a route"
+    for key in ("cost_usd", "counterfactual_usd"):
+        value = obj.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return f"request-log line with a bad {key!r}"
+    return None
+
+
+def recorded_classification(obj: dict[str, Any]) -> Classification:
+    """The classification production recorded on a request-log line."""
+    confidence = obj.get("confidence")
+    return Classification(
+        complexity=obj["complexity"], recommended_agent=obj["route"],
+        intent=str(obj.get("intent") or "unknown"), in_scope=obj.get("in_scope") is not False,
+        requires_auth=bool(obj.get("requires_auth")),
+        tools_needed=[str(t) for t in obj.get("tools_used") or [] if isinstance(t, str)],
+        confidence=min(1.0, max(0.0, float(confidence))) if isinstance(confidence, int | float)
+        and not isinstance(confidence, bool) else 0.0)
 
 
 def tier_profile(tier: str, settings: Settings) -> dict[str, Any]:
@@ -171,7 +217,7 @@ def build_plan(
             "top_tools": Counter(t for cl in cls for t in cl.tools_needed).most_common(top),
             "requires_auth": sum(1 for cl in cls if cl.requires_auth),
             "out_of_scope": sum(1 for cl in cls if not cl.in_scope),
-            "examples": [log.lines[i].text for i in idx[:3]],
+            "examples": [log.lines[i].text for i in idx if log.lines[i].text][:3],
             "profile": profiles[tier],
             "caching": caching_policy(c, settings),
         }
@@ -183,6 +229,20 @@ def build_plan(
     current_daily = per_request_expert * volume
     target_daily = per_request_routed * volume
     users = {x.user_id for x in log.lines if x.user_id}
+    recorded = [x.recorded for x in log.lines if x.recorded is not None]
+    measured = None
+    if recorded:  # production's own figures, beside the projection
+        spent = sum(float(r.get("cost_usd") or 0.0) for r in recorded)
+        counterfactual = sum(float(r.get("counterfactual_usd") or 0.0) for r in recorded)
+        hits = sum(1 for r in recorded if (r.get("cache") or {}).get("result") == "hit")
+        measured = {
+            "requests": len(recorded), "spent_usd": round(spent, 6),
+            "counterfactual_usd": round(counterfactual, 6),
+            "savings_pct": round((1 - spent / counterfactual) * 100, 2) if counterfactual > 0
+            else None,
+            "cache_hits": hits,
+            "answered_by": dict(Counter(str(r.get("tier") or "none") for r in recorded)),
+        }
     return {
         "requests": n,
         "skipped": [{"line": ln, "reason": why} for ln, why in log.skipped],
@@ -201,6 +261,7 @@ def build_plan(
             "reduction_pct": round((1 - per_request_routed / per_request_expert) * 100, 2)
             if per_request_expert > 0 else 0.0,
         },
+        "measured": measured,
     }
 
 
@@ -269,6 +330,17 @@ def render_markdown(plan: dict[str, Any], *, source: str = "") -> str:
         "cache hits (each hit costs $0).",
         "",
     ]
+    m = plan.get("measured")
+    if m:
+        saved = f"{m['savings_pct']:.1f}% saved" if m["savings_pct"] is not None else "no spend"
+        lines += [
+            "## Measured in production",
+            f"{m['requests']} logged requests: {_usd(m['spent_usd'])} spent against "
+            f"{_usd(m['counterfactual_usd'])} had each gone to the expert with no cache "
+            f"({saved}); {m['cache_hits']} cache hits; answered by "
+            + ", ".join(f"{k} {v}" for k, v in sorted(m["answered_by"].items())) + ".",
+            "",
+        ]
     if plan["skipped"]:
         lines += ["## Skipped log lines", ""]
         lines += [f"- line {s['line']}: {s['reason']}" for s in plan["skipped"][:20]]
@@ -282,8 +354,10 @@ def plan_from_log(path: Path, classifier: Classifier, settings: Settings, *,
                   daily_volume: int | None = None) -> tuple[dict[str, Any], str]:
     """Read, classify (one batched embedding pass) and fill the template."""
     log = read_log(path)
-    texts = [x.text for x in log.lines]
-    classifications = classifier.classify_many(texts) if texts else []
+    texts = [x.text for x in log.lines if x.recorded is None]
+    fresh = iter(classifier.classify_many(texts) if texts else [])
+    classifications = [recorded_classification(x.recorded) if x.recorded is not None
+                       else next(fresh) for x in log.lines]
     plan = build_plan(log, classifications, daily_volume=daily_volume, settings=settings)
     return plan, render_markdown(plan, source=str(path))
 

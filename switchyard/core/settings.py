@@ -337,6 +337,31 @@ class ThreadSettings(BaseModel):
     prune_interval_s: float = Field(default=3600.0, gt=0)
 
 
+class ObservabilitySettings(BaseModel):
+    """Metrics, the savings page and request logs (docs/observability.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # GET /metrics (Prometheus exposition) on the service's port. With SWITCHYARD_AUTH=jwt it
+    # needs a token whose "role" claim is "operator" unless metrics_auth is "none".
+    metrics: bool = True
+    metrics_auth: Literal["operator", "none"] = "operator"
+    # A second listener serving only /metrics, without a token: bind it to an address only the
+    # monitoring network reaches (None: no second listener).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # GET / : the live savings page (an operator's token in jwt mode, like /metrics).
+    savings_page: bool = True
+    # The page's "last N routing decisions" (this replica's, in memory).
+    recent_decisions: int = Field(default=50, ge=0, le=1000)
+    page_refresh_s: float = Field(default=5.0, gt=0)
+    # One JSON line per request: "stderr", "stdout", "off", or a file to append to.
+    request_log: str = "stderr"
+    # Cache entries and thread count are read from the stores at most this often (a scrape
+    # between two reads gets the last figures).
+    store_refresh_s: float = Field(default=15.0, ge=0)
+
+
 class LocalModelSettings(BaseModel):
     """llama.cpp's ``llama-server`` run by ``switchyard local-model start`` (the ``local`` extra).
 
@@ -385,6 +410,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     threads: ThreadSettings = Field(default_factory=ThreadSettings)
     local_model: LocalModelSettings = Field(default_factory=LocalModelSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     # The global default server for openai/local tiers: OPENAI_API_KEY (and optionally
     # OPENAI_BASE_URL). A tier's own base_url / api_key_env take precedence.

@@ -48,6 +48,39 @@ def typical_request_cost(tier: str, settings: Settings) -> float:
     return sum(call_cost_usd(tin, tout, cfg) for tin, tout in typical_calls(tier, settings))
 
 
+# The request text (with its conversation) the expert's typical calls were measured with: the
+# mean estimate_tokens() of the held-out workload's high-complexity questions (no conversation).
+TYPICAL_EXPERT_REQUEST_TOKENS = 23
+
+
+def expert_counterfactual_usd(usage: Iterable[dict[str, Any]], *, request_tokens: int,
+                              answered_by: str | None, cache_hit: bool, errored: bool,
+                              settings: Settings) -> float:
+    """What this request would have cost had it gone to the expert tier with no cache: the
+    all-expert baseline of ``switchyard bench``, for one request in production.
+
+    * The expert answered it (not from the cache): what its expert calls actually cost.
+    * It got no answer (refused at intake, every tier failed): what it actually cost; no saving
+      is claimed on a request nobody answered.
+    * Otherwise (a cheaper tier answered, or the cache did): the expert's typical calls
+      (:data:`TYPICAL_CALLS`, with the configured reasoning) at the expert's list prices, each
+      call's input grown by the request's own tokens beyond the typical expert request
+      (``request_tokens``: the request text and the conversation sent with it).
+
+    ``docs/observability.md`` states the same definition for the metrics built on it.
+    """
+    lines = list(usage)
+    if errored:
+        return round(sum(float(u.get("cost_usd", 0.0)) for u in lines), 8)
+    if answered_by == "expert" and not cache_hit:
+        return round(sum(float(u.get("cost_usd", 0.0)) for u in lines
+                         if u.get("tier") == "expert"), 8)
+    extra = max(0, int(request_tokens) - TYPICAL_EXPERT_REQUEST_TOKENS)
+    cfg = settings.tier("expert")
+    return round(sum(call_cost_usd(tin + extra, tout, cfg)
+                     for tin, tout in typical_calls("expert", settings)), 8)
+
+
 def call_cost_usd(input_tokens: int, output_tokens: int, prices: TierModel | ModelPrice,
                   cached_input_tokens: int = 0) -> float:
     """USD for one call; ``input_tokens`` includes the cached ones, ``output_tokens`` reasoning."""

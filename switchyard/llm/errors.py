@@ -58,3 +58,27 @@ def is_unreachable(exc: BaseException) -> bool:
                    | ConnectionError)
         for err in _chain(exc)
     )
+
+
+# Why a tier failed, as a small fixed vocabulary (a metrics label and a log field, never text).
+FAILURE_KINDS = ("timeout", "unreachable", "rate_limited", "context_overflow", "unusable_answer",
+                 "provider_error", "error")
+
+
+def failure_kind(exc: BaseException) -> str:
+    """One of :data:`FAILURE_KINDS` for a tier's failure."""
+    if is_context_overflow(exc):
+        return "context_overflow"
+    for err in _chain(exc):
+        if isinstance(err, TimeoutError | openai.APITimeoutError | httpx.TimeoutException):
+            return "timeout"
+    if is_unreachable(exc):
+        return "unreachable"
+    for err in _chain(exc):
+        if isinstance(err, openai.RateLimitError):
+            return "rate_limited"
+        if type(err).__name__ == "UnusableAnswer":  # agents' own error; agents import this layer
+            return "unusable_answer"
+        if isinstance(err, openai.APIStatusError):
+            return "provider_error"
+    return "error"

@@ -31,6 +31,7 @@ from switchyard.core.settings import OPENAI_COMPATIBLE, ConfigError, Settings
 from switchyard.llm.http import async_http_client
 from switchyard.llm.offline import OfflineChatModel
 from switchyard.llm.rules import ModelPrice, RequestRules, model_price, request_rules
+from switchyard.llm.waits import TimedRateLimiter
 
 # The OpenAI SDK will not build a client without a key, even for a server that ignores it
 # (llama.cpp, Ollama, vLLM without --api-key). This is sent instead; it is not a secret.
@@ -72,6 +73,8 @@ class ModelFactory:
         self._limiters: dict[str, BaseRateLimiter] = {}
         self._gates: dict[str, TierGate] = {}
         self._http: dict[str, Any] = {}
+        # Model calls of this process holding a slot, per tier (the metrics' gauge).
+        self._in_use: dict[str, int] = {}
         self._lock = threading.RLock()
 
     @property
@@ -132,12 +135,21 @@ class ModelFactory:
     async def slot(self, tier: str) -> AsyncIterator[None]:
         """Hold one of the tier's ``max_concurrency`` in-flight slots for a model call: across
         every replica with a shared database, else in this process."""
-        if self.shared is not None:
-            async with self.shared.slot(f"tier:{tier}", self.settings.tier(tier).max_concurrency):
+        held = (self.shared.slot(f"tier:{tier}", self.settings.tier(tier).max_concurrency)
+                if self.shared is not None else self.gate(tier).semaphore())
+        async with held:
+            with self._lock:
+                self._in_use[tier] = self._in_use.get(tier, 0) + 1
+            try:
                 yield
-        else:
-            async with self.gate(tier).semaphore():
-                yield
+            finally:
+                with self._lock:
+                    self._in_use[tier] -= 1
+
+    def slots_in_use(self) -> dict[str, int]:
+        """Slots this process's model calls hold now, per tier (every tier, 0 when idle)."""
+        with self._lock:
+            return {tier: self._in_use.get(tier, 0) for tier in self.settings.tiers}
 
     def rate_limiter(self, tier: str) -> BaseRateLimiter:
         """One limiter per tier, shared by every model (and override) the factory builds for it;
@@ -153,7 +165,8 @@ class ModelFactory:
                     limiter = InMemoryRateLimiter(requests_per_second=rps,
                                                   check_every_n_seconds=0.01,
                                                   max_bucket_size=burst)
-                self._limiters[tier] = limiter
+                # Timed: each call's wait goes on its usage line (switchyard.llm.waits).
+                limiter = self._limiters[tier] = TimedRateLimiter(limiter)
             return limiter
 
     # -- construction --

@@ -136,6 +136,22 @@ def stats(path: Path) -> ThreadStats:
     return out
 
 
+def count_threads(path: Path) -> int:
+    """Threads in the store (0 when it does not exist yet); read-only."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    from switchyard.core.storage import open_sqlite_read_only
+
+    conn = open_sqlite_read_only(path, timeout=30)
+    try:
+        if not _has_tables(conn):
+            return 0
+        return int(conn.execute("SELECT COUNT(DISTINCT thread_id) FROM checkpoints").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def prune(path: Path, *, ttl_s: float | None = None,
           max_threads: int | None = None, now: float | None = None, dry_run: bool = False,
           vacuum: bool = False) -> PruneResult:

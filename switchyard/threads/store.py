@@ -102,6 +102,13 @@ class ThreadStore:
                 "SELECT count(*) FROM checkpoints WHERE thread_id = ?", (thread_id,)) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
+    async def count(self) -> int | None:
+        """Threads in the store now (None if it cannot be read: the metrics keep the last)."""
+        from switchyard.threads.retention import count_threads
+
+        if self.path is None:
+            return None
+        return await asyncio.to_thread(count_threads, self.path)
 
     async def prune_once(self) -> int:
         from switchyard.threads.retention import prune
@@ -165,6 +172,11 @@ class PgThreadStore(ThreadStore):
         async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             await cur.execute(sql, params)
             return await cur.fetchall()
+    async def count(self) -> int | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT count(DISTINCT thread_id) AS n FROM checkpoints")
+            row = await cur.fetchone()
+        return int(row["n"]) if row else 0
 
     async def prune_once(self) -> int:
         from switchyard.threads.pg_lock import prune
