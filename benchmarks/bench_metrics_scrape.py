@@ -10,8 +10,8 @@ times Prometheus' default rate); the store gauges are read at most every 15 s as
 default (``SWITCHYARD_OBSERVABILITY__STORE_REFRESH_S``). It reports each condition's median and
 p95 latency, their difference and ratio, the scrape's own median duration, and the load average.
 
-Run: ``.venv/bin/python benchmarks/bench_metrics_scrape.py [--home DIR] [--rounds 4]
-[--block-s 20] [--concurrency 8]`` (``--home``: a SWITCHYARD_HOME where ``switchyard setup``
+Run: ``.venv/bin/python benchmarks/bench_metrics_scrape.py [--home DIR] [--rounds 12]
+[--block-s 5] [--concurrency 8] [--scrape-interval 1]`` (``--home``: a SWITCHYARD_HOME where ``switchyard setup``
 ran; without it one is built first, which takes minutes).
 """
 
@@ -24,6 +24,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import statistics
 import sys
 import tempfile
@@ -42,14 +43,23 @@ from bench_replicas import (  # noqa: E402 - the replica helpers of the sibling 
 )
 
 
+class Scrapes:
+    """When the next scrape is due, on the clock of the "on" blocks only: an interval longer
+    than a block carries over to the next "on" block, as if the "off" blocks were not there."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.due_in = 0.0  # seconds of "on" time until the next scrape
+
+
 async def block(base: str, requests: list[Any], tokens: dict[str, str], *, seconds: float,
-                concurrency: int, scrape_every: float | None, operator: str,
+                concurrency: int, scrapes: Scrapes | None, operator: str,
                 rng: random.Random) -> dict[str, list[float]]:
-    """Closed-loop load for ``seconds``; a scraper alongside when ``scrape_every`` is set."""
+    """Closed-loop load for ``seconds``; a scraper alongside when ``scrapes`` is given."""
     import httpx
 
     latencies: list[float] = []
-    scrapes: list[float] = []
+    scrape_ms: list[float] = []
     errors = 0
     stop = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency + 2)
@@ -67,21 +77,45 @@ async def block(base: str, requests: list[Any], tokens: dict[str, str], *, secon
                 else:
                     errors += 1
 
-        async def scraper() -> None:
-            assert scrape_every is not None
-            while time.monotonic() < stop:
+        async def scraper(due: Scrapes) -> None:
+            while True:
+                left = stop - time.monotonic()
+                if due.due_in >= left:  # not in this block: carry the rest over
+                    due.due_in -= max(0.0, left)
+                    return
+                await asyncio.sleep(due.due_in)
                 t0 = time.perf_counter()
                 resp = await http.get("/metrics", headers={"authorization": f"Bearer {operator}"})
                 if resp.status_code != 200:
                     raise BenchError(f"/metrics answered {resp.status_code}: {resp.text[:200]}")
-                scrapes.append((time.perf_counter() - t0) * 1000.0)
-                await asyncio.sleep(max(0.0, scrape_every - (time.perf_counter() - t0)))
+                took = time.perf_counter() - t0
+                scrape_ms.append(took * 1000.0)
+                due.due_in = max(0.0, due.every - took)
 
         tasks = [worker() for _ in range(concurrency)]
-        if scrape_every is not None:
-            tasks.append(scraper())
+        if scrapes is not None:
+            tasks.append(scraper(scrapes))
         await asyncio.gather(*tasks)
-    return {"latencies": latencies, "scrapes": scrapes, "errors": [float(errors)]}
+    return {"latencies": latencies, "scrapes": scrape_ms, "errors": [float(errors)]}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrape_cpu_ms(base: str, operator: str, pid: int, n: int = 100) -> float:
+    """The replica's CPU per scrape, idle (no requests in flight): n scrapes, CPU delta / n."""
+    import httpx
+
+    headers = {"authorization": f"Bearer {operator}"}
+    with httpx.Client(base_url=base, timeout=30) as http:
+        http.get("/metrics", headers=headers)
+        before = cpu_seconds(pid)
+        for _ in range(n):
+            http.get("/metrics", headers=headers).raise_for_status()
+        return (cpu_seconds(pid) - before) * 1000.0 / n
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -90,11 +124,17 @@ def summarise(values: list[float]) -> dict[str, float]:
             "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2)}
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the replica on kill too
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--home", type=Path, help="a SWITCHYARD_HOME where setup ran")
-    ap.add_argument("--rounds", type=int, default=4, help="ABBA rounds (each: 2 blocks per side)")
-    ap.add_argument("--block-s", type=float, default=20.0)
+    ap.add_argument("--rounds", type=int, default=12,
+                    help="ABBA rounds (each: 2 blocks per side)")
+    ap.add_argument("--block-s", type=float, default=5.0)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--scrape-interval", type=float, default=1.0)
     ap.add_argument("--requests", type=int, default=1000, help="workload size to draw from")
@@ -129,21 +169,29 @@ def main() -> int:
         rng = random.Random(args.seed)
         print("bench: warming up (one block, not counted)...", file=sys.stderr)
         asyncio.run(block(base, requests, tokens, seconds=args.block_s, concurrency=args.concurrency,
-                          scrape_every=None, operator=operator, rng=rng))
+                          scrapes=None, operator=operator, rng=rng))
+        due = Scrapes(args.scrape_interval)
         runs: dict[str, dict[str, list[float]]] = {
             side: {"latencies": [], "scrapes": [], "errors": []} for side in ("off", "on")}
         order = [side for _ in range(args.rounds) for side in ("off", "on", "on", "off")]
         load = []
+        block_medians: list[tuple[str, float]] = []
         for i, side in enumerate(order, 1):
             got = asyncio.run(block(base, requests, tokens, seconds=args.block_s,
                                     concurrency=args.concurrency,
-                                    scrape_every=args.scrape_interval if side == "on" else None,
+                                    scrapes=due if side == "on" else None,
                                     operator=operator, rng=rng))
             for key, values in got.items():
                 runs[side][key] += values
             load.append(os.getloadavg()[0])
+            block_medians.append((side, statistics.median(got["latencies"])))
             print(f"bench: block {i}/{len(order)} ({side}): {len(got['latencies'])} requests, "
-                  f"median {statistics.median(got['latencies']):.1f} ms", file=sys.stderr)
+                  f"median {block_medians[-1][1]:.1f} ms", file=sys.stderr)
+        # Each ABBA round: mean of its two "on" block medians less its two "off" ones.
+        paired = [statistics.mean(m for s, m in block_medians[j:j + 4] if s == "on")
+                  - statistics.mean(m for s, m in block_medians[j:j + 4] if s == "off")
+                  for j in range(0, len(block_medians), 4)]
+        per_scrape_cpu = scrape_cpu_ms(base, operator, child.proc.pid)
         off, on = summarise(runs["off"]["latencies"]), summarise(runs["on"]["latencies"])
         result = {
             "scrape_interval_s": args.scrape_interval, "concurrency": args.concurrency,
@@ -152,7 +200,13 @@ def main() -> int:
             "median_added_ms": round(on["median_ms"] - off["median_ms"], 2),
             "median_ratio": round(on["median_ms"] / off["median_ms"], 4),
             "p95_ratio": round(on["p95_ms"] / off["p95_ms"], 4),
+            "paired_round_diff_ms": {"median": round(statistics.median(paired), 2),
+                                     "rounds": [round(d, 2) for d in paired]},
             "scrape": summarise(runs["on"]["scrapes"]),
+            # Idle: what one scrape costs the replica's CPU, and that as a share of it at
+            # this interval (what it takes from every request under a CPU-bound load).
+            "scrape_cpu_ms": round(per_scrape_cpu, 2),
+            "scrape_cpu_share": round(per_scrape_cpu / 1000.0 / args.scrape_interval, 5),
             "errors": {side: int(sum(runs[side]["errors"])) for side in runs},
             "load_average": [round(min(load), 2), round(max(load), 2)],
         }

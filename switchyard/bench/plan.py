@@ -236,8 +236,8 @@ def build_plan(
         counterfactual = sum(float(r.get("counterfactual_usd") or 0.0) for r in recorded)
         hits = sum(1 for r in recorded if (r.get("cache") or {}).get("result") == "hit")
         measured = {
-            "requests": len(recorded), "spent_usd": round(spent, 6),
-            "counterfactual_usd": round(counterfactual, 6),
+            "requests": len(recorded), "spent_usd": round(spent, 8),
+            "counterfactual_usd": round(counterfactual, 8),
             "savings_pct": round((1 - spent / counterfactual) * 100, 2) if counterfactual > 0
             else None,
             "cache_hits": hits,

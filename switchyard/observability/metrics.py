@@ -302,8 +302,9 @@ class SwitchyardMetrics:
             "counterfactual_usd": counterfactual,
             "savings": 1.0 - spent / counterfactual if counterfactual > 0 else None,
             "latency": latency,
+            # From the start (at 0), so the chart has a line from its first sample.
             "history": [{"t": t, "spent_usd": s, "counterfactual_usd": c, "requests": n}
-                        for t, s, c, n in history],
+                        for t, s, c, n in [(self.start_time, 0.0, 0.0, 0), *history]],
             "recent": list(self.recent)[::-1],
         }
 

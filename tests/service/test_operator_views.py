@@ -17,7 +17,7 @@ from support.front_door import variant
 from support.replicas import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"),
-              pytest.mark.timeout(300)]
+              pytest.mark.timeout(1200)]
 
 AUTH_SECRET = "operator-views-signing-secret-" + "y" * 32
 SHARED_Q = "How do I enable multi-factor authentication?"
