@@ -250,19 +250,24 @@ class SwitchyardMetrics:
         return generate_latest(self.registry)
 
     # -- the savings page's figures ----------------------------------------------------------
-    def _samples(self, name: str) -> list[tuple[dict[str, str], float]]:
-        out = []
+    def _collect(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """Every sample of the registry by name (one pass over it)."""
+        out: dict[str, list[tuple[dict[str, str], float]]] = {}
         for family in self.registry.collect():
             for sample in family.samples:
-                if sample.name == name:
-                    out.append((dict(sample.labels), float(sample.value)))
+                out.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
         return out
 
     def summary(self) -> dict[str, Any]:
         """What the savings page shows, read back from the registry (so it equals /metrics)."""
+        collected = self._collect()
+
+        def samples(name: str) -> list[tuple[dict[str, str], float]]:
+            return collected.get(name, [])
+
         requests: dict[str, float] = {}
         hits = lookups = total = errors = 0.0
-        for labels, value in self._samples("switchyard_requests_total"):
+        for labels, value in samples("switchyard_requests_total"):
             total += value
             if labels["outcome"] == "error":
                 errors += value
@@ -272,14 +277,14 @@ class SwitchyardMetrics:
             if labels["cache"] in ("hit", "miss"):
                 lookups += value
                 hits += value if labels["cache"] == "hit" else 0.0
-        spent = sum(v for _, v in self._samples("switchyard_cost_usd_total"))
-        counterfactual = sum(v for _, v in self._samples("switchyard_counterfactual_cost_usd_total"))
+        spent = sum(v for _, v in samples("switchyard_cost_usd_total"))
+        counterfactual = sum(v for _, v in samples("switchyard_counterfactual_cost_usd_total"))
         latency = {}
         for key, selector in (("fast", {"tier": "fast", "cache": "miss|skip"}),
                               ("standard", {"tier": "standard", "cache": "miss|skip"}),
                               ("expert", {"tier": "expert", "cache": "miss|skip"}),
                               ("cache", {"cache": "hit"})):
-            buckets = self._buckets("switchyard_request_duration_seconds", selector)
+            buckets = _buckets(samples("switchyard_request_duration_seconds_bucket"), selector)
             count = buckets[-1][1] if buckets else 0.0
             latency[key] = {"count": count,
                             "p50_s": histogram_quantile(0.5, buckets),
@@ -308,15 +313,18 @@ class SwitchyardMetrics:
             "recent": list(self.recent)[::-1],
         }
 
-    def _buckets(self, name: str, selector: dict[str, str]) -> list[tuple[float, float]]:
-        """Cumulative (le, count) of the histogram's series matching ``selector`` (a value may
-        list alternatives with ``|``), summed over them: ``sum by (le)`` in PromQL."""
-        summed: dict[float, float] = {}
-        for labels, value in self._samples(f"{name}_bucket"):
-            if all(labels.get(k) in v.split("|") for k, v in selector.items()):
-                le = float(labels["le"])
-                summed[le] = summed.get(le, 0.0) + value
-        return sorted(summed.items())
+
+
+def _buckets(samples: Iterable[tuple[dict[str, str], float]],
+             selector: dict[str, str]) -> list[tuple[float, float]]:
+    """Cumulative (le, count) of the histogram bucket samples matching ``selector`` (a value may
+    list alternatives with ``|``), summed over them: ``sum by (le)`` in PromQL."""
+    summed: dict[float, float] = {}
+    for labels, value in samples:
+        if all(labels.get(k) in v.split("|") for k, v in selector.items()):
+            le = float(labels["le"])
+            summed[le] = summed.get(le, 0.0) + value
+    return sorted(summed.items())
 
 
 def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
