@@ -6,6 +6,7 @@
   const LABEL = {fast: "fast", standard: "standard", expert: "expert", cache: "cache hit"};
   let chart = null;
   let timer = null;
+  let refreshS = 5;  // until the service says (SWITCHYARD_OBSERVABILITY__PAGE_REFRESH_S)
 
   function token() {
     const m = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
@@ -18,6 +19,12 @@
 
   const usd = (x) => x == null ? "–" : "$" + (x >= 100 ? x.toFixed(2) : x >= 1 ? x.toFixed(3) : x.toFixed(4));
   const pct = (x) => x == null ? "–" : (x * 100).toFixed(1) + "%";
+  // One precision for every tick of an axis, from its largest (not $1.500 next to $0.5000).
+  const axisUsd = (vals) => {
+    const top = Math.max(0, ...vals.map((v) => Math.abs(v)));
+    const digits = top >= 100 ? 0 : top >= 1 ? 2 : top >= 0.01 ? 3 : 4;
+    return vals.map((v) => "$" + v.toFixed(digits));
+  };
   const secs = (x) => x == null ? "–" : x < 1 ? (x * 1000).toFixed(0) + " ms" : x.toFixed(2) + " s";
 
   function figure(id, value, text) {
@@ -80,7 +87,7 @@
         series: [{}, {label: "spent", stroke: "#0b7a53", width: 2, value: (u, v) => usd(v)},
                  {label: "all-expert counterfactual", stroke: "#eb5757", width: 2, dash: [6, 4],
                   value: (u, v) => usd(v)}],
-        axes: [{}, {values: (u, vals) => vals.map((v) => usd(v)), size: 70}],
+        axes: [{}, {values: (u, vals) => axisUsd(vals), size: 70}],
       }, data, document.getElementById("chart"));
     } else if (chart) {
       chart.setData(data);
@@ -106,7 +113,7 @@
   }
 
   function signIn(message) {
-    clearInterval(timer);
+    clearTimeout(timer);
     document.getElementById("main").hidden = true;
     document.getElementById("signin").hidden = false;
     document.getElementById("signin-error").textContent = message || "";
@@ -117,22 +124,27 @@
     const t = token();
     const headers = t ? {Authorization: "Bearer " + t} : {};
     let resp;
+    clearTimeout(timer);
     try {
       resp = await fetch("v1/savings", {headers, cache: "no-store"});
     } catch (e) {
-      document.getElementById("scope").textContent = "The service is unreachable; retrying…";
-      return;
+      resp = null;
     }
-    if (resp.status === 401 || resp.status === 403) {
+    if (resp && (resp.status === 401 || resp.status === 403)) {
       const body = await resp.json().catch(() => ({}));
       signIn(body.error);
       return;
     }
-    if (!resp.ok) return;
+    if (!resp || !resp.ok) {  // restarting, overloaded, unreachable: keep the last figures, retry
+      document.getElementById("scope").textContent =
+        `The service did not answer (${resp ? resp.status : "unreachable"}); retrying…`;
+      timer = setTimeout(refresh, refreshS * 1000);
+      return;
+    }
     const d = await resp.json();
+    refreshS = d.refresh_s;
     render(d);
-    clearTimeout(timer);
-    timer = setTimeout(refresh, d.refresh_s * 1000);
+    timer = setTimeout(refresh, refreshS * 1000);
   }
 
   document.getElementById("signin").addEventListener("submit", (ev) => {

@@ -4,7 +4,7 @@ Each :class:`~switchyard.app.Switchyard` owns one :class:`SwitchyardMetrics` wit
 ``CollectorRegistry`` of its own (never the process-global one), so two switchyards in one process
 never mix their series. Labels are a small fixed vocabulary: tier, cache result, complexity,
 outcome, reason. Never a user, a tenant, an id or any text: 10,000 users make as many series as
-one (``tests/core/test_metrics.py``).
+one (``tests/observability/test_metrics.py``).
 
 Spend and the counterfactual are counted per request from ``cost_usd`` and
 ``counterfactual_usd`` (``switchyard.llm.accounting.expert_counterfactual_usd`` defines it), with

@@ -170,3 +170,61 @@ def test_the_page_shows_what_metrics_say(deps, switchyard_home, tmp_path) -> Non
     assert SHARED_Q in page.cells
     assert "What's my account balance?" not in dom.stdout
     assert "personal: masked" in page.cells
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                                              "(.ci/run installs it)")
+def test_the_page_retries_when_the_service_does_not_answer(tmp_path) -> None:
+    """A replica restarting (503) or unreachable leaves the page retrying, not stopped: the page's
+    files from the package, ``v1/savings`` failing twice, then answering."""
+    import http.server
+    import json
+    import threading
+
+    from switchyard.core.settings import Settings
+    from switchyard.observability.metrics import SwitchyardMetrics
+    from switchyard.service.savings_page import STATIC
+
+    figures = json.dumps({**SwitchyardMetrics(Settings()).summary(), "scope": "This replica",
+                          "refresh_s": 1.0}).encode()
+    calls: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path.startswith("/v1/savings"):
+                calls.append(1)
+                status, body, kind = (503, b"{}", "application/json") if len(calls) <= 2 \
+                    else (200, figures, "application/json")
+            else:
+                name = "savings.html" if self.path == "/" else self.path.removeprefix("/assets/")
+                path = (STATIC / name.lstrip("/")).resolve()
+                kind = {".html": "text/html", ".js": "text/javascript",
+                        ".css": "text/css"}.get(path.suffix, "application/octet-stream")
+                if path.is_relative_to(STATIC.resolve()) and path.is_file():
+                    status, body = 200, path.read_bytes()
+                else:  # the browser's favicon.ico
+                    status, body = 404, b""
+            self.send_response(status)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dom = chromium(f"http://127.0.0.1:{server.server_port}/", tmp_path / "profile",
+                       "--dump-dom")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert dom.returncode == 0, dom.stderr[-3000:]
+    page = Figures()
+    page.feed(dom.stdout)
+    assert len(calls) >= 3, calls
+    assert page.body.get("data-rendered") == "1", dom.stdout[:3000]
+    assert page.values["fig-requests"] == "0"
