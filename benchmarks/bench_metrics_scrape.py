@@ -8,7 +8,10 @@ ABBA order (off, on, on, off, ...) so drift in the machine's load falls on both.
 for ``/metrics`` with an operator's token every ``--scrape-interval`` seconds (default 1 s: fifteen
 times Prometheus' default rate); the store gauges are read at most every 15 s as configured by
 default (``SWITCHYARD_OBSERVABILITY__STORE_REFRESH_S``). It reports each condition's median and
-p95 latency, their difference and ratio, the scrape's own median duration, and the load average.
+p95 latency, their difference and ratio, the scrape's own median duration, the load average,
+and the added median per scrape a second (the achieved rate) scaled to Prometheus' 15 s:
+resolvable only at a high rate (``--scrape-interval 0.1``), where the effect stands out of
+the machine's noise.
 
 Run: ``.venv/bin/python benchmarks/bench_metrics_scrape.py [--home DIR] [--rounds 12]
 [--block-s 5] [--concurrency 8] [--scrape-interval 1]`` (``--home``: a SWITCHYARD_HOME where ``switchyard setup``
@@ -193,6 +196,9 @@ def main() -> int:
                   for j in range(0, len(block_medians), 4)]
         per_scrape_cpu = scrape_cpu_ms(base, operator, child.proc.pid)
         off, on = summarise(runs["off"]["latencies"]), summarise(runs["on"]["latencies"])
+        on_seconds = args.block_s * order.count("on")
+        rate = len(runs["on"]["scrapes"]) / on_seconds
+        slope = (on["median_ms"] - off["median_ms"]) / rate if rate else float("nan")
         result = {
             "scrape_interval_s": args.scrape_interval, "concurrency": args.concurrency,
             "block_s": args.block_s, "rounds": args.rounds,
@@ -203,10 +209,16 @@ def main() -> int:
             "paired_round_diff_ms": {"median": round(statistics.median(paired), 2),
                                      "rounds": [round(d, 2) for d in paired]},
             "scrape": summarise(runs["on"]["scrapes"]),
-            # Idle: what one scrape costs the replica's CPU, and that as a share of it at
-            # this interval (what it takes from every request under a CPU-bound load).
+            # Idle: what one scrape costs the replica's CPU, and that as a share of it at the
+            # achieved rate (a lower bound: requests also wait behind the interpreter lock).
             "scrape_cpu_ms": round(per_scrape_cpu, 2),
-            "scrape_cpu_share": round(per_scrape_cpu / 1000.0 / args.scrape_interval, 5),
+            "scrape_cpu_share": round(per_scrape_cpu / 1000.0 * rate, 5),
+            # The achieved scrape rate (a scrape slower than the interval delays the next), the
+            # added median per scrape a second, and that scaled to Prometheus' 15 s. Resolvable
+            # only at a rate high enough to stand out of the machine's noise.
+            "scrapes_per_s": round(rate, 3),
+            "added_median_ms_per_scrape_per_s": round(slope, 2),
+            "added_median_ms_at_15s": round(slope / 15.0, 3),
             "errors": {side: int(sum(runs[side]["errors"])) for side in runs},
             "load_average": [round(min(load), 2), round(max(load), 2)],
         }
