@@ -148,11 +148,13 @@ async def test_ten_thousand_users_and_tenants_make_no_new_series(sy) -> None:
     from switchyard.service.auth import Identity
     from switchyard.service.schemas import ChatRequest
 
-    # Real final states of the kinds of request a deployment sees.
+    # Real final states of the kinds of request a deployment sees (the personal repeat: a cache
+    # hit whatever ran before in this session).
     source = variant(sy)
     states = []
     for text, user in ((FAST_Q, "u-0001"), (STANDARD_Q, "u-0002"), (EXPERT_Q, "u-0003"),
-                       (FAST_Q, "u-0004"), (PERSONAL_Q, "u-0001"), ("", "u-0002")):
+                       (FAST_Q, "u-0004"), (PERSONAL_Q, "u-0001"), (PERSONAL_Q, "u-0001"),
+                       ("", "u-0002")):
         states.append(await source.graph.ainvoke(
             {"messages": [("user", text)]},
             context=Context(user_id=user, tenant="default")))
