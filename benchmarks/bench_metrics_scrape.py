@@ -161,7 +161,7 @@ def main() -> int:
         requests = workload(args.requests, args.seed, home)
         signer = Settings(auth_secret=secret)
         tokens = {u: issue_token(signer, u, ttl_s=86400) for u in {r.user_id for r in requests}}
-        operator = issue_token(signer, "bench-scraper", ttl_s=86400, role="operator")
+        operator = issue_token(signer, "bench-scraper", ttl_s=86400, roles=["operator"])
         port = free_port()
         logdir = Path(tempfile.mkdtemp(prefix="switchyard-scrape-"))
         child = procs.start("replica", [sys.executable, "-m", "switchyard", "serve", "--port",

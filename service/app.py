@@ -44,10 +44,9 @@ from switchyard.core.settings import Settings, get_settings
 from switchyard.core.tracing import user_hash
 from switchyard.observability import request_log
 from switchyard.record import RoutingRecord
-from switchyard.service.access import WWW_AUTHENTICATE, AccessRefused, AuthenticateFirst, signed_in
-from switchyard.service.operator import OperatorRefused
 from switchyard.service import metrics as metrics_endpoint
 from switchyard.service import savings_page
+from switchyard.service.access import WWW_AUTHENTICATE, AccessRefused, AuthenticateFirst, signed_in
 from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
 from switchyard.service.forget import router as forget_router
 from switchyard.service.health import storage_health
@@ -488,7 +487,6 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     @app.exception_handler(AccessRefused)
-    @app.exception_handler(OperatorRefused)
     async def _service_error(request: Request, exc: ServiceError | AccessRefused) -> JSONResponse:
         response = _error(exc.status, exc.message)
         if exc.status == 401:
@@ -531,7 +529,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     # Operator endpoints (the 'admin' role): forget a user.
     app.include_router(forget_router)
 
-    # The operator's views: GET /metrics, and the savings page (GET /, GET /v1/savings).
+    # The operator's views: GET /metrics, and the savings page (GET /, GET /savings.json).
     metrics_endpoint.register(app, app_settings, service)
     savings_page.register(app, app_settings, service)
 

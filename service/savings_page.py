@@ -1,5 +1,5 @@
 """The savings page: ``GET /`` (plain HTML, its script, styles and uPlot shipped with the package,
-no build step, no CDN) and ``GET /v1/savings``, the figures it shows.
+no build step, no CDN) and ``GET /savings.json``, the figures it shows.
 
 The HTML and assets hold no data and need no token; the figures do: in jwt mode an operator's
 token (the page reads it from ``#token=...`` or asks for it, and keeps it in the tab's session
@@ -33,7 +33,7 @@ PAGE_HEADERS = {
 
 
 def register(app: FastAPI, settings: Settings, service: Callable[[Request], Any]) -> None:
-    """Add ``GET /``, its assets and ``GET /v1/savings`` (when the page is on)."""
+    """Add ``GET /``, its assets and ``GET /savings.json`` (when the page is on)."""
     obs = settings.observability
     if not obs.savings_page:
         return
@@ -44,7 +44,7 @@ def register(app: FastAPI, settings: Settings, service: Callable[[Request], Any]
         return FileResponse(STATIC / "savings.html", media_type="text/html",
                             headers=PAGE_HEADERS)
 
-    @app.get("/v1/savings", include_in_schema=False)
+    @app.get("/savings.json", include_in_schema=False)
     async def figures(request: Request) -> JSONResponse:
         require_operator(request, settings)
         data = service(request).switchyard.metrics.summary()

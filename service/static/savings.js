@@ -1,4 +1,4 @@
-// The savings page: fetches v1/savings (an operator's token in jwt mode) and renders it, every
+// The savings page: fetches savings.json (an operator's token in jwt mode) and renders it, every
 // few seconds. Request text is user input: it only ever goes into textContent, never HTML.
 (function () {
   "use strict";
@@ -126,7 +126,7 @@
     let resp;
     clearTimeout(timer);
     try {
-      resp = await fetch("v1/savings", {headers, cache: "no-store"});
+      resp = await fetch("savings.json", {headers, cache: "no-store"});
     } catch (e) {
       resp = null;
     }

@@ -343,7 +343,7 @@ class ObservabilitySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # GET /metrics (Prometheus exposition) on the service's port. With SWITCHYARD_AUTH=jwt it
-    # needs a token whose "role" claim is "operator" unless metrics_auth is "none".
+    # needs a token whose "roles" claim holds "operator" unless metrics_auth is "none".
     metrics: bool = True
     metrics_auth: Literal["operator", "none"] = "operator"
     # A second listener serving only /metrics, without a token: bind it to an address only the

@@ -67,9 +67,9 @@ async def test_metrics_need_an_operator(served) -> None:
     assert (await client.get("/metrics")).status_code == 401
     assert (await client.get("/metrics", headers=_token(settings))).status_code == 403
     forged = _token(settings.model_copy(update={"auth_secret": SecretStr("z" * 40)}),
-                    role="operator")
+                    roles=["operator"])
     assert (await client.get("/metrics", headers=forged)).status_code == 401
-    ok = await client.get("/metrics", headers=_token(settings, "ops", role="operator"))
+    ok = await client.get("/metrics", headers=_token(settings, "ops", roles=["operator"]))
     assert ok.status_code == 200
     assert ok.headers["content-type"].startswith("text/plain")
     assert "switchyard_requests_total" in ok.text and "switchyard_threads" in ok.text
@@ -80,7 +80,7 @@ async def test_the_metrics_listener_needs_no_token(served) -> None:
     async with httpx.AsyncClient(timeout=30) as plain:
         resp = await plain.get(f"http://127.0.0.1:{port}/metrics")
         assert resp.status_code == 200 and "switchyard_requests_total" in resp.text
-        assert (await plain.get(f"http://127.0.0.1:{port}/v1/savings")).status_code == 404
+        assert (await plain.get(f"http://127.0.0.1:{port}/savings.json")).status_code == 404
 
 
 async def test_savings_page_shell_is_public_its_figures_are_not(served) -> None:
@@ -92,16 +92,16 @@ async def test_savings_page_shell_is_public_its_figures_are_not(served) -> None:
         "<body")[1]  # nothing loaded from elsewhere
     for asset in ("savings.js", "savings.css", "uplot/uPlot.iife.min.js", "uplot/LICENSE"):
         assert (await client.get(f"/assets/{asset}")).status_code == 200, asset
-    assert (await client.get("/v1/savings")).status_code == 401
-    assert (await client.get("/v1/savings", headers=_token(settings))).status_code == 403
+    assert (await client.get("/savings.json")).status_code == 401
+    assert (await client.get("/savings.json", headers=_token(settings))).status_code == 403
 
 
 async def test_recent_decisions_show_only_shared_text(served) -> None:
     settings, client, _, _ = served
     shared = await _ask(served, SHARED_Q, "u-0002")
     personal = await _ask(served, PERSONAL_Q, "u-0001")
-    data = (await client.get("/v1/savings", headers=_token(settings, "ops",
-                                                             role="operator"))).json()
+    data = (await client.get("/savings.json", headers=_token(settings, "ops",
+                                                             roles=["operator"]))).json()
     by_run = {r["run_id"]: r for r in data["recent"]}
     assert by_run[personal["run_id"]]["text"] is None
     assert by_run[shared["run_id"]]["text"] == SHARED_Q
@@ -153,5 +153,5 @@ async def test_views_can_be_opened_or_turned_off(sy, tmp_path) -> None:
         async with app.router.lifespan_context(app), httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             got = ((await client.get("/metrics")).status_code,
-                   (await client.get("/v1/savings")).status_code)
+                   (await client.get("/savings.json")).status_code)
             assert got == expect, observability

@@ -69,7 +69,7 @@ def _env(home: Path, pg_url: str, workdir: Path, name: str, **extra: str) -> dic
 def prometheus(workdir: Path, a_url: str, b_metrics: str):
     port = free_port()
     token_file = workdir / "operator.token"
-    token_file.write_text(_token("prometheus", role="operator"))
+    token_file.write_text(_token("prometheus", roles=["operator"]))
     rules = workdir / "rules.yml"
     shutil.copy(REPO / "deploy" / "prometheus" / "rules.yml", rules)
     config = workdir / "prometheus.yml"
@@ -201,7 +201,7 @@ def test_promql_over_two_replicas_equals_the_records(deps, pg_url, pg_pool, swit
             # The page's quantiles (histogram_quantile in Python) are PromQL's on the same buckets.
             scraped = []
             for replica_url, headers in ((a.url + "/metrics", {"authorization": "Bearer "
-                                          + _token("ops", role="operator")}),
+                                          + _token("ops", roles=["operator"])}),
                                          (f"http://127.0.0.1:{b_metrics}/metrics", {})):
                 scraped.append(httpx.get(replica_url, headers=headers, timeout=10).text)
             buckets: dict[float, float] = {}

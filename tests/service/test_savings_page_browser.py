@@ -114,7 +114,7 @@ def test_the_page_shows_what_metrics_say(deps, switchyard_home, tmp_path) -> Non
             resp = httpx.post(f"{replica.url}/v1/chat", json={"message": text}, timeout=120,
                               headers={"authorization": f"Bearer {_token(user)}"})
             assert resp.status_code == 200, resp.text
-        operator = _token("ops", role="operator")
+        operator = _token("ops", roles=["operator"])
         url = f"{replica.url}/#token={operator}"
         dom = chromium(url, tmp_path / "profile-dom", "--dump-dom")
         assert dom.returncode == 0, dom.stderr[-3000:]
@@ -176,7 +176,7 @@ def test_the_page_shows_what_metrics_say(deps, switchyard_home, tmp_path) -> Non
                                               "(.ci/run installs it)")
 def test_the_page_retries_when_the_service_does_not_answer(tmp_path) -> None:
     """A replica restarting (503) or unreachable leaves the page retrying, not stopped: the page's
-    files from the package, ``v1/savings`` failing twice, then answering."""
+    files from the package, ``savings.json`` failing twice, then answering."""
     import http.server
     import json
     import threading
@@ -191,7 +191,7 @@ def test_the_page_retries_when_the_service_does_not_answer(tmp_path) -> None:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            if self.path.startswith("/v1/savings"):
+            if self.path.startswith("/savings.json"):
                 calls.append(1)
                 status, body, kind = (503, b"{}", "application/json") if len(calls) <= 2 \
                     else (200, figures, "application/json")

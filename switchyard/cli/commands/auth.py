@@ -13,8 +13,10 @@ def register(app: typer.Typer) -> None:
         user: Annotated[str, typer.Argument(help="User id to sign in as (the token's 'sub').")],
         tenant: Annotated[str | None, typer.Option(help="Tenant claim.")] = None,
         ttl: Annotated[float, typer.Option(help="Seconds until it expires.")] = 3600.0,
-        role: Annotated[str | None, typer.Option(
-            help="Role claim: 'operator' opens /metrics and the savings page.")] = None,
+        role: Annotated[list[str] | None, typer.Option(
+            "--role", help="A role for the 'roles' claim (repeat for more): 'operator' opens "
+                           "/metrics and the savings page, 'admin' those and the admin "
+                           "endpoints.")] = None,
     ) -> None:
         """Print an HS256 JWT for USER, signed with SWITCHYARD_AUTH_SECRET (for trials and tests;
         in production your identity provider issues the tokens)."""
@@ -29,4 +31,4 @@ def register(app: typer.Typer) -> None:
         if not user.strip():
             typer.echo("error: the user id is empty.", err=True)
             raise typer.Exit(code=2)
-        typer.echo(issue_token(settings, user, tenant=tenant, ttl_s=ttl, role=role))
+        typer.echo(issue_token(settings, user, tenant=tenant, ttl_s=ttl, roles=role or ()))
