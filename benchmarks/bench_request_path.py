@@ -63,7 +63,7 @@ def plain(t, threads):
     t0 = time.perf_counter(); st.encode(t); ms = (time.perf_counter() - t0) * 1e3
     torch.set_num_threads(default_threads)
     return ms
-for i, t in enumerate(texts[:20]):  # warm-up
+for t in texts[:5]:  # warm-up
     router(t + " (warm)"); plain(t + " (warm st)", default_threads); plain(t + " (warm st1)", 1)
 out = {"router": [], "embedding": [], "heads": [], "st_default": [], "st_1thread": []}
 for i in range(n):
@@ -202,12 +202,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--router-n", type=int, default=200)
     ap.add_argument("--lines", type=int, default=3000)
-    ap.add_argument("--only", default="router,classify,ask,serve")
+    ap.add_argument("--only", default="ask,serve,classify,router",
+                    help="what to measure, in this order each round")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     checkouts = [Checkout("before", args.before, args.before_home),
                  Checkout("after", args.after, args.after_home)]
-    only = set(args.only.split(","))
+    only = [w for w in args.only.split(",") if w]  # measured in this order
     base = _texts()
     rng = random.Random(28)
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
@@ -222,7 +223,7 @@ def main() -> None:
                 "classify": lambda co: measure_classify(co, src, args.lines),
                 "ask": measure_ask, "serve": measure_serve}
         for rnd in range(args.rounds):
-            for what in [w for w in jobs if w in only]:
+            for what in only:
                 order = checkouts[:]
                 rng.shuffle(order)
                 for co in order:
