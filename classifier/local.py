@@ -191,7 +191,7 @@ class LocalModel:
         return cached
 
     # -- persistence -------------------------------------------------------------------------
-    def save(self, directory: Path, data_hash: str, source: str) -> None:
+    def save(self, directory: Path, data_hash: str, source: str, encoder: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         npz = directory / "model.npz"
         tmp = directory / "model.tmp.npz"
@@ -209,6 +209,8 @@ class LocalModel:
             "version": MODEL_VERSION,
             "data_hash": data_hash,
             "source": source,
+            # The vectors the heads were fitted on: other vectors (another encoder) refit them.
+            "encoder": encoder,
             "model_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
             "lexicon_sha256": hashlib.sha256(lex.read_bytes()).hexdigest(),
             "intents": self.intents,
@@ -349,7 +351,7 @@ def train_from_files(files: Sequence[Path], directory: Path, embedder: Embedder,
     t0 = time.perf_counter()
     emb = embedder.embed([r.text for r in rows])
     model = fit(rows, emb)
-    model.save(directory, _data_hash(files), source)
+    model.save(directory, _data_hash(files), source, encoder=embedder.vectors_id)
     seconds = time.perf_counter() - t0
     model.provenance = f"fitted on {len(rows):,} labelled requests in {seconds:.1f} s"
     log.info("classifier %s", model.provenance)
@@ -385,6 +387,10 @@ def load_or_fit(directory: Path, embedder: Embedder, routing_data_dir: Path) -> 
                 model, manifest = LocalModel.load(directory)
                 # A model trained on the user's own file stays until `route train` is run again.
                 if source == "bundled" and manifest.get("data_hash") != _data_hash(files):
+                    model = None
+                elif manifest.get("encoder") != embedder.vectors_id:
+                    log.info("classifier heads were fitted on other vectors (%s, now %s): "
+                             "refitting", manifest.get("encoder"), embedder.vectors_id)
                     model = None
         except (ValueError, KeyError, OSError, AttributeError) as exc:
             log.warning("refitting classifier: %s", exc)

@@ -447,12 +447,14 @@ def ingest(
     ``embed`` is called only for chunks that need vectors, so a no-op ingest never loads the
     encoder. The report carries the committed index, loaded (``report.index``).
     """
-    from switchyard.encoder.embedder import EMBEDDING_DIM, Embedder
+    from switchyard.encoder.embedder import EMBEDDING_DIM, Embedder, default_vectors_id
+
     started = time.perf_counter()
     articles_dir, index_dir, rcfg = Path(articles_dir), Path(index_dir), chunking
     chunking_params = {"chunk_size": rcfg.chunk_size, "chunk_overlap": rcfg.chunk_overlap}
     # The model loads only if something needs embedding, so a no-op ingest stays instant.
     model_name = Embedder.name
+    encoder = default_vectors_id()  # which vectors: another encoder's are never mixed in
 
     with _ingest_lock(index_dir) as writable:
         articles = load_articles(articles_dir)
@@ -474,6 +476,7 @@ def ingest(
             old
             and not force
             and old.manifest.get("embedding_model") == model_name
+            and old.manifest.get("encoder") == encoder
             and old.manifest.get("chunking") == chunking_params
         )
         added = [a.id for a in articles if a.id not in old_articles]
@@ -536,6 +539,7 @@ def ingest(
                 "format": MANIFEST_FORMAT,
                 "kb_version": version,
                 "embedding_model": model_name,
+                "encoder": encoder,
                 "dim": EMBEDDING_DIM,
                 "chunking": chunking_params,
                 "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -68,6 +68,7 @@ class SetupReport:
     """What :meth:`Switchyard.setup` found and did, for a person and for ``--json``."""
 
     database: SeedResult
+    encoder: str
     knowledge: IngestReport
     classifier: str
     cache_invalidated: int
@@ -77,6 +78,7 @@ class SetupReport:
     def lines(self) -> list[str]:
         return [
             f"customer database: {self.database.summary()}",
+            f"sentence encoder: {self.encoder}",
             f"knowledge index: {self.knowledge.summary()}",
             f"classifier: {self.classifier}",
             f"cache ({self.cache_backend}): " + (
@@ -89,6 +91,7 @@ class SetupReport:
         return {
             "database": {"path": str(self.database.path), "seeded": not self.database.skipped,
                          "rows": self.database.counts},
+            "encoder": self.encoder,
             "knowledge": self.knowledge.model_dump(),
             "classifier": self.classifier,
             "cache": {"backend": self.cache_backend, "invalidated": self.cache_invalidated},
@@ -137,13 +140,15 @@ class Switchyard:
 
     def setup(self, *, force_ingest: bool = False,
               progress: ProgressFn | None = None) -> SetupReport:
-        """Build what is missing (idempotent): seed the customer database, ingest the knowledge
-        base (only changed articles are embedded), load or fit the classifier, and drop shared
-        cache answers written against an older knowledge base."""
+        """Build what is missing (idempotent): seed the customer database, export the sentence
+        encoder (once per home, in a child process: the only step that needs torch), ingest the
+        knowledge base (only changed articles are embedded), load or fit the classifier, and
+        drop shared cache answers written against an older knowledge base."""
         from switchyard.knowledge.ingest import ingest
 
         started = time.perf_counter()
         seeded = self.database.seed()
+        encoder = self.encoder
         report = ingest(force_ingest, articles_dir=self.settings.articles_dir,
                         index_dir=self.settings.index_dir, chunking=self.settings.retrieval,
                         embed=lambda texts: self.encoder.embed(texts), progress=progress)
@@ -153,7 +158,8 @@ class Switchyard:
         described = getattr(model, "provenance", None) or f"{classifier.name} classifier"
         removed = self.cache.invalidate_public(report.kb_version)
         self.report = SetupReport(
-            database=seeded, knowledge=report, classifier=f"{classifier.name}, {described}",
+            database=seeded, encoder=getattr(encoder, "provenance", type(encoder).__name__),
+            knowledge=report, classifier=f"{classifier.name}, {described}",
             cache_invalidated=removed,
             cache_backend="PostgreSQL (shared)" if self.settings.database_url else "embedded",
             seconds=time.perf_counter() - started)

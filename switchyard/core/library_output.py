@@ -18,7 +18,6 @@ _NOISY_LOGGERS = ("transformers", "huggingface_hub", "sentence_transformers", "f
 # Known, harmless warnings raised while tracing or loading the encoder (matched at the start).
 _KNOWN_WARNINGS = (
     r"`loss_type=None` was set in the config",
-    r"`torch\.jit\.(save|load)` is deprecated",
     r"Converting a tensor to a Python boolean might cause the trace to be incorrect",
 )
 

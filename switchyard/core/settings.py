@@ -421,10 +421,11 @@ class Settings(BaseSettings):
     # Offline model simulates each tier's latency profile (benchmarks turn this on).
     simulate_latency: bool = False
 
-    # Sentence-embedding encoder: torch threads (0 = min(2, CPU count), fastest on a quiet machine;
-    # 1 did better under heavy CPU contention) and the LRU of recent texts' vectors (requests,
-    # history turns, tool descriptions): larger keeps tool descriptions warm on diverse traffic.
-    embedding_threads: int = Field(default=0, ge=0)
+    # Sentence encoder (onnxruntime): intra-op threads per process (1 by default: a request's
+    # short text gains little from a second thread, batches lose throughput, and on a shared
+    # 2-core machine a second thread costs everyone else a core; 0 = onnxruntime's choice, all
+    # cores) and the LRU of recent texts' vectors (requests, history turns, tool descriptions).
+    embedding_threads: int = Field(default=1, ge=0)
     embedding_lru_size: int = Field(default=4096, ge=0)
 
     # Service authentication: "jwt" verifies a Bearer token signed with auth_secret (HS256);

@@ -28,7 +28,6 @@ from langchain_core.rate_limiters import BaseRateLimiter, InMemoryRateLimiter
 
 from switchyard.core.loops import PerLoop
 from switchyard.core.settings import OPENAI_COMPATIBLE, ConfigError, Settings
-from switchyard.llm.http import async_http_client
 from switchyard.llm.offline import OfflineChatModel
 from switchyard.llm.rules import ModelPrice, RequestRules, model_price, request_rules
 from switchyard.llm.waits import TimedRateLimiter
@@ -272,6 +271,10 @@ class ModelFactory:
                               f"not installed: {exc}") from None
 
     def _http_client(self, tier: str) -> Any:
+        # The OpenAI SDK (~1-3 s to import) loads with the first real model, never for a
+        # request the cache answers.
+        from switchyard.llm.http import async_http_client
+
         with self._lock:
             client = self._http.get(tier)
             if client is None:

@@ -155,3 +155,30 @@ def test_tampered_model_is_refused(tmp_path: Path, clf: LocalClassifier) -> None
 def test_async_followup_with_history(clf: LocalClassifier) -> None:
     c = asyncio.run(clf.aclassify("ok go ahead", history=["What's my account balance?", MIGRATION]))
     assert c.follow_up and c.recommended_agent == "expert", c
+
+
+def test_heads_fitted_on_other_vectors_are_refitted(sy, tmp_path: Path, monkeypatch) -> None:
+    """The manifest records the encoder's vectors; another encoder's (or none recorded, as
+    before the ONNX encoder) means a refit, never heads applied to vectors they were not fitted
+    on."""
+    import json
+
+    from switchyard.classifier import local
+
+    directory = tmp_path / "classifier"
+    shutil.copytree(sy.settings.classifier_path, directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["encoder"] == sy.encoder.vectors_id
+    refits: list[str] = []
+    monkeypatch.setattr(local, "train_from_files",
+                        lambda files, d, embedder, source="bundled": refits.append(source) or "refit")
+
+    def load(**changes: object) -> object:
+        edited = {k: v for k, v in {**manifest, **changes}.items() if v is not None}
+        (directory / "manifest.json").write_text(json.dumps(edited))
+        return load_or_fit(directory, sy.encoder, sy.settings.routing_data_dir)
+
+    assert isinstance(load(), LocalModel) and refits == []
+    assert load(encoder="all-MiniLM-L6-v2/int8/000000000000") == "refit"
+    assert load(encoder=None) == "refit"
+    assert refits == ["bundled", "bundled"]

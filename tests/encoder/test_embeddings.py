@@ -1,4 +1,4 @@
-"""The embedder: traced encoder equals eager, normalised vectors, micro-batching shares one pass."""
+"""The embedder: torch's vectors without torch, normalised, micro-batched, configured by settings."""
 
 from __future__ import annotations
 
@@ -7,22 +7,42 @@ import asyncio
 import numpy as np
 
 from switchyard.encoder.embedder import Embedder
+from switchyard.encoder.onnx_encoder import bundled_model_dir
 
 TEXTS = [
     "short one",
     "How do I reset my password?",
     "webhook deliveries fail with 401 after we rotated the signing secret yesterday, please help",
+    "",
+    # Past the 128 tokens the package's tokenizer.json itself truncates at (the model takes 256).
+    "Our nightly CSV import of invoices stopped working after the upgrade. " * 20,
 ]
 
 
-def test_traced_encoder_matches_eager_on_padded_batches(monkeypatch, sy):
-    monkeypatch.setenv("SWITCHYARD_EMBED_JIT", "0")
-    eager = Embedder.from_settings(sy.settings)
-    traced = sy.encoder
-    a, b = eager.embed(TEXTS), traced.embed(TEXTS)
-    assert a.shape == b.shape == (3, 384)
-    assert np.allclose((a * b).sum(1), 1.0, atol=1e-5)
-    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+def test_vectors_are_sentence_transformers_vectors(sy) -> None:
+    """The reference is sentence-transformers on torch, run here in the test process."""
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(bundled_model_dir()), device="cpu").encode(
+        [t or " " for t in TEXTS], normalize_embeddings=True, convert_to_numpy=True)
+    ours = sy.encoder.embed(TEXTS)
+    assert ours.shape == (len(TEXTS), 384) and ours.dtype == np.float32
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    cosines = (ours * reference).sum(axis=1)
+    assert cosines.min() > 0.99999, cosines
+    # The long text is not cut at 128 tokens: its vector differs from its first 128 tokens'.
+    cut = SentenceTransformer(str(bundled_model_dir()), device="cpu")
+    cut.max_seq_length = 128
+    first_128 = cut.encode([TEXTS[-1]], normalize_embeddings=True)[0]
+    assert float(ours[-1] @ first_128) < 0.9999
+
+
+def test_one_text_alone_equals_the_same_text_in_a_padded_batch(sy) -> None:
+    texts = [("word " * (i % 40)) + f"item {i}" for i in range(150)]  # > one batch of 64
+    batch = sy.encoder.embed(texts)
+    for i in (0, 37, 149):
+        assert np.allclose(batch[i], sy.encoder._encoder.embed_one(texts[i]), atol=1e-6)
+    assert np.array_equal(sy.encoder.embed([]), np.zeros((0, 384), np.float32))
 
 
 def test_paraphrases_are_closer_than_unrelated_text(sy):
@@ -50,18 +70,14 @@ def test_concurrent_async_calls_are_batched(monkeypatch, sy):
 
 
 def test_threads_and_lru_size_come_from_settings(monkeypatch, sy) -> None:
-    import torch
-
     from switchyard.core.settings import Settings
 
-    before = torch.get_num_threads()
-    monkeypatch.setenv("SWITCHYARD_EMBEDDING_THREADS", "1")
+    assert Embedder.from_settings(Settings()).threads == 1  # the default: one intra-op thread
+    monkeypatch.setenv("SWITCHYARD_EMBEDDING_THREADS", "2")
     monkeypatch.setenv("SWITCHYARD_EMBEDDING_LRU_SIZE", "2")
-    try:
-        emb = Embedder.from_settings(Settings())
-        assert torch.get_num_threads() == 1
-        for text in ("first", "second", "third"):
-            emb.embed_one(text)
-        assert list(emb._lru) == ["second", "third"]  # the oldest vector was evicted
-    finally:
-        torch.set_num_threads(before)
+    emb = Embedder.from_settings(Settings())
+    assert emb.threads == 2
+    assert emb._encoder._session.get_session_options().intra_op_num_threads == 2
+    for text in ("first", "second", "third"):
+        emb.embed_one(text)
+    assert list(emb._lru) == ["second", "third"]  # the oldest vector was evicted

@@ -232,3 +232,20 @@ def test_retriever_picks_up_a_new_index_and_kb_version_follows(
     assert retriever.kb_version == report.kb_version
     assert all(p.source != "api-rate-limits" for p in hits)
     assert _manifest(index)["kb_version"] == report.kb_version
+
+
+def test_an_index_built_with_other_vectors_is_rebuilt(kb_copy: tuple[Path, Path]) -> None:
+    """The manifest records the encoder's vectors: another encoder's (or none recorded, as before
+    the ONNX encoder) are re-embedded, never mixed with this encoder's query vectors."""
+    from switchyard.encoder.onnx_encoder import default_vectors_id
+
+    articles, index = kb_copy
+    manifest = _manifest(index)
+    assert manifest["encoder"] == default_vectors_id()
+    for stale in ("all-MiniLM-L6-v2/int8/000000000000", None):
+        edited = {k: v for k, v in {**manifest, "encoder": stale}.items() if v is not None}
+        (index / kb.MANIFEST).write_text(json.dumps(edited))
+        report = ingest_at(articles, index)
+        assert report.rebuilt and report.embedded_chunks == report.chunks > 0
+        assert _manifest(index)["encoder"] == default_vectors_id()
+    assert ingest_at(articles, index).embedded_chunks == 0  # and then it is current

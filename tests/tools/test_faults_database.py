@@ -228,7 +228,6 @@ def test_ask_refuses_unknown_users_before_running(home: Path, monkeypatch: pytes
         return sy
 
     monkeypatch.setattr(Switchyard, "open", classmethod(opened))
-    monkeypatch.setenv("SWITCHYARD_EMBEDDING_THREADS", "1")  # the encoder is never loaded
     out = _cli("ask", "What's my account balance?", "--user", user, "--json")
     assert out.exit_code == 2 and expected in out.output
     assert calls == []  # never routed, so nothing answered or cached for a non-user

