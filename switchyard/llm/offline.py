@@ -282,6 +282,32 @@ def render_extract(picked: list[tuple[str, Unit]]) -> str:
     return "\n\n".join((" " if prose else "\n").join(lines) for prose, lines in blocks)
 
 
+def extract_answer(question: str, passages: list[dict[str, str]], *,
+                   account_rows: Sequence[str] = (), action: str = "",
+                   tool_parts: Sequence[str] = ()) -> str:
+    """The extractive answer: tool results, the account lines that match the question, the
+    action's result, then the passages' best units with their ``[n]`` citations and a "Sources:"
+    list. What the offline model answers, and what replaces a fast-tier answer that fails the
+    grounding check (:mod:`switchyard.llm.grounding`). ``passages``: ``{n, title, url, text}``."""
+    parts = list(tool_parts)
+    if account_rows:
+        q = _stems(question)
+        relevant = [r for r in account_rows if q & _stems(r)] or list(account_rows[:3])
+        parts.append("Your account: " + "; ".join(relevant[:4]) + ".")
+    if action.strip():
+        parts.append(action.strip())
+    picked = best_units(question, passages, limit=3)
+    if picked:
+        parts.append(render_extract(picked))
+    if not parts:
+        return ("I couldn't find anything in the knowledge base or your account that answers "
+                "this. Could you add a detail (the feature, error code or invoice number)?")
+    used = {n for n, _ in picked}
+    sources = [f"[{p['n']}] {p['title']} ({p['url']})" for p in passages if p["n"] in used]
+    body = "\n\n".join(parts)
+    return body + ("\n\nSources:\n" + "\n".join(sources) if sources else "")
+
+
 def _summarise_tool_result(content: str, max_lines: int = 6) -> list[str]:
     lines = [ln.strip() for ln in content.strip().splitlines() if ln.strip()]
     return lines[:max_lines]
@@ -391,35 +417,16 @@ class OfflineChatModel(BaseChatModel):
         )
 
     def _answer(self, question: str, context: str, tool_msgs: list[ToolMessage]) -> str:
-        parts: list[str] = []
+        tool_parts: list[str] = []
         for tm in tool_msgs:
             lines = _summarise_tool_result(str(tm.content))
             if lines:
-                parts.append(f"**{tm.name}**: " + lines[0] + "".join(f"\n- {ln}" for ln in lines[1:]))
-        account = _block(context, "account")
-        if account:
-            q = _stems(question)
-            rows = [ln.strip() for ln in account.splitlines() if ln.strip()]
-            relevant = [r for r in rows if q & _stems(r)] or rows[:3]
-            parts.append("Your account: " + "; ".join(relevant[:4]) + ".")
-        action = _block(context, "action")
-        if action:
-            parts.append(action.strip())
+                tool_parts.append(f"**{tm.name}**: " + lines[0]
+                                  + "".join(f"\n- {ln}" for ln in lines[1:]))
+        account = [ln.strip() for ln in _block(context, "account").splitlines() if ln.strip()]
         passages = parse_passages(_block(context, "context") or context)
-        picked = best_units(question, passages, limit=3)
-        if picked:
-            parts.append(render_extract(picked))
-        if not parts:
-            return (
-                "I couldn't find anything in the knowledge base or your account that answers this. "
-                "Could you add a detail (the feature, error code or invoice number)?" + self._footer()
-            )
-        used = {n for n, _ in picked}
-        sources = [f"[{p['n']}] {p['title']} ({p['url']})" for p in passages if p["n"] in used]
-        body = "\n\n".join(parts)
-        if sources:
-            body += "\n\nSources:\n" + "\n".join(sources)
-        return body + self._footer()
+        return extract_answer(question, passages, account_rows=account,
+                              action=_block(context, "action"), tool_parts=tool_parts) + self._footer()
 
     def _plan(self, question: str, system: str) -> str:
         tool_lines = re.findall(r"^- (\w+): (.+)$", system, re.M)
