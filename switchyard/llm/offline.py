@@ -86,7 +86,8 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
-def _stems(text: str) -> set[str]:
+def word_stems(text: str) -> set[str]:
+    """The stems of the content words of ``text`` (the offline model's word matching)."""
     return {_stem(w) for w in content_words(text)}
 
 
@@ -233,7 +234,7 @@ def _block(text: str, tag: str) -> str:
     return m.group(1).strip() if m else ""
 
 
-def _body_of(passage: dict[str, str]) -> str:
+def passage_body(passage: dict[str, str]) -> str:
     """The passage without the ``Title`` / ``Title > Section`` line chunking puts on top."""
     head, _, rest = passage["text"].partition("\n")
     return rest if head.strip().startswith(passage.get("title", "\0")) else passage["text"]
@@ -242,17 +243,17 @@ def _body_of(passage: dict[str, str]) -> str:
 def best_units(question: str, passages: list[dict[str, str]], limit: int) -> list[tuple[str, Unit]]:
     """Top markdown units (sentences, list items, table rows) by overlap with the question (rare
     words weigh more), kept in reading order, each with its passage number."""
-    q = _stems(question)
+    q = word_stems(question)
     if not q or not passages:
         return []
     cands: list[tuple[int, int, str, Unit]] = []  # (passage rank, position, n, unit)
     for rank, p in enumerate(passages):
-        for pos, unit in enumerate(markdown_units(_body_of(p))):
+        for pos, unit in enumerate(markdown_units(passage_body(p))):
             cands.append((rank, pos, p["n"], unit))
     if not cands:
         return []
     df: dict[str, int] = {}
-    stems_of = [_stems(c[3].text) for c in cands]
+    stems_of = [word_stems(c[3].text) for c in cands]
     for st in stems_of:
         for w in st:
             df[w] = df.get(w, 0) + 1
@@ -291,8 +292,8 @@ def extract_answer(question: str, passages: list[dict[str, str]], *,
     grounding check (:mod:`switchyard.llm.grounding`). ``passages``: ``{n, title, url, text}``."""
     parts = list(tool_parts)
     if account_rows:
-        q = _stems(question)
-        relevant = [r for r in account_rows if q & _stems(r)] or list(account_rows[:3])
+        q = word_stems(question)
+        relevant = [r for r in account_rows if q & word_stems(r)] or list(account_rows[:3])
         parts.append("Your account: " + "; ".join(relevant[:4]) + ".")
     if action.strip():
         parts.append(action.strip())
@@ -388,11 +389,11 @@ class OfflineChatModel(BaseChatModel):
     def _choose_tools(self, question: str, tools: list[dict]) -> list[dict]:
         docs = [_tool_doc(t["function"]["name"], t["function"].get("description", "")) for t in tools]
         sims = self._tool_similarity(question, docs)
-        q = _stems(question)
+        q = word_stems(question)
         scores = []
         for tool, doc, sim in zip(tools, docs, sims, strict=True):
-            name_words = _stems(tool["function"]["name"].replace("_", " "))
-            lexical = len(q & _stems(doc)) / (len(q) + 1) + 0.15 * len(q & name_words)
+            name_words = word_stems(tool["function"]["name"].replace("_", " "))
+            lexical = len(q & word_stems(doc)) / (len(q) + 1) + 0.15 * len(q & name_words)
             scores.append(float(sim) + lexical)
         best = max(scores) if scores else 0.0
         calls: list[dict] = []
