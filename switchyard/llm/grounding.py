@@ -52,7 +52,7 @@ had having not no yes please thanks thank hi hello hey just also so very too any
 got want need needs like know tell about into out up down over under again more most such only own
 same s t ll ve re d m don't doesn't can't won't isn't aren't it's you'll you're that's there's
 let lets let's make sure able way sure one ones will go going use using used via each every
-""".split())
+""".split())  # noqa: SIM905 - a word list reads better as text
 # Meta text that is no claim: a "Sources:" block, an italic parenthetical note (the offline
 # model's footer), citation lists.
 _SOURCES_BLOCK = re.compile(r"\n\s*\**sources?\**:?\**\s*\n.*\Z", re.I | re.S)
@@ -66,7 +66,7 @@ _NUMBER_WORDS = {
     "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "hundred": 100,
 }
 _MONTHS = {m: i for i, m in enumerate(
-    "january february march april may june july august september october november december".split(),
+    "january february march april may june july august september october november december".split(),  # noqa: SIM905
     start=1)}
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _TEXT_DATE = re.compile(
@@ -85,8 +85,8 @@ _IDENTIFIER = re.compile(r"(?:https?://)?[A-Za-z0-9][\w-]*(?:[./@_][\w-]+)+/?")
 _PLACEHOLDER = re.compile(r"\[[A-Za-z]+_[A-Za-z_]+\]|\[[A-Z][A-Z_]{3,}\]|\{[a-z_]{3,}\}"
                           r"|</?(?:context|account|action|question)>", re.I)
 # Words of a fact key that say nothing about which fact it is.
-_GENERIC_KEY_WORDS = frozenset("last next date number amount status as of on due used id note data "
-                               "masked name total count value".split())
+_GENERIC_KEY_WORDS = frozenset(
+    "last next date number amount status as of on due used id note data masked name total count value".split())  # noqa: SIM905, E501
 
 
 @dataclass(frozen=True)
