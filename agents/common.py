@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import re
 import time
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
@@ -27,13 +28,16 @@ from switchyard.core.context import Context
 from switchyard.core.domain import reads_account, tools_for
 from switchyard.deps import Dependencies
 from switchyard.llm.accounting import usage_record
-from switchyard.llm.answers import is_unusable
+from switchyard.llm.answers import REPETITION, is_unusable
 from switchyard.llm.waits import collect_waits
 from switchyard.tools import TOOLS_BY_NAME
 from switchyard.tools.common import ACCOUNTS_ARG
 
-# Answers that stop at max tokens are marked truncated (and so never cached).
-_TRUNCATED_REASONS = {"length", "max_tokens"}
+# Answers that stop at max tokens, or were cut at a repetition, are marked truncated (and so
+# never cached).
+_TRUNCATED_REASONS = {"length", "max_tokens", REPETITION}
+# A small model's answer cut by its budget is kept to its last whole sentence (or line).
+_LAST_SENTENCE = re.compile(r".*[.!?](?=[\s\])*_]|$)|.*\n", re.S)
 # Tag on the model call whose tokens are the user-facing answer (the service streams only these).
 ANSWER_TAG = "switchyard:answer"
 
@@ -132,8 +136,13 @@ def sources_of(passages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class UnusableAnswer(RuntimeError):
-    """The model returned nothing usable even with a larger budget: the tier has failed (the
-    graph hands the request to another tier)."""
+    """The model returned nothing usable (even with a larger budget, for a model that gets a
+    retry): the tier has failed (the graph hands the request to another tier). ``usage``: the
+    billed call(s), folded into one usage line."""
+
+    def __init__(self, message: str, usage: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 async def call_model(
@@ -153,14 +162,21 @@ async def call_model(
     one cut off by the completion budget (a reasoning model can spend all of it on hidden
     reasoning), is never passed on: the call is retried once with twice the budget, and if that
     is unusable too, :class:`UnusableAnswer` makes the tier fail over.
+
+    A small model (catalogue ``small``) gets one attempt: given more room it only repeats itself
+    longer. Its answer cut by the budget is kept to its last whole sentence, marked truncated;
+    one cut at a repetition (``finish_reason="repetition"``) is marked truncated too.
     """
     override = context_of(runtime).model_override(tier)
     tags = [f"tier:{tier}", *([ANSWER_TAG] if answer else [])]
     price = deps.models.price(tier, override)
+    small = deps.models.rules(tier, override).small
+    attempts = [deps.models.chat_model(tier, override=override)]
+    if not small:
+        attempts.append(deps.models.with_budget(tier, 2.0, override=override))
     records: list[dict[str, Any]] = []
     start = time.perf_counter()
-    for attempt, model in enumerate((deps.models.chat_model(tier, override=override),
-                                     deps.models.with_budget(tier, 2.0, override=override))):
+    for attempt, model in enumerate(attempts):
         runnable = model.bind_tools(list(tools)) if tools else model
         with collect_waits() as waits:
             asked = time.perf_counter()
@@ -177,24 +193,35 @@ async def call_model(
         # Wall time of the call and the part of it spent waiting for the tier's limits.
         record.update(wall_ms=elapsed_ms(asked), slot_wait_ms=round(waits.slot_s * 1000.0, 2),
                       rate_limit_wait_ms=round(waits.rate_limit_s * 1000.0, 2))
+        if (message.response_metadata or {}).get("finish_reason") == REPETITION:
+            record["repetition_cut"] = True
         problem = is_unusable(message)
         if problem is None:
             if attempt:
                 record["retried_after"] = records[-1]["unusable"]
             return message, _fold_billed(record, records), elapsed_ms(start)
-        if problem == "length" and attempt and str(message.content).strip():
-            # Even twice the budget ran out, but there is text: answer with it, marked
-            # truncated (never cached) and saying so, rather than failing the tier.
-            record["retried_after"] = "length"
+        if problem == "length" and (attempt or small) and str(message.content).strip():
+            # Even twice the budget ran out (or a small model's one budget), but there is text:
+            # answer with it, marked truncated (never cached), rather than failing the tier.
+            if small:
+                kept = _LAST_SENTENCE.match(str(message.content))
+                if kept and kept.group(0).strip():
+                    message.content = kept.group(0).rstrip()
+            if attempt:
+                record["retried_after"] = "length"
             record["truncated"] = True
             return message, _fold_billed(record, records), elapsed_ms(start)
         record["unusable"] = problem
         records.append(record)
-        if answer:  # whatever streamed of this attempt is not the answer: tell the client
+        if answer and attempt + 1 < len(attempts):
+            # Whatever streamed of this attempt is not the answer: tell the client.
             with contextlib.suppress(RuntimeError):
                 get_stream_writer()({"event": "reset", "reason": f"retry: answer was {problem}"})
-    raise UnusableAnswer(f"{tier}.{step}: the model's answer was {records[-1]['unusable']} "
-                         "twice, the second time with twice the budget")
+    last = records.pop()
+    how = ("twice, the second time with twice the budget" if len(attempts) > 1
+           else "(a small model: not retried with a bigger budget)")
+    raise UnusableAnswer(f"{tier}.{step}: the model's answer was {last['unusable']} {how}",
+                         _fold_billed(last, records))
 
 
 def _fold_billed(record: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:
@@ -297,11 +324,16 @@ def conversation_used(state: AgentState) -> bool:
     return bool(state.get("conversation")) or is_follow_up(state)
 
 
+AnswerSource = Literal["model", "extractive", "fixed"]
+
+
 def provenance(state: AgentState, *, account: bool, tools: Sequence[str],
-               passages: bool | None = None) -> dict[str, Any]:
+               passages: bool | None = None, answer_source: AnswerSource = "model"
+               ) -> dict[str, Any]:
     """What an answer was built from; ``cache_store`` decides where it may be kept from this
     alone (``switchyard.cache.policy.storage_scope``): ``inputs`` names every kind of input the
-    prompt held."""
+    prompt held. ``answer_source``: the model's answer, the extractive answer that replaced an
+    ungrounded one, or a fixed text (a small model's out-of-scope deflection)."""
     used = sorted(set(tools))
     account_data = bool(account) or reads_account(used)
     conversation = conversation_used(state)
@@ -317,4 +349,4 @@ def provenance(state: AgentState, *, account: bool, tools: Sequence[str],
     if used:
         inputs.append("account_tools" if reads_account(used) else "public_tools")
     return {"account_data": account_data, "conversation": conversation, "tools": used,
-            "inputs": inputs}
+            "inputs": inputs, "answer_source": answer_source}

@@ -9,13 +9,15 @@ verification, with no model choosing tools. Out-of-scope requests get a one-call
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 import time
 from typing import Any
 
-from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
@@ -25,6 +27,7 @@ from switchyard.agents.common import (
     AgentInput,
     AgentOutput,
     AgentState,
+    UnusableAnswer,
     call_model,
     classification_of,
     context_of,
@@ -39,10 +42,19 @@ from switchyard.agents.common import (
     sources_of,
     tool_failed,
 )
-from switchyard.agents.prompts import DEFLECT_SYSTEM, FAST_SYSTEM, render_account, render_passages
+from switchyard.agents.prompts import (
+    DEFLECT_SYSTEM,
+    FAST_SYSTEM,
+    FAST_SYSTEM_SMALL,
+    SMALL_DEFLECTION,
+    render_account,
+    render_passages,
+    render_small_context,
+)
 from switchyard.core.context import Context
 from switchyard.core.domain import INTENTS, Tier, fixed_actions
 from switchyard.deps import Dependencies
+from switchyard.llm.grounding import check_grounding, extractive_answer
 from switchyard.tools import TOOLS_BY_NAME, ToolAuthError, account_snapshot
 
 TIER = Tier.FAST
@@ -105,29 +117,69 @@ def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
 
     async def answer(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         cls = classification_of(state)
-        step = "answer"
-        if cls is not None and cls.in_scope is False:
-            system, step = DEFLECT_SYSTEM, "deflect"
-        else:
-            context = "\n".join(
-                part for part in (
-                    render_passages(state.get("passages") or []),
-                    render_account(state.get("account")),
-                    f"<action>\n{state['action']}\n</action>" if state.get("action") else "",
-                ) if part
-            )
-            system = FAST_SYSTEM + "\n\n" + context
-        messages = [SystemMessage(system), *conversation(state)]
-        message, usage, ms = await call_model(deps, TIER, step, messages, runtime, answer=True)
-        outcome = {**(state.get("outcome") or {}), "truncated": is_truncated(message)}
+        passages = state.get("passages") or []
+        action = state.get("action") or ""
         # Anything read for the signed-in user (a snapshot, or why it could not be read) is theirs.
         account = state.get("account") or {}
         account_used = bool(account) and account.get("account_note") != NO_USER_NOTE
-        return {"answer": str(message.content), "agent": TIER.value,
+        prov = provenance(state, account=account_used, tools=state.get("tools_used") or [])
+        small = deps.models.rules(TIER, context_of(runtime).model_override(TIER)).small
+        out_of_scope = cls is not None and cls.in_scope is False
+        if out_of_scope and small:
+            return {"answer": SMALL_DEFLECTION, "agent": TIER.value,
+                    "model": deps.settings.tier(TIER).model, "usage": [],
+                    "outcome": {**(state.get("outcome") or {}), "truncated": False},
+                    "timings": {"fast.answer": 0.0},
+                    "provenance": {**prov, "answer_source": "fixed"}}
+        step = "deflect" if out_of_scope else "answer"
+        messages: list[BaseMessage]
+        if out_of_scope:
+            messages = [SystemMessage(DEFLECT_SYSTEM), *conversation(state)]
+        elif small:
+            # A short instruction and only the lines that matter, in one user turn (a
+            # follow-up's earlier turn is already in the search query).
+            messages = [SystemMessage(FAST_SYSTEM_SMALL), HumanMessage(render_small_context(
+                search_query(state), passages, account, action))]
+        else:
+            context = "\n".join(
+                part for part in (
+                    render_passages(passages),
+                    render_account(state.get("account")),
+                    f"<action>\n{action}\n</action>" if action else "",
+                ) if part
+            )
+            messages = [SystemMessage(FAST_SYSTEM + "\n\n" + context), *conversation(state)]
+        start = time.perf_counter()
+        try:
+            message, usage, ms = await call_model(deps, TIER, step, messages, runtime, answer=True)
+        except UnusableAnswer as exc:
+            if not small or out_of_scope:
+                raise
+            # A small model's empty answer: the extractive answer below replaces it, as it
+            # would replace an ungrounded one, instead of failing over to a dearer tier.
+            message = AIMessage(content="", response_metadata={"finish_reason": "empty"})
+            usage, ms = exc.usage, elapsed_ms(start)
+        text = str(message.content)
+        outcome = {**(state.get("outcome") or {}), "truncated": is_truncated(message)}
+        if not out_of_scope:
+            # Grounded or not shown, whatever the provider: an answer that does not use its
+            # passages and facts is replaced by the extractive answer built from them (and the
+            # cache never stores it: outcome "ungrounded").
+            facts = [f"{k}: {v}" for k, v in account.items() if v is not None]
+            facts += [action] if action else []
+            question = search_query(state)
+            verdict = check_grounding(text, passages, facts, question=question)
+            prov["grounding"] = verdict.to_dict()
+            if not verdict.ok:
+                text = extractive_answer(question, passages, account or None, action)
+                prov["answer_source"] = "extractive"
+                outcome["ungrounded"] = True
+                with contextlib.suppress(RuntimeError):  # no stream writer outside a run
+                    get_stream_writer()({"event": "reset",
+                                         "reason": "ungrounded: replaced by the extractive answer"})
+        return {"answer": text, "agent": TIER.value,
                 "model": model_name(deps, message, TIER), "usage": [usage], "outcome": outcome,
-                "timings": {"fast.answer": ms},
-                "provenance": provenance(state, account=account_used,
-                                         tools=state.get("tools_used") or [])}
+                "timings": {"fast.answer": ms}, "provenance": prov}
 
     builder = StateGraph(AgentState, input_schema=AgentInput, output_schema=AgentOutput)
     builder.add_node("retrieve", retrieve)

@@ -6,8 +6,11 @@ learns which step it is answering from the call's metadata, never from markers i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from switchyard.llm.offline import passage_body, word_stems
 
 PRODUCT = "Quillstack"
 
@@ -43,7 +46,19 @@ EXPERT_SYNTHESIZE_SYSTEM = """You write the final answer for the customer from t
 <review>: fix what the review flagged, keep figures that the evidence supports, structure it as a
 recommendation with phases, risks and trade-offs, and keep the citations [n]."""
 
-ALL_PROMPTS = (FAST_SYSTEM, DEFLECT_SYSTEM, STANDARD_SYSTEM, EXPERT_PLAN_SYSTEM,
+# The fast tier on a small local model (catalogue ``small``, e.g. SmolLM2-135M): a short
+# instruction it can follow; the passages go in the user turn (render_small_context). Measured
+# in research r29 (docs/local-models.md): with this layout SmolLM2 copies the steps it is given.
+FAST_SYSTEM_SMALL = f"""You are {PRODUCT} support. Answer the question with the steps or facts from the help text. Copy their words. Write 1 to 3 short sentences. Do not add anything that is not in the help text."""
+
+# A small model's deflection is no better than a fixed one (SmolLM2 answered "The most fun fact
+# about Quillstack is that it's a team of 1000 people"), so out-of-scope requests get this.
+SMALL_DEFLECTION = (f"I'm the {PRODUCT} support assistant, so that's outside what I can help "
+                    "with. I can help with your account, billing and invoices, workflows and "
+                    "automation, integrations, API and webhook errors, SSO and security, or data "
+                    "migrations.")
+
+ALL_PROMPTS = (FAST_SYSTEM, FAST_SYSTEM_SMALL, SMALL_DEFLECTION, DEFLECT_SYSTEM, STANDARD_SYSTEM, EXPERT_PLAN_SYSTEM,
                EXPERT_AGENT_SYSTEM, EXPERT_REFLECT_SYSTEM, EXPERT_SYNTHESIZE_SYSTEM)
 PROMPT_VERSION = hashlib.sha256("\n".join(ALL_PROMPTS).encode()).hexdigest()[:10]
 
@@ -66,3 +81,39 @@ def render_account(snapshot: Mapping[str, Any] | None) -> str:
 
 def render_tool_list(tools: Iterable[Any]) -> str:
     return "\n".join(f"- {t.name}: {t.description.splitlines()[0]}" for t in tools)
+
+
+def render_small_context(question: str, passages: Sequence[Mapping[str, Any]],
+                         account: Mapping[str, Any] | None = None, action: str = "", *,
+                         budget_chars: int = 600, account_budget_chars: int = 250) -> str:
+    """The user turn for a small model: the account lines that share a word with the question,
+    then the passages that do, in retrieval order, without their breadcrumb line and without
+    ``[n]`` markers (SmolLM2 wrote "click [2]" for the words), ``budget_chars`` in all, cut at a
+    sentence or line end (``account_budget_chars`` when the account lines answer), then the
+    action's result and the question. ~120-310 prompt tokens instead of ~930."""
+    q = word_stems(question)
+    facts: list[str] = []
+    if account:
+        rows = [f"{k.replace('_', ' ')}: {v}" for k, v in account.items() if v is not None]
+        facts = [r for r in rows if q & word_stems(r)][:3]
+    budget = min(budget_chars, account_budget_chars) if facts else budget_chars
+    parts: list[str] = []
+    used = 0
+    for p in passages:
+        body = passage_body({"title": str(p.get("title", "")), "text": str(p.get("text", ""))})
+        body = re.sub(r"\n\s*\n", "\n", body).strip()
+        if used >= budget or not (q & word_stems(body)):
+            continue
+        cut = body[: budget - used]
+        if len(cut) < len(body):
+            end = max(cut.rfind(". "), cut.rfind("\n"))
+            cut = cut[: end + 1] if end > 80 else cut
+        parts.append(cut.strip())
+        used += len(cut)
+    blocks = ["Help text:\n" + ("\n\n".join(parts) if parts else "(nothing found)")]
+    if facts:
+        blocks.insert(0, "Account:\n" + "\n".join(facts))
+    if action.strip():
+        blocks.append("Done for the customer:\n" + action.strip())
+    blocks.append(f"Question: {question.strip()}")
+    return "\n\n".join(blocks)

@@ -339,6 +339,10 @@ class RouterNodes:
         if state.get("fallback_from"):
             return False, "not stored: answered by a fallback tier"
         outcome = state.get("outcome") or {}
+        if outcome.get("ungrounded"):
+            # The model's answer failed the grounding check: the extractive answer shown instead
+            # is for this request; the next one asks the model again.
+            return False, "not stored: ungrounded answer replaced by the extractive one"
         ok, why = is_storable(
             state.get("answer", ""), errored=bool(state.get("error")),
             truncated=outcome.get("truncated", False), refused=outcome.get("refused", False),

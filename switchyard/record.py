@@ -7,9 +7,11 @@ final state by :meth:`RoutingRecord.from_state`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+AnswerSource = Literal["model", "extractive", "fixed", "cache"]
 
 
 class RoutingRecord(BaseModel):
@@ -58,6 +60,16 @@ class RoutingRecord(BaseModel):
     model_calls: int = Field(default=0, description="Model calls this request paid for (0 for a "
                                                     "cache hit with the local classifier).")
     classification: dict[str, Any] | None = None
+    answer_source: AnswerSource | None = Field(
+        default=None,
+        description="Where the answer text comes from: ``model`` (the tier's model, which for the "
+                    "fast tier passed the grounding check), ``extractive`` (the fast tier's "
+                    "model answer failed the check and was replaced by the extract of its "
+                    "passages and facts; never cached), ``fixed`` (a small model's out-of-scope "
+                    "deflection, no model call) or ``cache``; None for an error.")
+    grounding: dict[str, Any] | None = Field(
+        default=None, description="The fast tier's grounding verdict on the model's answer: "
+                                  "status, reasons and scores (None when not checked).")
     error: str | None = None
     startup_ms: float | None = Field(
         default=None, description="CLI only: the process's start-up before the request (imports, "
@@ -72,6 +84,12 @@ class RoutingRecord(BaseModel):
             cls_ = cls_.model_dump()
         cache = dict(state.get("cache") or {})
         usage = list(state.get("usage") or [])
+        prov = state.get("provenance") or {}
+        source: AnswerSource | None = None
+        if state.get("error") is None and cache.get("hit"):
+            source = "cache"
+        elif state.get("error") is None and state.get("answer"):
+            source = prov.get("answer_source") or "model"
         return cls(
             answer=state.get("answer", "") or "",
             thread_id=thread_id,
@@ -99,5 +117,7 @@ class RoutingRecord(BaseModel):
             usage=usage,
             model_calls=len(usage),
             classification=cls_ or None,
+            answer_source=source,
+            grounding=None if source == "cache" else prov.get("grounding"),
             error=state.get("error"),
         )

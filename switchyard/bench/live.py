@@ -123,6 +123,14 @@ def summarise_live(rows: list[dict[str, Any]], settings: Settings, wall_s: float
     latencies = [r["wall_ms"] for r in ok]
     return {
         "mode": "live",
+        "answer_sources": _count(r["record"].get("answer_source") or "none" for r in ok),
+        "grounding": grounding_summary([r["record"] for r in ok]),
+        "answers": [{"text": r["text"], "agent": r["record"].get("agent"),
+                     "in_scope": r["record"].get("in_scope"),
+                     "answer_source": r["record"].get("answer_source"),
+                     "grounding": (r["record"].get("grounding") or {}).get("status"),
+                     "wall_ms": round(r["wall_ms"], 1), "answer": r["record"].get("answer")}
+                    for r in ok],
         "requests": len(rows), "errors": len(rows) - len(ok),
         "error_samples": [r["error"] for r in rows if r["error"]][:5],
         "wall_s": round(wall_s, 2),
@@ -133,6 +141,32 @@ def summarise_live(rows: list[dict[str, Any]], settings: Settings, wall_s: float
         "by_tier": by_tier,
         "models": {t: settings.tier(t).model for t in settings.tiers},
     }
+
+
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return counts
+
+
+def grounding_summary(records: list[dict[str, Any]]) -> dict[str, int]:
+    """The fast tier's answers by what the user was shown: a model answer that passed the
+    grounding check (grounded, or an honest "cannot tell"), the extractive answer that replaced
+    one that failed, a fixed deflection, or a cached answer (one that had passed)."""
+    fast = [r for r in records if r.get("agent") == "fast"]
+    checked = [r for r in fast if r.get("grounding")]
+    status = _count((r["grounding"] or {}).get("status") for r in checked)
+    return {"fast_answers": len(fast), "checked": len(checked),
+            "passed": status.get("grounded", 0) + status.get("abstained", 0),
+            "abstained": status.get("abstained", 0),
+            "replaced": sum(1 for r in fast if r.get("answer_source") == "extractive"),
+            # Out of scope: a small model's fixed deflection, or the model's own (no passages
+            # to check it against).
+            "fixed": sum(1 for r in fast if r.get("answer_source") == "fixed"),
+            "deflected_by_model": sum(1 for r in fast if r.get("answer_source") == "model"
+                                      and not r.get("grounding")),
+            "cached": sum(1 for r in fast if r.get("answer_source") == "cache")}
 
 
 def to_markdown(report: dict[str, Any], estimate_: dict[str, Any]) -> str:
@@ -148,4 +182,12 @@ def to_markdown(report: dict[str, Any], estimate_: dict[str, Any]) -> str:
                      f"{t['latency_p50_ms']} | {t['latency_p95_ms']} | {t['simulated_model_p50_ms']} | "
                      f"{t['input_tokens']} | {t['output_tokens']} | {t['output_tokens_per_s']} | "
                      f"{t['cost_usd']:.6f} |")
+    g = report.get("grounding") or {}
+    if g.get("fast_answers"):
+        lines += ["", f"Fast tier: {g['fast_answers']} answers. Grounding check (no model call): "
+                      f"{g['passed']} of {g['checked']} model answers passed"
+                      + (f" ({g['abstained']} of them say they cannot tell)" if g["abstained"] else "")
+                      + f", {g['replaced']} replaced by the extractive answer from their passages; "
+                      f"out of scope: {g['fixed']} fixed deflections, {g['deflected_by_model']} "
+                      f"deflected by the model (not checked); {g['cached']} from the cache."]
     return "\n".join(lines) + "\n"

@@ -6,6 +6,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 # Providers name an exhausted budget differently (OpenAI "length", Anthropic "max_tokens").
 _LENGTH_REASONS = {"length", "max_tokens"}
+# The finish reason of an answer cut at its first repetition (switchyard/llm/metered.py).
+REPETITION = "repetition"
 
 
 def text_of(message: BaseMessage) -> str:

@@ -17,6 +17,7 @@ hide ``bind_tools``/``with_structured_output`` from the agents.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -82,8 +83,16 @@ class ModelFactory:
 
     # -- rules and prices --
     def rules(self, tier: str, override: str | None = None) -> RequestRules:
-        """What a call to ``override`` (or the tier's model) on ``tier`` sends."""
-        return request_rules(self.settings.tier(tier), override)
+        """What a call to ``override`` (or the tier's model) on ``tier`` sends. The offline
+        stand-in is no small model, whatever it stands in for: it gets the normal prompt."""
+        rules = request_rules(self.settings.tier(tier), override)
+        if self.is_offline(tier):
+            rules = dataclasses.replace(rules, small=False, cut_repetition=False, extra_body={})
+        return rules
+
+    def is_offline(self, tier: str) -> bool:
+        """Whether ``tier`` is answered by the offline stand-in."""
+        return self.offline or self.settings.tier(tier).provider == "offline"
 
     def price(self, tier: str, override: str | None = None) -> ModelPrice:
         """What a call to ``override`` (or the tier's model) on ``tier`` costs."""
@@ -181,7 +190,7 @@ class ModelFactory:
                temperature: float | None = None) -> BaseChatModel:
         cfg = self.settings.tier(tier)
         rules = request_rules(cfg, override, factor)
-        if self.offline or cfg.provider == "offline":
+        if self.is_offline(tier):
             # provider "offline": this tier alone on the offline stand-in (e.g. a local fast
             # tier tried beside offline standard and expert tiers, with no API key anywhere).
             return self._offline(tier, rules, factor)
@@ -241,9 +250,17 @@ class ModelFactory:
             kwargs["temperature"] = temperature
         if rules.reasoning_effort:
             kwargs["reasoning_effort"] = rules.reasoning_effort
+        extra_body = dict(rules.extra_body)
         if rules.max_tokens is not None:
             # ChatOpenAI renames max_tokens to max_completion_tokens; extra_body goes out as is.
-            kwargs["extra_body"] = {"max_tokens": rules.max_tokens}
+            extra_body["max_tokens"] = rules.max_tokens
+        if extra_body:
+            kwargs["extra_body"] = extra_body
+        if rules.cut_repetition:
+            # Streamed, so a repeating answer is cut as it is generated (metered.py); closing
+            # the response stops the server's generation.
+            kwargs["streaming"] = True
+            kwargs["cut_repetition"] = True
         return MeteredChatOpenAI(**kwargs)
 
     def _other_provider(self, tier: str, rules: RequestRules, temperature: float | None,

@@ -86,7 +86,8 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
-def _stems(text: str) -> set[str]:
+def word_stems(text: str) -> set[str]:
+    """The stems of the content words of ``text`` (the offline model's word matching)."""
     return {_stem(w) for w in content_words(text)}
 
 
@@ -233,7 +234,7 @@ def _block(text: str, tag: str) -> str:
     return m.group(1).strip() if m else ""
 
 
-def _body_of(passage: dict[str, str]) -> str:
+def passage_body(passage: dict[str, str]) -> str:
     """The passage without the ``Title`` / ``Title > Section`` line chunking puts on top."""
     head, _, rest = passage["text"].partition("\n")
     return rest if head.strip().startswith(passage.get("title", "\0")) else passage["text"]
@@ -242,17 +243,17 @@ def _body_of(passage: dict[str, str]) -> str:
 def best_units(question: str, passages: list[dict[str, str]], limit: int) -> list[tuple[str, Unit]]:
     """Top markdown units (sentences, list items, table rows) by overlap with the question (rare
     words weigh more), kept in reading order, each with its passage number."""
-    q = _stems(question)
+    q = word_stems(question)
     if not q or not passages:
         return []
     cands: list[tuple[int, int, str, Unit]] = []  # (passage rank, position, n, unit)
     for rank, p in enumerate(passages):
-        for pos, unit in enumerate(markdown_units(_body_of(p))):
+        for pos, unit in enumerate(markdown_units(passage_body(p))):
             cands.append((rank, pos, p["n"], unit))
     if not cands:
         return []
     df: dict[str, int] = {}
-    stems_of = [_stems(c[3].text) for c in cands]
+    stems_of = [word_stems(c[3].text) for c in cands]
     for st in stems_of:
         for w in st:
             df[w] = df.get(w, 0) + 1
@@ -280,6 +281,32 @@ def render_extract(picked: list[tuple[str, Unit]]) -> str:
         else:
             blocks.append((prose, [line]))
     return "\n\n".join((" " if prose else "\n").join(lines) for prose, lines in blocks)
+
+
+def extract_answer(question: str, passages: list[dict[str, str]], *,
+                   account_rows: Sequence[str] = (), action: str = "",
+                   tool_parts: Sequence[str] = ()) -> str:
+    """The extractive answer: tool results, the account lines that match the question, the
+    action's result, then the passages' best units with their ``[n]`` citations and a "Sources:"
+    list. What the offline model answers, and what replaces a fast-tier answer that fails the
+    grounding check (:mod:`switchyard.llm.grounding`). ``passages``: ``{n, title, url, text}``."""
+    parts = list(tool_parts)
+    if account_rows:
+        q = word_stems(question)
+        relevant = [r for r in account_rows if q & word_stems(r)] or list(account_rows[:3])
+        parts.append("Your account: " + "; ".join(relevant[:4]) + ".")
+    if action.strip():
+        parts.append(action.strip())
+    picked = best_units(question, passages, limit=3)
+    if picked:
+        parts.append(render_extract(picked))
+    if not parts:
+        return ("I couldn't find anything in the knowledge base or your account that answers "
+                "this. Could you add a detail (the feature, error code or invoice number)?")
+    used = {n for n, _ in picked}
+    sources = [f"[{p['n']}] {p['title']} ({p['url']})" for p in passages if p["n"] in used]
+    body = "\n\n".join(parts)
+    return body + ("\n\nSources:\n" + "\n".join(sources) if sources else "")
 
 
 def _summarise_tool_result(content: str, max_lines: int = 6) -> list[str]:
@@ -362,11 +389,11 @@ class OfflineChatModel(BaseChatModel):
     def _choose_tools(self, question: str, tools: list[dict]) -> list[dict]:
         docs = [_tool_doc(t["function"]["name"], t["function"].get("description", "")) for t in tools]
         sims = self._tool_similarity(question, docs)
-        q = _stems(question)
+        q = word_stems(question)
         scores = []
         for tool, doc, sim in zip(tools, docs, sims, strict=True):
-            name_words = _stems(tool["function"]["name"].replace("_", " "))
-            lexical = len(q & _stems(doc)) / (len(q) + 1) + 0.15 * len(q & name_words)
+            name_words = word_stems(tool["function"]["name"].replace("_", " "))
+            lexical = len(q & word_stems(doc)) / (len(q) + 1) + 0.15 * len(q & name_words)
             scores.append(float(sim) + lexical)
         best = max(scores) if scores else 0.0
         calls: list[dict] = []
@@ -391,35 +418,16 @@ class OfflineChatModel(BaseChatModel):
         )
 
     def _answer(self, question: str, context: str, tool_msgs: list[ToolMessage]) -> str:
-        parts: list[str] = []
+        tool_parts: list[str] = []
         for tm in tool_msgs:
             lines = _summarise_tool_result(str(tm.content))
             if lines:
-                parts.append(f"**{tm.name}**: " + lines[0] + "".join(f"\n- {ln}" for ln in lines[1:]))
-        account = _block(context, "account")
-        if account:
-            q = _stems(question)
-            rows = [ln.strip() for ln in account.splitlines() if ln.strip()]
-            relevant = [r for r in rows if q & _stems(r)] or rows[:3]
-            parts.append("Your account: " + "; ".join(relevant[:4]) + ".")
-        action = _block(context, "action")
-        if action:
-            parts.append(action.strip())
+                tool_parts.append(f"**{tm.name}**: " + lines[0]
+                                  + "".join(f"\n- {ln}" for ln in lines[1:]))
+        account = [ln.strip() for ln in _block(context, "account").splitlines() if ln.strip()]
         passages = parse_passages(_block(context, "context") or context)
-        picked = best_units(question, passages, limit=3)
-        if picked:
-            parts.append(render_extract(picked))
-        if not parts:
-            return (
-                "I couldn't find anything in the knowledge base or your account that answers this. "
-                "Could you add a detail (the feature, error code or invoice number)?" + self._footer()
-            )
-        used = {n for n, _ in picked}
-        sources = [f"[{p['n']}] {p['title']} ({p['url']})" for p in passages if p["n"] in used]
-        body = "\n\n".join(parts)
-        if sources:
-            body += "\n\nSources:\n" + "\n".join(sources)
-        return body + self._footer()
+        return extract_answer(question, passages, account_rows=account,
+                              action=_block(context, "action"), tool_parts=tool_parts) + self._footer()
 
     def _plan(self, question: str, system: str) -> str:
         tool_lines = re.findall(r"^- (\w+): (.+)$", system, re.M)

@@ -7,8 +7,8 @@ and preferences (temperature, effort) where that family accepts them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from switchyard.core.settings import TierModel
 from switchyard.llm.catalog import catalog
@@ -28,6 +28,13 @@ class RequestRules:
     max_completion_tokens: int
     # Also sent as max_tokens (local servers such as Ollama read only that one).
     max_tokens: int | None
+    # Extra request-body fields from the catalogue (llama.cpp sampling): local tiers only, as a
+    # hosted API rejects fields it does not know (OpenAI: HTTP 400 for repeat_penalty).
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    # A small local model: short prompt, no bigger-budget retry (see catalog.toml).
+    small: bool = False
+    # Stream the answer and cut it at its first repetition.
+    cut_repetition: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,17 +53,28 @@ class ModelPrice:
 def request_rules(cfg: TierModel, override: str | None = None, factor: float = 1.0) -> RequestRules:
     """Rules for ``override`` (or the tier's model) on tier ``cfg``; ``factor`` scales the budget."""
     model = override or cfg.model
-    family = catalog().family_of(model)
+    cat = catalog()
+    family = cat.family_of(model)
+    sampling = cat.sampling_of(model)
     effort = (cfg.reasoning_effort or family.default_effort) if family.reasoning_effort else None
     reserve = cfg.reasoning_budget if cfg.reasoning_budget is not None else family.budget_for(effort)
-    budget = max(1, int((cfg.max_tokens + (reserve if family.reasoning_effort else 0)) * factor))
+    visible = cfg.max_tokens
+    if sampling.max_tokens_cap is not None:
+        visible = min(visible, sampling.max_tokens_cap)
+    budget = max(1, int((visible + (reserve if family.reasoning_effort else 0)) * factor))
+    temperature = cfg.temperature
+    if sampling.default_temperature is not None and "temperature" not in cfg.model_fields_set:
+        temperature = sampling.default_temperature  # the tier's own setting still wins
     return RequestRules(
         model=model,
         family=family.name,
-        temperature=cfg.temperature if family.temperature else None,
+        temperature=temperature if family.temperature else None,
         reasoning_effort=effort,
         max_completion_tokens=budget,
         max_tokens=budget if cfg.is_local else None,
+        extra_body=dict(sampling.sampling) if cfg.is_local else {},
+        small=sampling.small,
+        cut_repetition=sampling.cut_repetition,
     )
 
 

@@ -53,6 +53,7 @@ def test_the_live_bench_needs_yes_then_reports_from_the_servers_responses(
     assert dry.returncode == 1 and "estimated cost" in dry.stderr and "--yes" in dry.stderr
     assert openai_server.count() == 0, "nothing may be sent without --yes"
 
+    home_cache = _home_cache_entries()
     run = subprocess.run([str(SWITCHYARD), "bench", "--live", "-n", "20", "--yes", "--json",
                           "--out", str(tmp_path)], env=env, capture_output=True, text=True,
                          timeout=600)
@@ -67,3 +68,31 @@ def test_the_live_bench_needs_yes_then_reports_from_the_servers_responses(
     assert all(t["calls_with_estimated_usage"] == 0 for t in report["by_tier"].values())
     assert report["latency_p50_ms"] > 0
     assert (tmp_path / "live-report.md").exists() and (tmp_path / "live-report.json").exists()
+    # The run used a throw-away cache: the home's answers neither served nor grew (a run
+    # that reused it would serve the previous run's answers and measure nothing).
+    assert _home_cache_entries() == home_cache
+    # Honest numbers: how many fast-tier answers passed the grounding check, how many were
+    # replaced by the extract of their passages; every one is either.
+    g = report["grounding"]
+    assert g["fast_answers"] > 0 and g["checked"] > 0
+    assert g["passed"] + g["replaced"] == g["checked"]
+    fast = [a for a in report["answers"] if a["agent"] == "fast"]
+    assert len(fast) == g["fast_answers"]
+    assert all(a["answer_source"] in ("model", "extractive", "fixed", "cache") for a in fast)
+    checked = [a for a in fast if a["answer_source"] == "model" and a["in_scope"] is not False]
+    assert all(a["grounding"] in ("grounded", "abstained") for a in checked)
+    assert g["passed"] == len(checked)
+    assert "Grounding check" in (tmp_path / "live-report.md").read_text()
+
+
+def _home_cache_entries() -> int:
+    from switchyard.cache.faiss_backend import FaissSemanticCache
+    from switchyard.core.settings import Settings
+
+    settings = Settings()
+    cache = FaissSemanticCache(settings.cache_dir / "cache.sqlite", settings.cache,
+                               hash_key=settings.hash_key)
+    try:
+        return int(cache.stats()["entries"])
+    finally:
+        cache.close()

@@ -9,7 +9,10 @@ HTTP 400 and OpenAI-style error JSON, what OpenAI rejects:
   such id is answered;
 - a strict ``json_schema`` response format lists every property as required and sets
   ``additionalProperties: false``, recursively;
-- ``stream_options`` only with ``stream: true``.
+- ``stream_options`` only with ``stream: true``;
+- llama.cpp's own sampling fields (``repeat_penalty``, ``dry_multiplier``, ``n_predict``...):
+  "Unrecognized request argument supplied", unless the server is started as llama.cpp
+  (``OpenAIContractServer(dialect="llama.cpp")``), which accepts them.
 
 It reports ``usage`` (with ``prompt_tokens_details.cached_tokens`` and
 ``completion_tokens_details.reasoning_tokens``; as a final chunk when streaming with
@@ -20,7 +23,8 @@ request, in order: ``"429"``, ``"500"``, ``"400"``, ``"hang"`` (sleeps ``hang_s`
 (no content), ``"no_usage"``, ``"length"`` (reasoning eats the whole budget: no content,
 ``finish_reason=length``). Script it in-process (``server.script(model, ...)``) or over HTTP
 (``POST /control {"model": ..., "fail": [...], "hang_s": 30, ...}``). Every request is logged
-(``server.count(model)``, ``GET /control/requests``).
+(``server.count(model)``, ``GET /control/requests``); a streamed answer's log entry says how
+many content chunks were sent and whether the client read to the end (``stream_completed``).
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 REASONING = re.compile(r"^(o\d|gpt-5(?!.*-chat))")
 FAILURES = {"429", "500", "400", "hang", "empty", "no_usage", "length"}
+# Request fields llama-server honours and OpenAI rejects (HTTP 400, "Unrecognized request
+# argument supplied: ..."); OpenAI rejects any field it does not know, these are the ones a
+# local tier's catalogue sampling may send.
+LLAMA_CPP_FIELDS = {"repeat_penalty", "repeat_last_n", "dry_multiplier", "dry_base",
+                    "dry_allowed_length", "dry_penalty_last_n", "dry_sequence_breakers", "top_k",
+                    "min_p", "typical_p", "n_predict", "samplers", "t_max_predict_ms",
+                    "cache_prompt", "mirostat", "xtc_probability", "xtc_threshold"}
 
 
 def is_reasoning(model: str) -> bool:
@@ -61,6 +72,7 @@ class Script:
     answer: str | None = None
     json_answer: dict[str, Any] | None = None
     response_model: str | None = None  # answer under another name (a snapshot, an alias)
+    stream_delay_s: float = 0.0  # between streamed content chunks (a model generating)
 
 
 class InvalidRequest(Exception):
@@ -76,7 +88,7 @@ def _error(status: int, message: str, kind: str, param: str | None = None,
 
 
 # -- request rules --
-def check_request(body: dict[str, Any]) -> None:
+def check_request(body: dict[str, Any], dialect: str = "openai") -> None:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("you must provide a model parameter", "model")
@@ -100,6 +112,9 @@ def check_request(body: dict[str, Any]) -> None:
     if "stream_options" in body and not body.get("stream"):
         raise InvalidRequest("The 'stream_options' parameter is only allowed when 'stream' is "
                              "enabled.", "stream_options")
+    unknown = sorted(LLAMA_CPP_FIELDS & set(body)) if dialect == "openai" else []
+    if unknown:
+        raise InvalidRequest(f"Unrecognized request argument supplied: {unknown[0]}")
     _check_tool_messages(messages)
     fmt = body.get("response_format") or {}
     if fmt.get("type") == "json_schema":
@@ -285,7 +300,10 @@ def make_answer(body: dict[str, Any], script: Script, failure: str | None, n: in
 class OpenAIContractServer:
     """The app plus its state; ``start()`` runs it on a free port in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: str = "openai") -> None:
+        if dialect not in ("openai", "llama.cpp"):
+            raise ValueError(f"unknown dialect {dialect!r}")
+        self.dialect = dialect
         self.scripts: dict[str, Script] = {}
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -371,7 +389,7 @@ class OpenAIContractServer:
             script = self.scripts.setdefault(model, Script())
             failure = script.fail.popleft() if script.fail else None
         try:
-            check_request(body)
+            check_request(body, self.dialect)
         except InvalidRequest as exc:
             record["status"] = 400
             return _error(400, str(exc), "invalid_request_error", exc.param, exc.code)
@@ -392,8 +410,9 @@ class OpenAIContractServer:
         model = script.response_model or model
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(self._sse(model, n, answer, include_usage),
-                                     media_type="text/event-stream")
+            return StreamingResponse(
+                self._sse(model, n, answer, include_usage, record, script.stream_delay_s),
+                media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": answer.content}
         if answer.tool_calls:
             message["tool_calls"] = answer.tool_calls
@@ -406,7 +425,8 @@ class OpenAIContractServer:
             payload["usage"] = answer.usage
         return JSONResponse(payload)
 
-    async def _sse(self, model: str, n: int, answer: Answer, include_usage: bool) -> Any:
+    async def _sse(self, model: str, n: int, answer: Answer, include_usage: bool,
+                   record: dict[str, Any], delay_s: float = 0.0) -> Any:
         def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
             data: dict[str, Any] = {"id": f"chatcmpl-{n}", "object": "chat.completion.chunk",
                                     "created": 1_700_000_000, "model": model, "choices": choices}
@@ -414,12 +434,16 @@ class OpenAIContractServer:
                 data["usage"] = usage
             return f"data: {json.dumps(data)}\n\n"
 
+        record.update(chunks_sent=0, stream_completed=False)
         yield chunk([{"index": 0, "delta": {"role": "assistant", "content": ""},
                       "finish_reason": None}])
         text = answer.content or ""
         for start in range(0, len(text), 16):
+            if delay_s:
+                await asyncio.sleep(delay_s)
             yield chunk([{"index": 0, "delta": {"content": text[start:start + 16]},
                           "finish_reason": None}])
+            record["chunks_sent"] += 1
         for i, call in enumerate(answer.tool_calls):
             yield chunk([{"index": 0, "delta": {"tool_calls": [{"index": i, **call}]},
                           "finish_reason": None}])
@@ -427,6 +451,7 @@ class OpenAIContractServer:
         if include_usage and answer.usage is not None:
             yield chunk([], answer.usage)
         yield "data: [DONE]\n\n"
+        record["stream_completed"] = True
 
     # -- lifecycle --
     def start(self) -> OpenAIContractServer:
