@@ -60,7 +60,8 @@ async def test_lookup_miss_takes_a_flight_and_store_releases_it_then_hit(nodes, 
 
     done = {**state, "cache": verdict, "flight": flight, "answer": "Use a Schedule trigger [1].",
             "agent": "fast", "model": "offline:gpt-4o-mini", "sources": [], "tools_used": [],
-            "outcome": {}, "provenance": {"account_data": False, "tools": []}}
+            "outcome": {}, "provenance": {"account_data": False, "tools": [],
+                                            "inputs": ["request", "passages"]}}
     stored = await nodes.cache_store(done, rt(user_id="u-0011"))
     assert stored["cache"]["stored"] is True and stored["flight"] is None
     assert "shared partition" in stored["cache"]["store_reason"]

@@ -55,8 +55,10 @@ def _token(user: str = "u-0001", **claims: Any) -> str:
     return issue_token(_settings(), user, **claims)
 
 
-def _auth(user: str = "u-0001") -> dict[str, str]:
-    return {"authorization": f"Bearer {_token(user)}"}
+def _auth(user: str = "u-0001", tenant: str | None = None) -> dict[str, str]:
+    # The tenant is a signed claim (a body cannot choose it): a fresh one is a fresh partition.
+    claims = {"tenant": tenant} if tenant else {}
+    return {"authorization": f"Bearer {_token(user, **claims)}"}
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -73,8 +75,9 @@ def _user() -> str:
 
 async def _chat(client: httpx.AsyncClient, message: str, user: str | None = None,
                 **extra: Any) -> httpx.Response:
+    tenant = extra.pop("tenant", None)
     return await client.post("/v1/chat", json={"message": message, **extra},
-                             headers=_auth(user or _user()))
+                             headers=_auth(user or _user(), tenant))
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
@@ -220,8 +223,8 @@ def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def test_stream_sends_route_then_answer_then_done(client: httpx.AsyncClient) -> None:
-    payload = {"message": STANDARD_Q, "user_id": _user(), "tenant": f"t{uuid.uuid4().hex[:8]}"}
-    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth()) as resp:
+    payload = {"message": STANDARD_Q, "user_id": _user()}
+    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth(tenant=f"t{uuid.uuid4().hex[:8]}")) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
         events = _events((await resp.aread()).decode())
@@ -247,10 +250,13 @@ def _swap_models(app: Any, monkeypatch: pytest.MonkeyPatch, **by_tier: BaseChatM
 
 async def test_stream_emits_tokens_from_a_streaming_model(
         app: Any, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    streaming = GenericFakeChatModel(messages=iter([AIMessage("Reset links expire after 30 minutes.")]))
+    # Grounded in the password article (an ungrounded fast answer is replaced by the extract).
+    streaming = GenericFakeChatModel(messages=iter([AIMessage(
+        "On the sign-in page, click Forgot password? and then Send reset link. A reset link is "
+        "valid for 30 minutes and can be used only once [1].")]))
     _swap_models(app, monkeypatch, fast=streaming)
-    payload = {"message": FAST_Q, "tenant": f"t{uuid.uuid4().hex[:8]}"}
-    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth()) as resp:
+    payload = {"message": FAST_Q}
+    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth(tenant=f"t{uuid.uuid4().hex[:8]}")) as resp:
         events = _events((await resp.aread()).decode())
     names = [n for n, _ in events]
     assert names[0] == "route" and names[-1] == "done" and "answer" not in names
@@ -280,8 +286,8 @@ async def test_the_stream_is_the_answer_with_a_tool_preamble(
         ("Let me look that up for you first.", [call]),
         ("WH-401 means the webhook signature did not match: rotate the signing secret.", None)])
     _swap_models(app, monkeypatch, standard=standard)
-    payload = {"message": STANDARD_Q, "tenant": f"t{uuid.uuid4().hex[:8]}"}
-    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth()) as resp:
+    payload = {"message": STANDARD_Q}
+    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth(tenant=f"t{uuid.uuid4().hex[:8]}")) as resp:
         events = _events((await resp.aread()).decode())
     names = [n for n, _ in events]
     assert names[-1] == "done" and "reset" in names and names.count("token") > 5
@@ -296,8 +302,8 @@ async def test_the_stream_is_the_answer_after_a_tier_fails_mid_answer(
 
     fast = StreamingScript(turns=[("Reset links expire after", ConnectionError("dropped"))])
     _swap_models(app, monkeypatch, fast=fast)
-    payload = {"message": FAST_Q, "tenant": f"t{uuid.uuid4().hex[:8]}"}
-    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth()) as resp:
+    payload = {"message": FAST_Q}
+    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth(tenant=f"t{uuid.uuid4().hex[:8]}")) as resp:
         events = _events((await resp.aread()).decode())
     names = [n for n, _ in events]
     assert "token" in names and "reset" in names and names[-1] == "done"
@@ -379,8 +385,8 @@ async def test_provider_failure_everywhere_is_a_clean_503(
     assert time.perf_counter() - start < 30
     assert resp.status_code == 503
     assert "standard" in resp.json()["error"] and "retry" in resp.json()["error"]
-    payload = {"message": STANDARD_Q, "tenant": f"t{uuid.uuid4().hex[:8]}"}
-    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth()) as s:
+    payload = {"message": STANDARD_Q}
+    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth(tenant=f"t{uuid.uuid4().hex[:8]}")) as s:
         events = _events((await s.aread()).decode())
     names = [n for n, _ in events]
     assert names[0] == "route" and names[-1] == "error" and "reset" in names
