@@ -52,7 +52,8 @@ def friendly_error(exc: BaseException) -> str:
     if storage:
         return storage
     known = ("DatabaseError", "IndexIntegrityError", "IndexReadOnlyError", "UnknownUserError",
-             "StorageError", "ArticleError", "JsonLimitError", "InputError")
+             "StorageError", "ArticleError", "JsonLimitError", "InputError",
+             "EncoderUnavailable")
     if any(cls.__name__ in known for cls in type(exc).__mro__):
         return str(exc)
     return f"unexpected {type(exc).__name__}: {exc}"

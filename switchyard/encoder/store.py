@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from switchyard.core import library_output
+from switchyard.core.storage import describe_error
 from switchyard.encoder.onnx_encoder import (
     RECIPE,
     EncoderUnavailable,
@@ -136,9 +137,13 @@ def load_or_export(store_dir: Path, threads: int = 1, *, export: bool | None = N
             loaded = Loaded(OnnxEncoder(path, model_dir, threads, key=key), seconds)
             removed = prune_stale(store_dir, path)
     except OSError as exc:
-        raise EncoderUnavailable(f"cannot write the sentence encoder to {store_dir} "
-                                 f"({exc.strerror or exc}); run `switchyard setup` with a "
-                                 "writable SWITCHYARD_HOME") from exc
+        # A read-only or full home says so in the storage layer's words (what the CLI and the
+        # service's health checks print for every other file under the home).
+        storage = describe_error(exc, store_dir)
+        raise EncoderUnavailable(
+            f"cannot write the sentence encoder: {storage}" if storage else
+            f"cannot write the sentence encoder to {store_dir} ({exc.strerror or exc}); run "
+            "`switchyard setup` with a writable SWITCHYARD_HOME") from exc
     if removed:
         log.info("removed stale encoder files: %s", json.dumps(removed))
     return loaded
