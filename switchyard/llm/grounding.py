@@ -72,7 +72,8 @@ _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _TEXT_DATE = re.compile(
     r"\b(" + "|".join(_MONTHS) + r")\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b"
     r"|\b(\d{1,2})(?:st|nd|rd|th)?\s+(" + "|".join(_MONTHS) + r")\s+(\d{4})\b", re.I)
-_CLAUSE = re.compile(r"[.;!?\n]+|,\s+|\s+(?:and|but|while|whereas)\s+")
+# A full stop ends a clause; a decimal point ("1687.84") does not.
+_CLAUSE = re.compile(r"(?:(?<!\d)\.|\.(?!\d)|[;!?\n])+|,\s+|\s+(?:and|but|while|whereas)\s+")
 _ABSTAIN = re.compile(
     r"\b(?:i\s+(?:do not|don't|cannot|can't|could not|couldn't)\s+(?:find|see|tell|answer|know|help)"
     r"|(?:not|isn't|is not)\s+(?:covered|mentioned|described|included)\s+(?:in|by)"
@@ -207,7 +208,9 @@ def figures(text: str) -> list[Figure]:
         except ValueError:
             pass
     for m in _NUMBER.finditer(text):
-        if any(a <= m.start() < b for a, b in spans):
+        # The digits' own start: the match may begin with a currency sign or a space before a
+        # date's year ("date: 2026-11-01" holds a date, not the number 2026).
+        if any(a <= m.start(1) < b for a, b in spans):
             continue
         value = float(m.group(1).replace(",", "") + ("." + m.group(2) if m.group(2) else ""))
         scale = {"k": 1e3, "m": 1e6}.get((m.group(3) or "").lower(), 1.0)

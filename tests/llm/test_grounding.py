@@ -9,6 +9,7 @@ the exact passages, account snapshot and action result it was given, and its ver
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,25 @@ def test_dates_compare_as_dates() -> None:
     assert check("Your next invoice date is December 1, 2026.", q).status == "grounded"
     v = check("Your next invoice date is 2026-11-01.", q)
     assert v.status == "ungrounded" and v.scores.contradictions
+
+
+def test_the_account_snapshot_said_back_is_grounded() -> None:
+    """The offline model's own rendering of the snapshot: an ISO date is a date, not the number
+    2026 beside it, and a decimal point does not end a clause (regression: every fast answer
+    for a signed-in user with invoices was replaced and never cached)."""
+    q = "How do I export my invoices as a CSV file?"
+    snapshot = ("Your account: last invoice number: 5268; last invoice amount: 1687.84; last "
+                "invoice status: past_due; last invoice date: 2026-11-01; next invoice date: "
+                "2026-12-01.")
+    facts = ["last_invoice_number: 5268", "last_invoice_amount: 1687.84",
+             "last_invoice_status: past_due", "last_invoice_date: 2026-11-01",
+             "next_invoice_date: 2026-12-01"]
+    v = check_grounding(snapshot, PASSAGES, facts, question=q)
+    assert v.ok and not v.scores.contradictions and not v.scores.unsupported_numbers, v.reasons
+    assert [f.value for f in figures("last invoice date: 2026-11-01")] == [date(2026, 11, 1)]
+    # The same snapshot with another amount is still caught.
+    v = check_grounding(snapshot.replace("1687.84", "1200.00"), PASSAGES, facts, question=q)
+    assert not v.ok and v.scores.contradictions
 
 
 def test_number_words_are_figures() -> None:
