@@ -7,10 +7,29 @@ message fragments only for servers that send no code (vLLM, older gateways).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
+
+if TYPE_CHECKING:
+    import openai
+
+
+class _NeverRaised(Exception):
+    """Matches no error: what the openai SDK's error classes are while the SDK is not loaded."""
+
+
+class _NoSdk:
+    APIStatusError = APIConnectionError = APITimeoutError = RateLimitError = _NeverRaised
+
+
+def _openai_errors() -> Any:
+    """The openai SDK if this process loaded it, else :class:`_NoSdk`: without the SDK loaded
+    no openai error can exist, and importing it just to say so would cost a cache hit ~0.8 s of
+    start-up."""
+    return sys.modules.get("openai") or _NoSdk
 
 _OVERFLOW_CODES = frozenset({"exceed_context_size_error", "context_length_exceeded"})
 _OVERFLOW_FRAGMENTS = (
@@ -40,6 +59,7 @@ def _error_fields(exc: openai.APIStatusError) -> set[str]:
 
 def is_context_overflow(exc: BaseException) -> bool:
     """True when a request failed because its prompt (plus output budget) exceeds the context."""
+    openai = _openai_errors()
     for err in _chain(exc):
         if isinstance(err, openai.APIStatusError) and err.status_code in (400, 413):
             if _error_fields(err) & _OVERFLOW_CODES:
@@ -53,6 +73,7 @@ def is_context_overflow(exc: BaseException) -> bool:
 def is_unreachable(exc: BaseException) -> bool:
     """True when the model server could not be reached or dropped the connection (stopped,
     crashed, wrong port) or timed out: a reason to fall back to another tier rather than to retry here."""
+    openai = _openai_errors()
     return any(
         isinstance(err, openai.APIConnectionError | httpx.ConnectError | httpx.RemoteProtocolError
                    | ConnectionError)
@@ -69,6 +90,7 @@ def failure_kind(exc: BaseException) -> str:
     """One of :data:`FAILURE_KINDS` for a tier's failure."""
     if is_context_overflow(exc):
         return "context_overflow"
+    openai = _openai_errors()
     for err in _chain(exc):
         if isinstance(err, TimeoutError | openai.APITimeoutError | httpx.TimeoutException):
             return "timeout"
