@@ -29,6 +29,7 @@ from fastapi import Request
 
 from switchyard.core.settings import Settings
 from switchyard.service.auth import Authenticator, AuthError, Identity
+from switchyard.service.limits import DrainBudget, drain
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,9 +65,10 @@ class AuthenticateFirst:
     """Refuse a request without a valid credential before its body is read (see module doc)."""
 
     def __init__(self, app: ASGIApp, prefixes: Iterable[str] = ("/v1/",),
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, drain_budget: DrainBudget | None = None) -> None:
         self.app = app
         self.prefixes = tuple(prefixes)
+        self.drain_budget = drain_budget
         # While the service starts (no customer database yet) tokens are still verified, so a
         # request without a valid credential is a 401 then too, never a parsed body.
         self._starting = Authenticator(settings) if settings is not None else None
@@ -89,7 +91,7 @@ class AuthenticateFirst:
             # A database read (is the user known and active?): off the event loop.
             who = await anyio.to_thread.run_sync(authenticator.authenticate, header)
         except AuthError as exc:
-            await _refuse(receive, send, exc.status, exc.message)
+            await _refuse(receive, send, exc.status, exc.message, self.drain_budget)
             return
         scope.setdefault("state", {})[_STATE_KEY] = who
         await self.app(scope, receive, send)
@@ -140,8 +142,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _refuse(receive: Receive, send: Send, status: int, message: str) -> None:
-    await _drain(receive)
+async def _refuse(receive: Receive, send: Send, status: int, message: str,
+                  budget: DrainBudget | None = None) -> None:
+    await drain(receive, budget, _DRAIN_BYTES, _DRAIN_SECONDS)
     payload = json.dumps({"error": message}).encode()
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(payload)).encode()), (b"connection", b"close")]
@@ -151,14 +154,3 @@ async def _refuse(receive: Receive, send: Send, status: int, message: str) -> No
     await send({"type": "http.response.body", "body": payload})
 
 
-async def _drain(receive: Receive) -> None:
-    """Read and drop the request body, chunk by chunk, within a byte and time budget."""
-    drained = 0
-    with anyio.move_on_after(_DRAIN_SECONDS):
-        while drained < _DRAIN_BYTES:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            drained += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                return

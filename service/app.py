@@ -50,7 +50,7 @@ from switchyard.service.access import WWW_AUTHENTICATE, AccessRefused, Authentic
 from switchyard.service.auth import Authenticator, AuthError, Identity, configuration_problems
 from switchyard.service.forget import router as forget_router
 from switchyard.service.health import storage_health
-from switchyard.service.limits import RequestLimitsMiddleware
+from switchyard.service.limits import DrainBudget, RequestLimitsMiddleware
 from switchyard.service.schemas import ChatRequest, ErrorResponse
 from switchyard.threads.store import ThreadStore, TurnRefused
 
@@ -474,11 +474,14 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     app_settings = _settings_of(config)
     limits = app_settings.service
+    # One budget for every refused body the app drains (401 and 413 alike).
+    drain_budget = DrainBudget(limits.refused_drain_bytes_per_s)
     # 413 / 400 before any body is parsed.
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=limits.max_body_bytes,
-                       max_json_depth=limits.max_json_depth)
+                       max_json_depth=limits.max_json_depth, drain_budget=drain_budget)
     # Outermost: every /v1/ route is authenticated from the headers before its body is read.
-    app.add_middleware(AuthenticateFirst, prefixes=("/v1/",), settings=_settings_of(config))
+    app.add_middleware(AuthenticateFirst, prefixes=("/v1/",), settings=_settings_of(config),
+                       drain_budget=drain_budget)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,14 +11,21 @@ responses). For requests that carry a body it
   ``json.loads`` never recurses into a hostile document) or when ``Content-Length`` is malformed;
 - replays the buffered body to the application otherwise, then hands over the real ``receive``
   so disconnect detection (SSE) keeps working.
+
+Refused bodies (here and in :mod:`switchyard.service.access`'s 401) are drained through one
+:class:`DrainBudget` per app: all connections together read and drop at most
+``service.refused_drain_bytes_per_s``. A flood of hostile bodies then waits on a timer instead of
+taking the CPU that signed-in users' requests need.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 import anyio.to_thread
 
 from switchyard.core.jsonsafe import nesting_depth
@@ -43,10 +50,12 @@ def _human(n: int) -> str:
 
 
 class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int,
+                 drain_budget: DrainBudget | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
+        self.drain_budget = drain_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method", "GET") in _BODYLESS:
@@ -58,7 +67,7 @@ class RequestLimitsMiddleware:
             return
         if declared is not None and declared > self.max_body_bytes:
             if declared <= _DRAIN_BYTES:
-                await _discard(receive)
+                await _discard(receive, self.drain_budget)
             await _reject(send, 413, self._too_large(declared))
             return
         chunks: list[bytes] = []
@@ -72,7 +81,7 @@ class RequestLimitsMiddleware:
             if size > self.max_body_bytes:
                 chunks.clear()
                 if message.get("more_body", False):
-                    await _discard(receive)
+                    await _discard(receive, self.drain_budget)
                 await _reject(send, 413, self._too_large(None))
                 return
             chunks.append(chunk)
@@ -109,22 +118,50 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _discard(receive: Receive) -> None:
+class DrainBudget:
+    """Bytes per second the process spends reading and dropping refused bodies, all connections
+    together (GCRA: each chunk is admitted at its turn; a flood queues on a timer, never on the
+    CPU). ``burst`` bytes go through at once, so a lone refused body is not slowed at all."""
+
+    def __init__(self, bytes_per_s: float, burst: int = 4 * 1024 * 1024) -> None:
+        if bytes_per_s <= 0:
+            raise ValueError("bytes_per_s must be positive")
+        self.bytes_per_s = float(bytes_per_s)
+        self.burst_s = burst / self.bytes_per_s
+        self._tat = 0.0  # the theoretical arrival time of the next byte
+
+    async def take(self, n: int) -> None:
+        now = time.monotonic()
+        self._tat = max(self._tat, now) + n / self.bytes_per_s
+        wait = self._tat - self.burst_s - now
+        if wait > 0:
+            await anyio.sleep(wait)
+
+
+async def drain(receive: Receive, budget: DrainBudget | None, max_bytes: int,
+                max_seconds: float) -> None:
     """Read and drop the rest of a refused body, within a byte and time budget.
 
     Why at all: HTTP/1.1 clients (httpx, curl, requests) send the whole body before reading the
     response, and closing a socket with unread data makes the kernel send a reset that destroys
-    the 413 in flight. Each chunk is dropped as it arrives, so memory stays flat; past the budget
-    we stop and close anyway."""
+    the answer in flight. Each chunk is dropped as it arrives, so memory stays flat; past the
+    budget we stop and close anyway."""
     drained = 0
-    with anyio.move_on_after(_DRAIN_SECONDS):
-        while drained < _DRAIN_BYTES:
+    with anyio.move_on_after(max_seconds):
+        while drained < max_bytes:
             message = await receive()
-            if message["type"] == "http.disconnect":
+            if message["type"] != "http.request":
                 return
-            drained += len(message.get("body", b""))
+            chunk = len(message.get("body", b""))
+            drained += chunk
             if not message.get("more_body", False):
                 return
+            if budget is not None:
+                await budget.take(chunk)
+
+
+async def _discard(receive: Receive, budget: DrainBudget | None) -> None:
+    await drain(receive, budget, _DRAIN_BYTES, _DRAIN_SECONDS)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -319,9 +319,15 @@ def load_config_file(path: Path) -> dict[str, Any]:
 class ServiceSettings(BaseModel):
     """Limits the HTTP service enforces before a request body reaches the parser."""
 
-    # A chat body is a message of at most max_input_chars plus a few ids: 1 MiB is ample, and the
-    # cap is checked against Content-Length (413 before reading) and while streaming.
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # A chat body is a message of at most max_input_chars (20,000: 240,000 bytes even if every
+    # character is an escaped astral one, 12 bytes) plus a few ids, so 256 KiB holds any valid
+    # one; the cap is checked against Content-Length (413 before reading) and while streaming.
+    # Bodies past it are never parsed, so none can hold the GIL for long in json.loads.
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # Refused bodies (401, 413) are read and dropped so the client can read its answer; all
+    # connections together drain at most this many bytes per second (a flood of them waits on a
+    # timer instead of taking the CPU signed-in users' requests need).
+    refused_drain_bytes_per_s: int = Field(default=16 * 1024 * 1024, gt=0)
     # Deeper JSON is refused with 400 before json.loads (which recurses once per level).
     max_json_depth: int = Field(default=32, gt=0, le=500)
 

@@ -199,3 +199,37 @@ def test_loads_limited_refuses_deep_documents_with_a_value_error() -> None:
     with pytest.raises(JsonLimitError):
         loads_limited("[" * 100_000 + "]" * 100_000, max_depth=64)
     assert loads_limited('{"a": [[1]]}', max_depth=3) == {"a": [[1]]}
+
+
+async def test_refused_bodies_drain_within_the_process_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of refused bodies waits on a timer: past the burst, every connection together
+    drains at the budget's rate (a fake clock: the waits are computed, not slept)."""
+    clock = [100.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(limits.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(limits.anyio, "sleep", sleep)
+    budget = limits.DrainBudget(bytes_per_s=MiB, burst=2 * MiB)
+
+    def body(chunks: int) -> Any:
+        left = [chunks]
+
+        async def receive() -> dict:
+            left[0] -= 1
+            return {"type": "http.request", "body": b"x" * (MiB // 4), "more_body": left[0] > 0}
+
+        return receive
+
+    # Three 2 MiB bodies (8 chunks of 256 KiB; a body's last chunk ends it, unwaited): 5.25 MiB
+    # pass the budget, the first 2 MiB at once, the rest at 1 MiB/s whoever sends them.
+    for _ in range(3):
+        await limits.drain(body(8), budget, max_bytes=64 * MiB, max_seconds=60)
+    assert sum(waits) == pytest.approx(3 * 7 / 4 - 2, abs=0.01)
+    # No budget (a lone 413 in a unit test): nothing waits.
+    waits.clear()
+    await limits.drain(body(8), None, max_bytes=64 * MiB, max_seconds=60)
+    assert waits == []
