@@ -169,12 +169,22 @@ def _rate(arrivals: list[float], skip: int = 2) -> float:
     return (len(rest) - 1) / (rest[-1] - rest[0])
 
 
-async def test_c_rate_limit_holds_across_replicas(replicas) -> None:
+def _active_users(home: Path, n: int, after: str) -> list[str]:
+    """``n`` users the customer database lets sign in (a token must name an active user)."""
+    import sqlite3
+
+    with sqlite3.connect(home / "customers.sqlite") as conn:
+        rows = conn.execute("SELECT id FROM users WHERE status = 'active' AND id > ? ORDER BY id"
+                            " LIMIT ?", (after, n)).fetchall()
+    assert len(rows) == n, rows
+    return [r[0] for r in rows]
+
+
+async def test_c_rate_limit_holds_across_replicas(replicas, switchyard_home) -> None:
     n = 16
-    shared = await _rate_run(replicas["A"], replicas["B"],
-                             [f"u-{10 + i:04d}" for i in range(n)])
-    control = await _rate_run(replicas["C"], replicas["D"],
-                              [f"u-{40 + i:04d}" for i in range(n)])
+    users = _active_users(switchyard_home, 2 * n, "u-0009")
+    shared = await _rate_run(replicas["A"], replicas["B"], users[:n])
+    control = await _rate_run(replicas["C"], replicas["D"], users[n:])
     shared_rate, control_rate = _rate(shared), _rate(control)
     in_3s = (sum(t <= 3.0 for t in shared), sum(t <= 3.0 for t in control))
     print(f"c) fast tier limit {FAST_RPS:g}/s, {n} calls split over two replicas: shared "
@@ -189,29 +199,40 @@ async def test_c_rate_limit_holds_across_replicas(replicas) -> None:
     assert in_3s[1] > in_3s[0]
 
 
-def _thread_key(user: str, thread_id: str) -> str:
+def _thread_key(home: Path, user: str, thread_id: str) -> str:
+    """The service's key for a user's thread: the tenant is the user's organization (the token
+    names none), the user is their keyed hash."""
+    import sqlite3
+
     from switchyard.core.tracing import user_hash
+    from switchyard.service.auth import organization_tenant
 
-    return f"default:{user_hash(user, DEPLOYMENT_SECRET.encode())}:{thread_id}"
+    with sqlite3.connect(home / "customers.sqlite") as conn:
+        (org,) = conn.execute("SELECT org_id FROM users WHERE id = ?", (user,)).fetchone()
+    return (f"{organization_tenant(org)}:{user_hash(user, DEPLOYMENT_SECRET.encode())}:"
+            f"{thread_id}")
 
 
-async def _thread_messages(pg_url: str, user: str, thread_id: str) -> list:
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+async def _thread_messages(pg_url: str, home: Path, user: str, thread_id: str) -> list:
+    from switchyard.threads.pg_lock import SealedPostgresSaver
+    from switchyard.threads.store import checkpoint_serde
 
-    async with AsyncPostgresSaver.from_conn_string(pg_url) as saver:
-        found = await saver.aget_tuple(
-            {"configurable": {"thread_id": _thread_key(user, thread_id), "checkpoint_ns": ""}})
+    key = _thread_key(home, user, thread_id)
+    # Read back as the replicas wrote it: sealed with the deployment secret.
+    serde = checkpoint_serde(DEPLOYMENT_SECRET.encode())
+    async with SealedPostgresSaver.from_conn_string(pg_url, serde=serde) as saver:
+        found = await saver.aget_tuple({"configurable": {"thread_id": key, "checkpoint_ns": ""}})
     assert found is not None, "no checkpoint for the thread in PostgreSQL"
     return list(found.checkpoint["channel_values"]["messages"])
 
 
-async def test_d_thread_started_on_a_continues_on_b(replicas, pg_url) -> None:
+async def test_d_thread_started_on_a_continues_on_b(replicas, pg_url, switchyard_home) -> None:
     a, b = replicas["A"], replicas["B"]
     async with client() as http:
         first = await ask(http, a, "u-0006", "What's my account balance?", thread_id="t-d1")
         second = await ask(http, b, "u-0006", "And how do I pay it?", thread_id="t-d1")
     assert first["thread_id"] == second["thread_id"] == "t-d1"
-    messages = await _thread_messages(pg_url, "u-0006", "t-d1")
+    messages = await _thread_messages(pg_url, switchyard_home, "u-0006", "t-d1")
     # B's turn was built on A's checkpoint: both turns, in order, in one thread.
     assert [m.type for m in messages] == ["human", "ai", "human", "ai"]
     assert messages[0].content == "What's my account balance?"
@@ -225,7 +246,7 @@ async def test_d_thread_started_on_a_continues_on_b(replicas, pg_url) -> None:
         await asyncio.gather(
             ask(http, a, "u-0007", "How do I reset my password?", thread_id="t-d2"),
             ask(http, b, "u-0007", "What payment methods do you accept?", thread_id="t-d2"))
-    humans = [m.content for m in await _thread_messages(pg_url, "u-0007", "t-d2")
+    humans = [m.content for m in await _thread_messages(pg_url, switchyard_home, "u-0007", "t-d2")
               if m.type == "human"]
     assert sorted(humans) == ["How do I reset my password?",
                               "What payment methods do you accept?"]
