@@ -250,16 +250,20 @@ def _swap_models(app: Any, monkeypatch: pytest.MonkeyPatch, **by_tier: BaseChatM
 
 async def test_stream_emits_tokens_from_a_streaming_model(
         app: Any, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Grounded in the password article (an ungrounded fast answer is replaced by the extract).
+    # Grounded in the password article (an ungrounded fast answer is replaced by the extract),
+    # in words every retrieval of it holds. A user of its own: another test's password reset
+    # for u-0001 changes the action's result, and with it the evidence.
     streaming = GenericFakeChatModel(messages=iter([AIMessage(
-        "On the sign-in page, click Forgot password? and then Send reset link. A reset link is "
-        "valid for 30 minutes and can be used only once [1].")]))
+        "On the sign-in page, click Forgot password? and then Send reset link; open the email "
+        "and click Reset password [1].")]))
     _swap_models(app, monkeypatch, fast=streaming)
     payload = {"message": FAST_Q}
-    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=_auth(tenant=f"t{uuid.uuid4().hex[:8]}")) as resp:
+    headers = _auth("u-0003", tenant=f"t{uuid.uuid4().hex[:8]}")
+    async with client.stream("POST", "/v1/chat/stream", json=payload, headers=headers) as resp:
         events = _events((await resp.aread()).decode())
     names = [n for n, _ in events]
-    assert names[0] == "route" and names[-1] == "done" and "answer" not in names
+    assert names[0] == "route" and names[-1] == "done" and "answer" not in names, \
+        events[-1][1].get("grounding")
     tokens = "".join(d["text"] for n, d in events if n == "token")
     assert names.count("token") > 1 and tokens == events[-1][1]["answer"]
 
