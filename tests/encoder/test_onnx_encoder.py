@@ -122,7 +122,13 @@ def test_a_read_only_home_cannot_get_an_encoder_and_says_so(models: Path, monkey
     _onnx(models).unlink()
     monkeypatch.setattr(store, "export_in_child", lambda d: (_ for _ in ()).throw(
         PermissionError(13, "Permission denied")))
-    with pytest.raises(oe.EncoderUnavailable, match="cannot write .*writable SWITCHYARD_HOME"):
+    # In the storage layer's words, naming the folder and what to do about the home.
+    with pytest.raises(oe.EncoderUnavailable,
+                       match=r"cannot write the sentence encoder: no permission .*models.*SWITCHYARD_HOME"):
+        store.load_or_export(models, export=True)
+    monkeypatch.setattr(store, "export_in_child", lambda d: (_ for _ in ()).throw(
+        OSError(30, "Read-only file system")))
+    with pytest.raises(oe.EncoderUnavailable, match=r"storage is read-only .*SWITCHYARD_HOME"):
         store.load_or_export(models, export=True)
 
 
