@@ -108,6 +108,12 @@ class Switchyard:
             raise TypeError(f"unknown switchyard parts: {unknown} (known: {', '.join(PARTS)})")
         # The only place besides entry points that reads the process's configuration.
         self.settings = settings if settings is not None else get_settings()
+        # The settings' domain pack becomes the process's (one domain per process: the
+        # catalogue, tools, prompts and cache guard are built from it; see core/domain.py).
+        from switchyard.core.domain import activate, active_pack
+
+        if active_pack() is not self.settings.pack:
+            activate(self.settings.pack)
         self._built: dict[str, Any] = {k: v for k, v in parts.items() if v is not None}
         self._given = frozenset(self._built)
         self._lock = threading.RLock()
