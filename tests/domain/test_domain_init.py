@@ -49,6 +49,8 @@ def pack(tmp_path_factory: pytest.TempPathFactory, switchyard_home: Path) -> tup
                            capture_output=True, text=True, timeout=600)
     assert setup.returncode == 0, setup.stderr
     assert "3 articles" in setup.stdout and "fitted on 12 labelled requests" in setup.stdout
+    assert "domain pack: Larkspur" in setup.stdout
+    assert "warning: only 12 labelled requests" in setup.stdout  # a dozen: a clear warning
     return base / "my-pack", home
 
 

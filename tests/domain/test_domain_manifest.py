@@ -258,3 +258,27 @@ async def test_a_useful_tool_result_passes_unchanged() -> None:
 
     message = await _run_tool(fine)
     assert message.content == "all good" and message.status != "error"
+
+
+def test_few_labelled_requests_or_an_intent_without_examples_is_a_setup_warning(
+        tmp_path: Path, restore_domain) -> None:
+    import json
+
+    import switchyard.tools  # noqa: F401 - registers the tool importer with the catalogue
+    from switchyard.app import MIN_LABELLED, labelled_data_warnings
+
+    root = make_pack(tmp_path / "p", module="manifest_tools_labels")
+    domain.activate(load_pack(root))
+    rows = [{"text": f"weather in town {i}?", "complexity": "low", "intent": "ask_weather"}
+            for i in range(MIN_LABELLED)]
+    train = root / "routing" / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows[:12]))
+    few, missing = labelled_data_warnings(root / "routing")
+    assert few.startswith(f"only 12 labelled requests in {train}: the router routes on "
+                          "complexity alone")
+    assert "order_status, out_of_scope" in missing and "ask_weather" not in missing
+    rows += [{"text": "where is my order", "complexity": "medium", "intent": "order_status"},
+             {"text": "a poem please", "complexity": "low", "intent": "out_of_scope"}]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert labelled_data_warnings(root / "routing") == []
+
