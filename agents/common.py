@@ -280,10 +280,40 @@ def tool_node(deps: Dependencies, tier: str, tools: Sequence[BaseTool]) -> ToolN
             return ToolMessage(
                 content=f"ERROR: the tool {name!r} is not available for this request.",
                 name=name, tool_call_id=request.tool_call["id"], status="error")
-        return await execute(with_accounts(request, deps))
+        return as_tool_error(await execute(with_accounts(request, deps)), name)
 
     return ToolNode(list(tools), handle_tool_errors=True, messages_key="work",
                     awrap_tool_call=guard)
+
+
+# A tool's output the agent may not be able to use: nothing, or more than a model should read.
+MAX_TOOL_OUTPUT_CHARS = 20_000
+
+
+def as_tool_error(result: ToolMessage | Command, name: str) -> ToolMessage | Command:
+    """Whatever a tool did, the agent gets a string, and a failure starts with ``ERROR:``.
+
+    A domain pack's tool may raise (the tool node turns that into an error message in its own
+    words) or return garbage (nothing, or a flood): both become one clear ``ERROR:`` line the
+    agent relays, never a crash and never the raw output."""
+    if not isinstance(result, ToolMessage):
+        return result
+    content = result.content if isinstance(result.content, str) else str(result.content)
+    text = content.strip()
+    if text.startswith("ERROR:"):
+        return result
+    problem = None
+    if result.status == "error":
+        first = text.splitlines()[0] if text else "no detail"
+        problem = f"the tool {name!r} failed ({first[:300]})"
+    elif not text or text in ("null", "None", "[]", "{}"):
+        problem = f"the tool {name!r} returned nothing usable"
+    elif len(text) > MAX_TOOL_OUTPUT_CHARS:
+        problem = f"the tool {name!r} returned {len(text):,} characters, more than an answer can use"
+    if problem is None:
+        return result
+    return ToolMessage(content=f"ERROR: {problem}; tell the customer it is unavailable right now.",
+                       name=result.name, tool_call_id=result.tool_call_id, status="error")
 
 
 def with_accounts(request: ToolCallRequest, deps: Dependencies) -> ToolCallRequest:
@@ -294,8 +324,9 @@ def with_accounts(request: ToolCallRequest, deps: Dependencies) -> ToolCallReque
 
 async def inject_accounts(deps: Dependencies, request: ToolCallRequest,
                           execute: Any) -> ToolMessage | Command:
-    """An ``awrap_tool_call`` for tool nodes that run fixed steps: only the injection."""
-    return await execute(with_accounts(request, deps))
+    """An ``awrap_tool_call`` for tool nodes that run fixed steps: only the injection (and a
+    failure made an ``ERROR:`` message)."""
+    return as_tool_error(await execute(with_accounts(request, deps)), request.tool_call["name"])
 
 
 async def tool_loop_turn(

@@ -16,6 +16,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
+from switchyard.agents import prompts
 from switchyard.agents.common import (
     AgentInput,
     AgentOutput,
@@ -36,10 +37,6 @@ from switchyard.agents.common import (
     tool_node,
 )
 from switchyard.agents.prompts import (
-    EXPERT_AGENT_SYSTEM,
-    EXPERT_PLAN_SYSTEM,
-    EXPERT_REFLECT_SYSTEM,
-    EXPERT_SYNTHESIZE_SYSTEM,
     render_passages,
     render_tool_list,
 )
@@ -61,7 +58,7 @@ def _evidence(state: AgentState) -> str:
 def build_expert_agent(deps: Dependencies) -> CompiledStateGraph:
     async def plan(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         tools = request_tools(state, TIER, runtime)
-        system = EXPERT_PLAN_SYSTEM.format(tool_list=render_tool_list(tools) or "(none)")
+        system = prompts.current().EXPERT_PLAN_SYSTEM.format(tool_list=render_tool_list(tools) or "(none)")
         messages = [SystemMessage(system), *conversation(state)]
         message, usage, ms = await call_model(deps, TIER, "plan", messages, runtime)
         return {"plan": str(message.content), "usage": [usage], "timings": {"expert.plan": ms}}
@@ -69,7 +66,7 @@ def build_expert_agent(deps: Dependencies) -> CompiledStateGraph:
     async def retrieve(state: AgentState) -> dict[str, Any]:
         start = time.perf_counter()
         passages = await retrieve_passages(deps, search_query(state))
-        system = (f"{EXPERT_AGENT_SYSTEM}\n\n<plan>\n{state.get('plan', '')}\n</plan>\n\n"
+        system = (f"{prompts.current().EXPERT_AGENT_SYSTEM}\n\n<plan>\n{state.get('plan', '')}\n</plan>\n\n"
                   + render_passages(passages))
         return {"passages": passages, "sources": sources_of(passages),
                 "work": [SystemMessage(system), *conversation(state)],
@@ -87,7 +84,7 @@ def build_expert_agent(deps: Dependencies) -> CompiledStateGraph:
     async def reflect(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         review = (f"<draft>\n{state.get('draft', '')}\n</draft>\n\n"
                   f"<evidence>\n{_evidence(state)}\n</evidence>")
-        messages = [SystemMessage(EXPERT_REFLECT_SYSTEM), HumanMessage(review)]
+        messages = [SystemMessage(prompts.current().EXPERT_REFLECT_SYSTEM), HumanMessage(review)]
         message, usage, ms = await call_model(deps, TIER, "reflect", messages, runtime)
         return {"review": str(message.content), "usage": [usage], "timings": {"expert.reflect": ms}}
 
@@ -96,7 +93,7 @@ def build_expert_agent(deps: Dependencies) -> CompiledStateGraph:
                  f"<plan>\n{state.get('plan', '')}\n</plan>\n"
                  f"<draft>\n{state.get('draft', '')}\n</draft>\n"
                  f"<review>\n{state.get('review', '')}\n</review>")
-        messages = [SystemMessage(EXPERT_SYNTHESIZE_SYSTEM), HumanMessage(brief)]
+        messages = [SystemMessage(prompts.current().EXPERT_SYNTHESIZE_SYSTEM), HumanMessage(brief)]
         message, usage, ms = await call_model(deps, TIER, "synthesize", messages, runtime,
                                               answer=True)
         return {"answer": str(message.content), "agent": TIER.value,

@@ -23,6 +23,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
+from switchyard.agents import prompts
 from switchyard.agents.common import (
     AgentInput,
     AgentOutput,
@@ -43,30 +44,26 @@ from switchyard.agents.common import (
     tool_failed,
 )
 from switchyard.agents.prompts import (
-    DEFLECT_SYSTEM,
-    FAST_SYSTEM,
-    FAST_SYSTEM_SMALL,
-    SMALL_DEFLECTION,
     render_account,
     render_passages,
     render_small_context,
 )
 from switchyard.core.context import Context
-from switchyard.core.domain import INTENTS, Tier, fixed_actions
+from switchyard.core.domain import INTENTS, Tier, active_pack, fixed_actions
 from switchyard.deps import Dependencies
 from switchyard.llm.grounding import check_grounding, extractive_answer
 from switchyard.tools import TOOLS_BY_NAME, ToolAuthError, account_snapshot
 
 TIER = Tier.FAST
-# Every tool any intent's fixed actions use, in one ToolNode (it injects the caller's runtime).
-_ACTION_TOOL_NAMES = sorted({name for i in INTENTS.values() for name, _ in i.fixed_actions})
 NO_USER_NOTE = "nobody is signed in; sign in to see account details"
 # "What name is on my account?": the only request whose answer may carry the user's name.
 _ASKS_OWN_NAME = re.compile(r"\b(?:my|own)\s+(?:full\s+)?name\b|\bwho am i\b", re.IGNORECASE)
 
 
 def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
-    action_tools = ToolNode([TOOLS_BY_NAME[n] for n in _ACTION_TOOL_NAMES],
+    # Every tool any intent's fixed actions use, in one ToolNode (it injects the caller's runtime).
+    action_names = sorted({name for i in INTENTS.values() for name, _ in i.fixed_actions})
+    action_tools = ToolNode([TOOLS_BY_NAME[n] for n in action_names],
                             handle_tool_errors=True, messages_key="work",
                             awrap_tool_call=functools.partial(inject_accounts, deps))
 
@@ -78,7 +75,7 @@ def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
         passages = await retrieve_passages(deps, search_query(state))
         account = None
         user_id = context_of(runtime).user_id
-        if cls is not None and cls.requires_auth:
+        if cls is not None and cls.requires_auth and active_pack().manifest.account_snapshot:
             if not user_id:
                 account = {"account_note": NO_USER_NOTE}
             else:
@@ -126,7 +123,7 @@ def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
         small = deps.models.rules(TIER, context_of(runtime).model_override(TIER)).small
         out_of_scope = cls is not None and cls.in_scope is False
         if out_of_scope and small:
-            return {"answer": SMALL_DEFLECTION, "agent": TIER.value,
+            return {"answer": prompts.current().SMALL_DEFLECTION, "agent": TIER.value,
                     "model": deps.settings.tier(TIER).model, "usage": [],
                     "outcome": {**(state.get("outcome") or {}), "truncated": False},
                     "timings": {"fast.answer": 0.0},
@@ -134,11 +131,11 @@ def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
         step = "deflect" if out_of_scope else "answer"
         messages: list[BaseMessage]
         if out_of_scope:
-            messages = [SystemMessage(DEFLECT_SYSTEM), *conversation(state)]
+            messages = [SystemMessage(prompts.current().DEFLECT_SYSTEM), *conversation(state)]
         elif small:
             # A short instruction and only the lines that matter, in one user turn (a
             # follow-up's earlier turn is already in the search query).
-            messages = [SystemMessage(FAST_SYSTEM_SMALL), HumanMessage(render_small_context(
+            messages = [SystemMessage(prompts.current().FAST_SYSTEM_SMALL), HumanMessage(render_small_context(
                 search_query(state), passages, account, action))]
         else:
             context = "\n".join(
@@ -148,7 +145,7 @@ def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
                     f"<action>\n{action}\n</action>" if action else "",
                 ) if part
             )
-            messages = [SystemMessage(FAST_SYSTEM + "\n\n" + context), *conversation(state)]
+            messages = [SystemMessage(prompts.current().FAST_SYSTEM + "\n\n" + context), *conversation(state)]
         start = time.perf_counter()
         try:
             message, usage, ms = await call_model(deps, TIER, step, messages, runtime, answer=True)

@@ -14,6 +14,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
+from switchyard.agents import prompts
 from switchyard.agents.common import (
     AgentInput,
     AgentOutput,
@@ -31,7 +32,7 @@ from switchyard.agents.common import (
     tool_loop_turn,
     tool_node,
 )
-from switchyard.agents.prompts import STANDARD_SYSTEM, render_passages
+from switchyard.agents.prompts import render_passages
 from switchyard.core.context import Context
 from switchyard.core.domain import Tier, tier_tool_names
 from switchyard.deps import Dependencies
@@ -44,7 +45,7 @@ def build_standard_agent(deps: Dependencies) -> CompiledStateGraph:
     async def retrieve(state: AgentState) -> dict[str, Any]:
         start = time.perf_counter()
         passages = await retrieve_passages(deps, search_query(state))
-        system = STANDARD_SYSTEM + "\n\n" + render_passages(passages)
+        system = prompts.current().STANDARD_SYSTEM + "\n\n" + render_passages(passages)
         return {"passages": passages, "sources": sources_of(passages),
                 "work": [SystemMessage(system), *conversation(state)],
                 "timings": {"standard.retrieve": elapsed_ms(start)}}

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _texts() -> list[str]:
-    rows = [json.loads(x) for x in (ROOT / "data" / "routing" / "test.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (ROOT / "switchyard" / "domains" / "quillstack" / "routing" / "test.jsonl").read_text().splitlines()]
     return [r["text"] for r in rows]
 
 

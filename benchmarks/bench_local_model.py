@@ -51,7 +51,7 @@ QUALITY = [
 
 def load_article(article_id: str) -> tuple[str, list[dict]]:
     """The article's title and its sections as passages (the retriever's shape: title, url, text)."""
-    raw = bundled_path("switchyard.knowledge", "articles", f"{article_id}.md").read_text()
+    raw = bundled_path("switchyard.domains", "quillstack", "articles", f"{article_id}.md").read_text()
     _, front, body = raw.split("---\n", 2)
     title = yaml.safe_load(front)["title"]
     sections = [s.strip() for s in ("\n" + body).split("\n## ") if s.strip()]

@@ -83,7 +83,7 @@ print(json.dumps({"torch_default_threads": default_threads,
 
 
 def _texts() -> list[str]:
-    rows = (ROOT / "data" / "routing" / "test.jsonl").read_text().splitlines()
+    rows = (ROOT / "switchyard" / "domains" / "quillstack" / "routing" / "test.jsonl").read_text().splitlines()
     return [json.loads(r)["text"] for r in rows]
 
 

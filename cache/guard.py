@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+
+from switchyard.core.domain import active_pack, on_activate
+from switchyard.core.pack import DomainPack, GuardSpec
 
 # ---------------------------------------------------------------------------------------------
 # Normalisation (also the exact-match key)
@@ -52,199 +56,29 @@ def normalize_text(text: str) -> str:
 # Vocabularies
 # ---------------------------------------------------------------------------------------------
 
-# Named things whose swap changes the answer. Key = canonical name, value = surface forms.
-_ENTITY_ALIASES: dict[str, tuple[str, ...]] = {
-    # integrations
-    "salesforce": ("salesforce", "sfdc"),
-    "hubspot": ("hubspot", "hub spot"),
-    "zendesk": ("zendesk",),
-    "slack": ("slack",),
-    "jira": ("jira",),
-    "github": ("github",),
-    "gitlab": ("gitlab",),
-    "google sheets": ("google sheets", "gsheets", "google sheet"),
-    "google drive": ("google drive", "gdrive"),
-    "gmail": ("gmail",),
-    "outlook": ("outlook",),
-    "microsoft teams": ("microsoft teams", "ms teams"),
-    "stripe": ("stripe",),
-    "quickbooks": ("quickbooks", "quick books"),
-    "xero": ("xero",),
-    "shopify": ("shopify",),
-    "mailchimp": ("mailchimp",),
-    "intercom": ("intercom",),
-    "freshdesk": ("freshdesk",),
-    "servicenow": ("servicenow",),
-    "pipedrive": ("pipedrive",),
-    "zoho": ("zoho",),
-    "asana": ("asana",),
-    "trello": ("trello",),
-    "notion": ("notion",),
-    "airtable": ("airtable",),
-    "snowflake": ("snowflake",),
-    "bigquery": ("bigquery", "big query"),
-    "postgres": ("postgres", "postgresql"),
-    "mysql": ("mysql",),
-    "s3": ("s3", "amazon s3", "aws s3"),
-    "okta": ("okta",),
-    "azure ad": ("azure ad", "azure active directory", "entra id", "entra"),
-    "onelogin": ("onelogin",),
-    "google workspace": ("google workspace", "g suite", "gsuite"),
-    "auth0": ("auth0",),
-    "twilio": ("twilio",),
-    "sendgrid": ("sendgrid",),
-    "zapier": ("zapier",),
-    "integromat": ("integromat",),
-    "dropbox": ("dropbox",),
-    "zoom": ("zoom",),
-    "discord": ("discord",),
-    "tray.io": ("tray.io", "tray"),
-    "marketo": ("marketo",),
-    "workato": ("workato",),
-    "paypal": ("paypal",),
-    "visa": ("visa",),
-    "mastercard": ("mastercard",),
-    "amex": ("amex", "american express"),
-    # standards / features whose swap changes the answer
-    "sso": ("sso", "single sign-on", "single sign on", "single-sign-on"),
-    "scim": ("scim",),
-    "saml": ("saml",),
-    "oidc": ("oidc", "openid connect", "openid"),
-    "oauth": ("oauth", "oauth2"),
-    "mfa": (
-        "mfa",
-        "2fa",
-        "two-factor",
-        "two factor",
-        "multi-factor",
-        "multi factor",
-        "2-step",
-        "two-step",
-    ),
-    "webauthn": ("webauthn", "security key", "yubikey"),
-    "sms": ("sms", "text message"),
-    "csv": ("csv",),
-    "json": ("json",),
-    "xml": ("xml",),
-    "pdf": ("pdf",),
-    "gdpr": ("gdpr",),
-    "hipaa": ("hipaa",),
-    "soc 2": ("soc 2", "soc2", "soc-2"),
-    "iso 27001": ("iso 27001", "iso27001"),
-    "eu region": ("eu region", "eu data", "in the eu", "europe", "european"),
-    "us region": ("us region", "us data", "united states", "usa"),
-    "sandbox": ("sandbox",),
-    "ach": ("ach", "bank transfer", "wire transfer"),
-}
-
+# The domain's vocabulary (named entities, plans, opposite pairs and its ordinary capitalised
+# words) comes from the active domain pack's ``[guard]`` section (``switchyard.core.pack``; for
+# Quillstack, ``switchyard/domains/quillstack/guard.toml``) and is installed by ``use_vocabulary``
+# whenever a pack is activated. Key = canonical name, value = surface forms.
+_ENTITY_ALIASES: dict[str, tuple[str, ...]] = {}
 # Plans only count when used as a plan ("Team plan", "on Enterprise"), "my team" is not a plan.
-_PLANS = ("starter", "team", "business", "enterprise")
-_PLAN_RE = re.compile(
-    r"\b(starter|team|business|enterprise)\s+(?:plan|tier|edition|subscription|license|licence|seats?|customers?)\b"
-    r"|\b(?:plan|tier)\s+(?:called\s+)?(starter|team|business|enterprise)\b"
-    r"|\b(?:to|on|from)\s+(?:the\s+)?(starter|enterprise)\b"
-)
+_PLANS: tuple[str, ...] = ()
+_NEVER = re.compile(r"(?!x)x")
+_PLAN_RE = _NEVER
 
-# Capitalised words that are not entities (sentence starters, greetings, the product itself).
-_CAP_STOP = {
-    "i",
-    "i'm",
-    "i've",
-    "i'd",
-    "i'll",
-    "quillstack",
-    "hi",
-    "hello",
-    "hey",
-    "please",
-    "thanks",
-    "thank",
-    "ok",
-    "okay",
-    "api",
-    "apis",
-    "url",
-    "urls",
-    "ui",
-    "faq",
-    "asap",
-    "crm",
-    "id",
-    "ids",
-    "ip",
-    "it",
-    "admin",
-    "help",
-    "urgent",
-    "hi,",
-    "pls",
-    "plz",
-    "yes",
-    "no",
-    "also",
-    "and",
-    "but",
-    "so",
-    "the",
-    "what",
-    "how",
-    "why",
-    "when",
-    "where",
-    "which",
-    "who",
-    "can",
-    "could",
-    "is",
-    "are",
-    "do",
-    "does",
-    "my",
-    "our",
-    "we",
-    "a",
-    "an",
-    "settings",
-    "billing",
-    "workflow",
-    "workflows",
-    "webhook",
-    "webhooks",
-    "invoice",
-    "invoices",
-    "account",
-    "team",
-    "business",
-    "enterprise",
-    "starter",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "eu",
-    "us",
-    "usd",
-    "eur",
-    "gb",
-    "mb",
-    "kb",
-    "tb",
-}
+
+# Capitalised words that are not entities (sentence starters, greetings, units, months), plus
+# the pack's ordinary words (the product itself, its common nouns).
+_GENERAL_CAP_STOP = frozenset({
+    "i", "i'm", "i've", "i'd", "i'll", "hi", "hello", "hey", "please", "thanks", "thank", "ok",
+    "okay", "api", "apis", "url", "urls", "ui", "faq", "asap", "id", "ids", "ip", "it", "admin",
+    "help", "urgent", "hi,", "pls", "plz", "yes", "no", "also", "and", "but", "so", "the", "what",
+    "how", "why", "when", "where", "which", "who", "can", "could", "is", "are", "do", "does", "my",
+    "our", "we", "a", "an", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+    "sunday", "january", "february", "march", "april", "may", "june", "july", "august",
+    "september", "october", "november", "december", "gb", "mb", "kb", "tb",
+})
+_CAP_STOP: frozenset[str] = _GENERAL_CAP_STOP
 
 _NUMBER_WORDS = {
     # "one" is left out on purpose: "a seat" / "one seat" / "which one" are the same question.
@@ -374,239 +208,8 @@ _REL_RE = re.compile(
 
 # Antonym groups: each group maps a pole name to regex alternatives. Two texts conflict when
 # both take a side in a group and the sides differ.
-_POLES: dict[str, dict[str, tuple[str, ...]]] = {
-    "toggle": {
-        "on": (
-            r"enabl\w*",
-            r"re-?enabl\w*",
-            r"activat\w*",
-            r"turn\w*\s+(?:\w+\s+){0,2}on\b",
-            r"switch\w*\s+(?:\w+\s+){0,2}on\b",
-            r"unmut\w*",
-        ),
-        "off": (
-            r"disabl\w*",
-            r"deactivat\w*",
-            r"turn\w*\s+(?:\w+\s+){0,2}off\b",
-            r"switch\w*\s+(?:\w+\s+){0,2}off\b",
-            r"mut(?:e|ed|ing)\b",
-        ),
-    },
-    "grade": {"up": (r"upgrad\w*",), "down": (r"downgrad\w*",)},
-    "membership": {
-        "add": (
-            r"add(?:s|ed|ing)?\b",
-            r"new\b",
-            r"creat\w*",
-            r"invit\w*",
-            r"generat\w*",
-            r"provision\w*",
-            r"onboard\w*",
-            r"insert\w*",
-        ),
-        "remove": (
-            r"remov\w*",
-            r"delet\w*",
-            r"revok\w*",
-            r"deprovision\w*",
-            r"offboard\w*",
-            r"uninvit\w*",
-            r"drop(?:s|ped|ping)?\b",
-            r"get rid of",
-            r"eras\w*",
-            r"purg\w*",
-        ),
-    },
-    "quantity": {
-        "more": (
-            r"add(?:s|ed|ing)?\b",
-            r"buy\w*",
-            r"purchas\w*",
-            r"increas\w*",
-            r"rais(?:e|es|ed|ing)\b",
-            r"higher",
-            r"more",
-            r"extra",
-            r"additional",
-            r"bump\w*",
-            r"extend\w*",
-            r"expand\w*",
-        ),
-        "less": (
-            r"remov\w*",
-            r"decreas\w*",
-            r"reduc\w*",
-            r"lower\w*",
-            r"less",
-            r"fewer",
-            r"shrink\w*",
-            r"cut(?:s|ting)?\s+(?:down|back)",
-        ),
-    },
-    "transfer": {
-        "in": (
-            r"import\w*",
-            r"upload\w*",
-            r"migrat\w*\s+(?:\w+\s+){0,3}(?:to|into)\s+quillstack",
-            r"bring\w*\s+in",
-        ),
-        "out": (
-            r"export\w*",
-            r"download\w*",
-            r"migrat\w*\s+(?:\w+\s+){0,3}(?:off|out of|away from)\s+quillstack",
-            r"back\s?up",
-        ),
-    },
-    "connection": {
-        "connect": (
-            r"connect(?:s|ed|ing|ion)?\b",
-            r"integrat\w*",
-            r"hook\w*\s+up",
-            r"link(?:s|ed|ing)?\s+(?:\w+\s+){0,2}(?:to|with)\b",
-            r"pair\w*",
-        ),
-        "disconnect": (r"disconnect\w*", r"unlink\w*", r"uninstall\w*", r"unhook\w*", r"detach\w*"),
-    },
-    "session": {
-        "in": (
-            r"log(?:ging|ged|s)?\s?in(?:to)?\b",
-            r"sign(?:ing|ed|s)?\s?in(?:to)?\b",
-            r"login\w*",
-            r"signin\w*",
-        ),
-        "out": (
-            r"log(?:ging|ged|s)?\s?out\b",
-            r"sign(?:ing|ed|s)?\s?out\b",
-            r"logout\w*",
-            r"signout\w*",
-        ),
-        "up": (
-            r"sign(?:ing|ed|s)?\s?up\b",
-            r"signup\w*",
-            r"register\s+(?:for|an?\s+account)",
-            r"registration",
-        ),
-    },
-    "lock": {"lock": (r"(?<!un)lock(?:s|ed|ing|out)?\b",), "unlock": (r"unlock\w*",)},
-    "subscribe": {
-        "sub": (r"(?<!un)subscrib\w*", r"opt\w*\s+in\b"),
-        "unsub": (r"unsubscrib\w*", r"opt\w*\s+out\b"),
-    },
-    "run": {
-        "stop": (r"paus\w*", r"stop\w*", r"halt\w*", r"suspend\w*", r"freez\w*"),
-        "go": (
-            r"resum\w*",
-            r"unpaus\w*",
-            r"restart\w*",
-            r"start\w*",
-            r"unfreez\w*",
-            r"unsuspend\w*",
-            r"re-?run\w*",
-            r"retry\w*",
-            r"retri\w*",
-        ),
-    },
-    "lifecycle": {
-        "end": (
-            r"cancel\w*",
-            r"terminat\w*",
-            r"clos(?:e|ed|ing)\s+(?:\w+\s+){0,2}(?:account|subscription|workspace)",
-            r"end\s+(?:my|our|the)\s+(?:subscription|contract|plan)",
-            r"churn\w*",
-        ),
-        "keep": (
-            r"renew\w*",
-            r"reactivat\w*",
-            r"reinstat\w*",
-            r"keep\w*",
-            r"continu\w*",
-            r"reopen\w*",
-            r"undo\s+(?:the\s+)?cancel\w*",
-        ),
-    },
-    "archive": {
-        "archive": (r"(?<!un)archiv\w*",),
-        "restore": (r"unarchiv\w*", r"restor\w*", r"undelet\w*", r"recover\w*"),
-    },
-    "period": {
-        "monthly": (r"monthly", r"per month", r"a month", r"month-to-month", r"every month"),
-        "annual": (r"annual\w*", r"yearly", r"per year", r"a year", r"every year"),
-    },
-    "permission": {
-        "allow": (
-            r"allow\w*",
-            r"permit\w*",
-            r"whitelist\w*",
-            r"allowlist\w*",
-            r"grant\w*",
-            r"unblock\w*",
-        ),
-        "deny": (
-            r"(?<!un)block\w*",
-            r"deny\w*",
-            r"deni\w*",
-            r"revok\w*",
-            r"blacklist\w*",
-            r"blocklist\w*",
-            r"forbid\w*",
-            r"restrict\w*",
-            r"prevent\w*",
-        ),
-    },
-    "visibility": {
-        "show": (r"show\w*", r"display\w*", r"unhid\w*", r"reveal\w*"),
-        "hide": (r"(?<!un)hid(?:e|es|ing|den)\b", r"mask\w*", r"conceal\w*"),
-    },
-    "access": {"public": (r"public\w*",), "private": (r"privat\w*",)},
-    "order": {
-        "before": (r"before", r"prior to", r"ahead of", r"earlier than"),
-        "after": (r"after", r"later than", r"once\s+(?:the|it|my)"),
-    },
-    "direction": {
-        "send": (r"send\w*", r"sent", r"outgoing", r"outbound"),
-        "receive": (r"receiv\w*", r"incoming", r"inbound"),
-    },
-    "money": {
-        "refund": (r"refund\w*", r"reimburs\w*", r"money back", r"credit(?:ed)?\s+back"),
-        "charge": (r"(?<!dis)charg\w*", r"bill(?:ed|ing)?\s+(?:me|us|twice)", r"debit\w*"),
-    },
-    "bound": {
-        "max": (r"max\w*", r"most", r"upper", r"at most", r"limit"),
-        "min": (r"min\b", r"minimum\w*", r"least", r"lower limit"),
-    },
-    "outcome": {"ok": (r"succe\w*", r"pass(?:es|ed|ing)?\b"), "fail": (r"fail\w*", r"broke\w*")},
-    "age": {
-        "old": (r"old(?:er)?\b", r"legacy", r"former"),
-        "new": (r"new(?:er)?\b", r"fresh", r"replacement"),
-    },
-    "inclusion": {"include": (r"includ\w*",), "exclude": (r"exclud\w*",)},
-    "crypto": {"encrypt": (r"(?<!de)encrypt\w*",), "decrypt": (r"decrypt\w*",)},
-    "scope_all": {
-        "all": (r"all\b", r"every\w*", r"entire", r"bulk", r"mass"),
-        "one": (r"single", r"specific", r"individual", r"particular", r"just one", r"only one"),
-    },
-    "role": {
-        "admin": (r"admins?\b", r"administrators?", r"super ?admin\w*"),
-        "owner": (r"owners?\b", r"ownership"),
-        "member": (r"members?\b",),
-        "editor": (r"editors?\b",),
-        "viewer": (r"viewers?\b", r"read-?only"),
-        "guest": (r"guests?\b",),
-    },
-    "unit": {
-        "second": (r"seconds?\b", r"secs?\b"),
-        "minute": (r"minutes?\b", r"mins?\b"),
-        "hour": (r"hours?\b", r"hourly", r"hrs?\b"),
-        "day": (r"days?\b", r"daily"),
-        "week": (r"weeks?\b", r"weekly"),
-        "year": (r"years?\b",),
-    },
-    "auth_object": {
-        "password": (r"passwords?", r"passcodes?"),
-        "email": (r"e-?mails?\b(?!\s+(?:me|us))", r"email address"),
-        "username": (r"usernames?", r"user names?"),
-    },
-}
+# Opposite pairs (antonym groups), from the pack: group -> side -> regular expressions.
+_POLES: dict[str, dict[str, tuple[str, ...]]] = {}
 
 _NEGATION_RE = re.compile(
     r"\b(?:not|no|never|none|nothing|nobody|neither|nor|without|cannot|unable|no longer)\b"
@@ -646,18 +249,48 @@ def _compile_poles() -> dict[str, dict[str, re.Pattern[str]]]:
     }
 
 
-_POLE_RES = _compile_poles()
-_ALIAS_WORDS = {
-    w for aliases in _ENTITY_ALIASES.values() for a in aliases for w in _WORD_RE.findall(a)
-}
+def _plan_re(plans: tuple[str, ...], standalone: tuple[str, ...]) -> re.Pattern[str]:
+    if not plans:
+        return _NEVER
+    names = "|".join(re.escape(p) for p in plans)
+    pattern = (
+        rf"\b({names})\s+(?:plan|tier|edition|subscription|license|licence|seats?|customers?)\b"
+        rf"|\b(?:plan|tier)\s+(?:called\s+)?({names})\b"
+    )
+    if standalone:
+        pattern += r"|\b(?:to|on|from)\s+(?:the\s+)?(" + "|".join(re.escape(p) for p in standalone) + r")\b"
+    return re.compile(pattern)
+
+
+_POLE_RES: dict[str, dict[str, re.Pattern[str]]] = {}
+_ALIAS_WORDS: set[str] = set()
 # Single-word entity names, for typo-tolerant entity matching ("Jria" is Jira).
-_ENTITY_WORDS = {
-    name: {a for a in aliases if _WORD_RE.fullmatch(a)} for name, aliases in _ENTITY_ALIASES.items()
-}
-_ENTITY_RES = [
-    (name, re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(a) for a in aliases) + r")(?![\w-])"))
-    for name, aliases in _ENTITY_ALIASES.items()
-]
+_ENTITY_WORDS: dict[str, set[str]] = {}
+_ENTITY_RES: list[tuple[str, re.Pattern[str]]] = []
+
+
+def use_vocabulary(spec: GuardSpec) -> None:
+    """Install a pack's vocabulary (called whenever a domain pack is activated)."""
+    global _ENTITY_ALIASES, _PLANS, _PLAN_RE, _CAP_STOP, _POLES, _POLE_RES
+    global _ALIAS_WORDS, _ENTITY_WORDS, _ENTITY_RES
+    _ENTITY_ALIASES = {k.casefold(): tuple(a.casefold() for a in v) for k, v in spec.entities.items()}
+    _PLANS = tuple(p.casefold() for p in spec.plans)
+    _PLAN_RE = _plan_re(_PLANS, tuple(p.casefold() for p in spec.standalone_plans))
+    _CAP_STOP = _GENERAL_CAP_STOP | {w.casefold() for w in spec.ordinary_words}
+    _POLES = {g: {side: tuple(alts) for side, alts in sides.items()}
+              for g, sides in spec.opposites.items()}
+    _POLE_RES = _compile_poles()
+    _ALIAS_WORDS = {
+        w for aliases in _ENTITY_ALIASES.values() for a in aliases for w in _WORD_RE.findall(a)
+    }
+    _ENTITY_WORDS = {
+        name: {a for a in aliases if _WORD_RE.fullmatch(a)} for name, aliases in _ENTITY_ALIASES.items()
+    }
+    _ENTITY_RES = [
+        (name, re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(a) for a in aliases) + r")(?![\w-])"))
+        for name, aliases in _ENTITY_ALIASES.items()
+    ]
+    extract_facts.cache_clear()
 
 
 def _canon_number(raw: str, suffix: str | None = None) -> str:
@@ -875,3 +508,11 @@ def guard_conflict(query: str, cached: str) -> str | None:
         if pa and pb and pa != pb:
             return f"opposite meaning ({group}: {'/'.join(sorted(pa))} vs {'/'.join(sorted(pb))})"
     return None
+
+
+def _on_activate(pack: DomainPack) -> Callable[[], None]:
+    return lambda: use_vocabulary(pack.guard)
+
+
+on_activate(_on_activate)
+use_vocabulary(active_pack().guard)

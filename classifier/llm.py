@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 
 from switchyard.classifier.schema import Classification, LLMVerdict
-from switchyard.core.domain import INTENTS, OUT_OF_SCOPE
+from switchyard.core.domain import INTENTS, OUT_OF_SCOPE, product_name
 from switchyard.core.settings import TIER_FOR_COMPLEXITY
 from switchyard.llm.accounting import usage_record
 from switchyard.llm.factory import ModelFactory
@@ -55,7 +55,7 @@ def _intent_list() -> str:
 def build_prompt(text: str, history: list[str] | None = None, history_turns: int = 3) -> str:
     turns = [h for h in (history or []) if h.strip()][-history_turns:] if history_turns > 0 else []
     hist = "".join(f"Earlier user turn: {h}\n" for h in turns)
-    return PROMPT.format(product="Quillstack", intents=_intent_list(), history=hist, request=text)
+    return PROMPT.format(product=product_name(), intents=_intent_list(), history=hist, request=text)
 
 
 def default_chat_model(factory: ModelFactory) -> BaseChatModel:

@@ -337,7 +337,9 @@ def _fit(rows: Sequence[Example], embeddings: np.ndarray, hparams: dict[str, flo
 
 def default_training_files(routing_data_dir: Path) -> list[Path]:
     # The test split is never used for fitting; dev was used only to pick hyper-parameters.
-    return [routing_data_dir / "train.jsonl", routing_data_dir / "dev.jsonl"]
+    # A domain pack may have no dev split; train.jsonl is required (its absence is reported).
+    train, dev = routing_data_dir / "train.jsonl", routing_data_dir / "dev.jsonl"
+    return [train, dev] if dev.is_file() else [train]
 
 
 def train_from_files(files: Sequence[Path], directory: Path, embedder: Embedder,

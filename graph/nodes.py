@@ -22,10 +22,10 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from switchyard.agents import prompts
 from switchyard.agents.common import classification_of, context_of
 from switchyard.agents.expert import build_expert_agent
 from switchyard.agents.fast import build_fast_agent
-from switchyard.agents.prompts import PROMPT_VERSION
 from switchyard.agents.standard import build_standard_agent
 from switchyard.cache import (
     CachedAnswer,
@@ -40,7 +40,14 @@ from switchyard.cache import (
 )
 from switchyard.classifier.local import followup_cue
 from switchyard.core.context import Context
-from switchyard.core.domain import COMPLEXITY_FOR_TIER, FALLBACKS, TIERS, Tier, tools_for
+from switchyard.core.domain import (
+    COMPLEXITY_FOR_TIER,
+    FALLBACKS,
+    TIERS,
+    Tier,
+    product_name,
+    tools_for,
+)
 from switchyard.core.domain import intent as intent_info
 from switchyard.core.tracing import annotate_trace
 from switchyard.deps import Dependencies, LazyDependencies, resolve
@@ -48,7 +55,7 @@ from switchyard.graph.state import RESET, Flight, State
 from switchyard.llm.accounting import expert_counterfactual_usd, totals
 from switchyard.llm.errors import failure_kind
 from switchyard.llm.usage import estimate_tokens
-from switchyard.tools import TOOLSET_VERSION
+from switchyard.tools import toolset_version
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +87,7 @@ def check_request(text: Any, max_chars: int) -> str | None:
     if "\x00" in text:
         return "The message contains NUL bytes; please send plain text."
     if not text.strip():
-        return "Your message is empty. Please type a question for Quillstack support."
+        return f"Your message is empty. Please type a question for {product_name()} support."
     if len(text) > max_chars:
         return (f"Your message is {len(text):,} characters; the limit is {max_chars:,}. "
                 "Please shorten it or split it into questions.")
@@ -206,7 +213,7 @@ class RouterNodes:
                    kb_version: str) -> Partition:
         return Partition.for_request(
             tenant=ctx.tenant, user_id=ctx.user_id, personal=personal, key=deps.settings.hash_key,
-            tier=state["route"], prompt_version=PROMPT_VERSION, toolset_version=TOOLSET_VERSION,
+            tier=state["route"], prompt_version=prompts.current().version, toolset_version=toolset_version(),
             kb_version=kb_version,
         )
 

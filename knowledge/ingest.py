@@ -34,6 +34,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, Field
 
+from switchyard.core.domain import active_pack
+
 if TYPE_CHECKING:
     from switchyard.core.settings import RetrievalSettings
 
@@ -42,7 +44,6 @@ INDEX_FILE = "index.faiss"
 DOCSTORE_FILE = "docstore.json"
 BUILD_FILES = (INDEX_FILE, DOCSTORE_FILE)
 MANIFEST_FORMAT = 1
-ARTICLE_URL = "https://help.quillstack.example/articles/{id}"
 _EMBED_BATCH = 32
 
 ProgressFn = Callable[[int, int], None]
@@ -71,14 +72,59 @@ class Article(BaseModel):
 
     @property
     def url(self) -> str:
-        return ARTICLE_URL.format(id=self.id)
+        # The active domain pack's help-centre address for this article.
+        return active_pack().manifest.product.article_url.format(id=self.id)
+
+
+ARTICLE_SUFFIXES = (".md", ".txt", ".html", ".htm")
+
+
+def _plain_article(path: Path, raw: str, title: str, body: str) -> Article:
+    """An article without front-matter: category "general", dated by the file's mtime."""
+    updated = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC).date()
+    if not body.strip():
+        raise ArticleError(f"{path.name}: the article is empty")
+    return Article(id=path.stem, title=title.strip() or path.stem.replace("-", " "),
+                   category="general", updated=updated, body=body.strip(),
+                   sha256=hashlib.sha256(raw.encode("utf-8")).hexdigest())
+
+
+def _html_article(path: Path, raw: str) -> Article:
+    """An HTML page through BeautifulSoup (the ``html`` extra): its <title> (or first <h1>),
+    and its text with scripts, styles and navigation removed."""
+    try:
+        from bs4 import BeautifulSoup
+    except ImportError:
+        raise ArticleError(f"{path.name}: HTML articles need BeautifulSoup; install it with "
+                           "pip install 'switchyard[html]' (or convert the page to .md)") from None
+    soup = BeautifulSoup(raw, "html.parser")
+    for junk in soup(["script", "style", "nav", "header", "footer", "noscript"]):
+        junk.decompose()
+    heading = soup.find("h1")
+    title = (soup.title.get_text(" ", strip=True) if soup.title else "") or (
+        heading.get_text(" ", strip=True) if heading else "")
+    if soup.title:
+        soup.title.decompose()
+    root = soup.body or soup
+    lines = [ln.strip() for ln in root.get_text("\n").splitlines()]
+    body = "\n".join(ln for ln in lines if ln)
+    return _plain_article(path, raw, title, body)
 
 
 def parse_article(path: Path) -> Article:
-    """Parse one markdown file with YAML front-matter; the id is the filename stem."""
+    """Parse one article; the id is the filename stem. Markdown with YAML front-matter (title,
+    category, updated), markdown without it (the title is its first ``#`` heading), plain text
+    (the first line is the title) or HTML."""
     raw = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return _html_article(path, raw)
+    if suffix == ".txt":
+        first, _, rest = raw.strip().partition("\n")
+        return _plain_article(path, raw, first, rest or first)
     if not raw.startswith("---\n"):
-        raise ArticleError(f"{path.name}: missing YAML front-matter")
+        heading = re.search(r"^#\s+(.+)$", raw, flags=re.M)
+        return _plain_article(path, raw, heading.group(1) if heading else "", raw)
     try:
         _, front, body = raw.split("---\n", 2)
     except ValueError as exc:
@@ -108,9 +154,18 @@ def parse_article(path: Path) -> Article:
 
 
 def load_articles(articles_dir: Path) -> list[Article]:
-    articles = [parse_article(p) for p in sorted(Path(articles_dir).glob("*.md"))]
+    paths = sorted(p for p in Path(articles_dir).iterdir()
+                   if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES) \
+        if Path(articles_dir).is_dir() else []
+    articles = [parse_article(p) for p in paths]
     if not articles:
-        raise ArticleError(f"no articles found in {articles_dir}")
+        raise ArticleError(f"no articles found in {articles_dir} (.md, .txt or .html); add the "
+                           "help-centre articles there (paths.articles in the domain manifest)")
+    ids = [a.id for a in articles]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ArticleError(f"{articles_dir}: two articles share the name(s) {duplicated} "
+                           "(one id per file stem); rename one of each")
     return articles
 
 

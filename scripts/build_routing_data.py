@@ -1,4 +1,4 @@
-"""Build data/routing/{train,dev,test}.jsonl from the hand-written sources in data/routing/source/.
+"""Build the Quillstack pack's routing/{train,dev,test}.jsonl from its hand-written routing/source/.
 
 Source format: ``@intent NAME [complexity]`` starts a section, then one request per line;
 ``@followup`` sections hold ``intent | turn || turn >> follow-up`` lines. Lines starting with
@@ -22,8 +22,8 @@ from pathlib import Path
 from switchyard.core.domain import INTENTS, OUT_OF_SCOPE
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "data" / "routing" / "source"
-OUT = ROOT / "data" / "routing"
+SOURCE = ROOT / "switchyard" / "domains" / "quillstack" / "routing" / "source"
+OUT = ROOT / "switchyard" / "domains" / "quillstack" / "routing"
 SPLITS = (("train", 0.70), ("dev", 0.15), ("test", 0.15))
 SEED = 20240611
 

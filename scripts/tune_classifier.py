@@ -92,7 +92,7 @@ def main() -> None:
 def tune(sy: Switchyard, args: argparse.Namespace, fit_spec: dict[str, list[float]],
          decision_spec: dict[str, list[float]]) -> None:
     settings, encoder = sy.settings, sy.encoder
-    d = ROOT / "data" / "routing"
+    d = ROOT / "switchyard" / "domains" / "quillstack" / "routing"
     rows = load_labeled(d / "train.jsonl") + load_labeled(d / "dev.jsonl")
     emb_all = encoder.embed([r.text for r in rows])
     hist_texts = sorted({h for r in rows for h in r.history})

@@ -74,9 +74,12 @@ class SetupReport:
     cache_invalidated: int
     cache_backend: str
     seconds: float
+    domain: str = ""
+    warnings: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         return [
+            *([f"domain pack: {self.domain}"] if self.domain else []),
             f"customer database: {self.database.summary()}",
             f"sentence encoder: {self.encoder}",
             f"knowledge index: {self.knowledge.summary()}",
@@ -85,6 +88,7 @@ class SetupReport:
                 f"{self.cache_invalidated} answers of an older knowledge base dropped"
                 if self.cache_invalidated else "current"),
             f"ready in {self.seconds:.1f} s",
+            *(f"warning: {w}" for w in self.warnings),
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,7 +100,39 @@ class SetupReport:
             "classifier": self.classifier,
             "cache": {"backend": self.cache_backend, "invalidated": self.cache_invalidated},
             "seconds": round(self.seconds, 3),
+            "domain": self.domain,
+            "warnings": list(self.warnings),
         }
+
+
+# Fewer labelled requests than this and the intent head is a guess (the tier comes from the
+# complexity head alone, which is how the router decides anyway).
+MIN_LABELLED = 30
+
+
+def labelled_data_warnings(routing_dir: Path) -> list[str]:
+    """What a person should know about the active pack's labelled requests: too few of them,
+    or intents with no example (never predicted, so their tools and flags are never used)."""
+    import json
+
+    from switchyard.core.domain import INTENTS
+
+    train = routing_dir / "train.jsonl"
+    try:
+        rows = [json.loads(x) for x in train.read_text(encoding="utf-8").splitlines() if x.strip()]
+    except (OSError, ValueError):
+        return []  # fitting the classifier reports a missing or broken file
+    found: list[str] = []
+    if len(rows) < MIN_LABELLED:
+        found.append(f"only {len(rows)} labelled requests in {train}: the router routes on "
+                     "complexity alone and its intents are guesses; label at least "
+                     f"{MIN_LABELLED} (a few per intent)")
+    seen = {str(r.get("intent")) for r in rows if isinstance(r, dict)}
+    missing = [name for name in INTENTS if name not in seen]
+    if missing:
+        found.append(f"intents with no labelled example in {train}: {', '.join(missing)} "
+                     "(never predicted, so their tools and flags are never used); add examples")
+    return found
 
 
 class Switchyard:
@@ -108,6 +144,12 @@ class Switchyard:
             raise TypeError(f"unknown switchyard parts: {unknown} (known: {', '.join(PARTS)})")
         # The only place besides entry points that reads the process's configuration.
         self.settings = settings if settings is not None else get_settings()
+        # The settings' domain pack becomes the process's (one domain per process: the
+        # catalogue, tools, prompts and cache guard are built from it; see core/domain.py).
+        from switchyard.core.domain import activate, active_pack
+
+        if active_pack() is not self.settings.pack:
+            activate(self.settings.pack)
         self._built: dict[str, Any] = {k: v for k, v in parts.items() if v is not None}
         self._given = frozenset(self._built)
         self._lock = threading.RLock()
@@ -157,7 +199,10 @@ class Switchyard:
         model = getattr(classifier, "model", None)
         described = getattr(model, "provenance", None) or f"{classifier.name} classifier"
         removed = self.cache.invalidate_public(report.kb_version)
+        pack = self.settings.pack
         self.report = SetupReport(
+            domain=f"{pack.name} ({pack.root})",
+            warnings=(*pack.warnings, *labelled_data_warnings(self.settings.routing_data_dir)),
             database=seeded, encoder=getattr(encoder, "provenance", type(encoder).__name__),
             knowledge=report, classifier=f"{classifier.name}, {described}",
             cache_invalidated=removed,

@@ -1,49 +1,58 @@
-"""Support tools over the Quillstack customer database, scoped to the signed-in user.
+"""The active domain pack's tools, imported from the manifest's ``module:attribute`` references.
 
-``BASIC_TOOLS`` go to the standard agent, ``ALL_TOOLS`` to the expert. Every tool gets the caller
-from LangGraph's injected ``ToolRuntime`` (``runtime.context.user_id``), never from arguments,
-and answers with a string: a one-sentence summary, then ``key: value`` lines, or
-``ERROR: <message>`` for refusals and bad arguments.
+Quillstack's own tools (the bundled pack's) live in this package's modules and work over its
+customer database, scoped to the signed-in user. Every tool, whatever pack it comes from, gets
+the caller from LangGraph's injected ``ToolRuntime`` (``runtime.context.user_id``), never from
+arguments, and answers with a string (``ERROR: <message>`` for refusals and bad arguments).
+
+``TOOLS_BY_NAME``, ``BASIC_TOOLS`` (what the standard tier may bind), ``EXPERT_ONLY_TOOLS`` and
+``ALL_TOOLS`` are refilled in place whenever a pack is activated
+(``switchyard.core.domain.activate``); ``toolset_version()`` hashes them.
 """
 
-import hashlib
-import json
-
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from switchyard.tools.account import account_snapshot, get_account_summary, get_subscription
-from switchyard.tools.analytics import usage_analytics
+from switchyard.core.domain import TOOLS, active_pack, on_activate
+from switchyard.tools.account import account_snapshot
 from switchyard.tools.auth import ToolAuthError
-from switchyard.tools.billing import explain_charge, get_invoice, list_invoices
 from switchyard.tools.common import ToolError
-from switchyard.tools.errors import lookup_error_code, recent_api_errors
-from switchyard.tools.identity import reset_password, verify_identity
-from switchyard.tools.migration import estimate_migration
-from switchyard.tools.pricing import pricing_calculator
+from switchyard.tools.registry import resolve_tools, toolset_version_of
 
-BASIC_TOOLS: list[BaseTool] = [
-    verify_identity, reset_password, get_account_summary, list_invoices, get_invoice,
-    explain_charge, get_subscription, lookup_error_code, recent_api_errors,
-]
-EXPERT_ONLY_TOOLS: list[BaseTool] = [usage_analytics, pricing_calculator, estimate_migration]
-ALL_TOOLS: list[BaseTool] = [*BASIC_TOOLS, *EXPERT_ONLY_TOOLS]
-TOOLS_BY_NAME: dict[str, BaseTool] = {t.name: t for t in ALL_TOOLS}
-# Tools that read no account data and need no signed-in user.
-PUBLIC_TOOLS = frozenset({"lookup_error_code", "pricing_calculator"})
+TOOLS_BY_NAME: dict[str, BaseTool] = {}
+BASIC_TOOLS: list[BaseTool] = []
+EXPERT_ONLY_TOOLS: list[BaseTool] = []
+ALL_TOOLS: list[BaseTool] = []
+PUBLIC_TOOLS: frozenset[str] = frozenset()
+_VERSION: list[str] = [""]
 
 
-def _toolset_version(tools: list[BaseTool]) -> str:
-    # Part of the cache partition: a changed tool (name, description, schema) never serves
-    # answers written with the old one.
-    specs = json.dumps([convert_to_openai_tool(t) for t in tools], sort_keys=True)
-    return hashlib.sha256(specs.encode()).hexdigest()[:10]
+def _prepare(pack):  # type: ignore[no-untyped-def]
+    resolved = resolve_tools(pack)  # raises PackError before anything changes
+    version = toolset_version_of(list(resolved.values()))
+
+    def commit() -> None:
+        global PUBLIC_TOOLS
+        TOOLS_BY_NAME.clear()
+        TOOLS_BY_NAME.update(resolved)
+        BASIC_TOOLS[:] = [t for n, t in resolved.items() if not TOOLS[n].expert_only]
+        EXPERT_ONLY_TOOLS[:] = [t for n, t in resolved.items() if TOOLS[n].expert_only]
+        ALL_TOOLS[:] = [*BASIC_TOOLS, *EXPERT_ONLY_TOOLS]
+        PUBLIC_TOOLS = frozenset(n for n in resolved if not TOOLS[n].reads_account)
+        _VERSION[0] = version
+
+    return commit
 
 
-TOOLSET_VERSION = _toolset_version(ALL_TOOLS)
+def toolset_version() -> str:
+    """Part of the cache partition: a changed tool (name, description, schema) never serves
+    answers written with the old one."""
+    return _VERSION[0]
+
+
+on_activate(_prepare)
+_prepare(active_pack())()
 
 __all__ = [
-    "TOOLSET_VERSION",
     "ALL_TOOLS", "BASIC_TOOLS", "EXPERT_ONLY_TOOLS", "PUBLIC_TOOLS", "TOOLS_BY_NAME",
-    "ToolAuthError", "ToolError", "account_snapshot",
+    "ToolAuthError", "ToolError", "account_snapshot", "toolset_version",
 ]

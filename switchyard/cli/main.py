@@ -19,6 +19,7 @@ STARTED = time.perf_counter()
 import importlib  # noqa: E402
 import os  # noqa: E402
 import pkgutil  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Annotated, Any  # noqa: E402
 
 import click  # noqa: E402
@@ -53,7 +54,7 @@ def friendly_error(exc: BaseException) -> str:
         return storage
     known = ("DatabaseError", "IndexIntegrityError", "IndexReadOnlyError", "UnknownUserError",
              "StorageError", "ArticleError", "JsonLimitError", "InputError",
-             "EncoderUnavailable")
+             "EncoderUnavailable", "PackError")
     if any(cls.__name__ in known for cls in type(exc).__mro__):
         return str(exc)
     return f"unexpected {type(exc).__name__}: {exc}"
@@ -93,10 +94,24 @@ def main(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Show full tracebacks on errors, and libraries' progress bars, "
                                 "warnings and logs.")] = False,
+    domain: Annotated[Path | None, typer.Option(
+        "--domain", help="The domain pack to run on: a folder holding a domain.toml "
+                         "(default: SWITCHYARD_DOMAIN, else the bundled Quillstack pack).",
+        file_okay=False)] = None,
 ) -> None:
     """Route each LLM agent request to the cheapest agent that can handle it."""
     # Before any command imports a model library: their output is configured at the source.
     library_output.configure(verbose=verbose or None)
+    if domain is not None:
+        # The process's domain: every settings object built from here on names this pack, and
+        # child processes (langgraph dev) inherit it.
+        os.environ["SWITCHYARD_DOMAIN"] = str(domain.expanduser().resolve())
+    chosen = os.environ.get("SWITCHYARD_DOMAIN", "").strip()
+    if chosen:
+        from switchyard.core.domain import activate
+        from switchyard.core.pack import load_pack_cached
+
+        activate(load_pack_cached(chosen))  # a bad manifest stops here: file, key and fix
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
     importlib.import_module(f"switchyard.cli.commands.{_module}").register(app)

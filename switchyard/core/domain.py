@@ -1,17 +1,28 @@
-"""The domain catalogue: tiers, intents and tools, each fact stated once.
+"""The domain catalogue: tiers, and the active domain pack's intents and tools.
 
 Everything else is derived from here: which intents are personal (their answers may come from the
 signed-in customer's account) or strategic (never cached), which fixed action steps an intent runs,
 which tools each tier binds for a request, and which tools read no account data (so an answer
-built only from them and the help center may be shared). Another domain swaps this module and the
-labelled routing data.
+built only from them and the help center may be shared). The intents and tools come from the
+active domain pack's manifest (``switchyard.core.pack``; Quillstack by default).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
+
+from switchyard.core.pack import (
+    COMPLEXITY_FOR_HINT,
+    OUT_OF_SCOPE,  # noqa: F401 - re-exported: the catalogue's out-of-scope intent
+    DomainPack,
+    default_pack_dir,
+    load_pack_cached,
+)
 
 
 class Tier(StrEnum):
@@ -44,23 +55,12 @@ class ToolInfo:
     self_service: bool = False
 
 
-# Every support tool (their code is in ``switchyard/tools``). ``reads_account=False`` means the
-# output is the same for every caller: the error-code reference and the public price sheet.
-TOOLS: dict[str, ToolInfo] = {
-    "verify_identity": ToolInfo(reads_account=True, self_service=True),
-    "reset_password": ToolInfo(reads_account=True),
-    "get_account_summary": ToolInfo(reads_account=True),
-    "list_invoices": ToolInfo(reads_account=True),
-    "get_invoice": ToolInfo(reads_account=True),
-    "explain_charge": ToolInfo(reads_account=True),
-    "get_subscription": ToolInfo(reads_account=True),
-    "lookup_error_code": ToolInfo(reads_account=False),
-    "recent_api_errors": ToolInfo(reads_account=True),
-    "usage_analytics": ToolInfo(reads_account=True, expert_only=True),
-    "pricing_calculator": ToolInfo(reads_account=False, expert_only=True),
-    "estimate_migration": ToolInfo(reads_account=True, expert_only=True),
-}
-PUBLIC_TOOLS: frozenset[str] = frozenset(n for n, t in TOOLS.items() if not t.reads_account)
+# Filled from the active domain pack (``activate``): every tool, what it reads, and its tier.
+TOOLS: dict[str, ToolInfo] = {}
+# Tools that read no account data: their output is the same for every caller.
+PUBLIC_TOOLS: frozenset[str] = frozenset()
+# Each tool's import reference (``module:attribute``), for ``switchyard.tools.registry``.
+TOOL_REFS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -85,65 +85,69 @@ class Intent:
         return self.personal
 
 
-OUT_OF_SCOPE = "out_of_scope"
-_ERR = ("lookup_error_code", "recent_api_errors")
+# Filled from the active domain pack, in the manifest's order.
+INTENTS: dict[str, Intent] = {}
+_ACTIVE: list[DomainPack] = []
 
-INTENTS: dict[str, Intent] = {
-    # low -> fast
-    "password_reset": Intent("low", True, ("verify_identity", "reset_password"),
-                             "forgotten or expired password",
-                             fixed_actions=(("verify_identity", {}), ("reset_password", {}))),
-    "login_help": Intent("low", False, (), "cannot sign in, locked account (AUTH-423), sessions"),
-    "account_balance": Intent("low", True, ("get_account_summary",), "what the account owes or has in credit"),
-    "invoice_lookup": Intent("low", True, ("list_invoices", "get_invoice"), "find, resend or download invoices"),
-    "plan_info": Intent("low", True, ("get_subscription",), "current plan, seats, renewal date"),
-    "payment_method_update": Intent("low", True, (), "change card or payment method, BILL-402"),
-    "billing_faq": Intent("low", False, (), "billing dates, terms (net 15), accepted payment methods"),
-    "feature_howto": Intent("low", False, (), "how to use a product feature"),
-    "mfa_setup": Intent("low", False, (), "two-factor authentication setup"),
-    "user_invite_basic": Intent("low", False, (), "invite or remove a user, change a role"),
-    "status_check": Intent("low", False, (), "is the service down, incidents, status page"),
-    "account_settings": Intent("low", False, (), "profile, email, timezone, workspace name"),
-    "pricing_question": Intent("low", False, (), "list prices of plans and add-ons"),
-    "refund_policy": Intent("low", False, (), "refund rules and refund requests"),
-    "api_key_howto": Intent("low", False, (), "create, rotate or revoke API keys"),
-    "greeting": Intent("low", False, (), "hello, thanks, goodbye"),
-    # medium -> standard. The two debugging intents read the organization's error log, so they
-    # need a signed-in user; whether an answer is shareable is decided from what the run used.
-    "webhook_debugging": Intent("medium", True, _ERR, "failing webhook deliveries (WH-401, WH-504...)"),
-    "api_error_debugging": Intent("medium", True, _ERR, "API errors (QS-429, QS-401...)"),
-    "sso_troubleshooting": Intent("medium", False, ("lookup_error_code",), "SAML/SSO failures (SSO-001/002)"),
-    "import_error": Intent("medium", False, ("lookup_error_code",), "failed data imports (IMP-422, IMP-507)"),
-    "workflow_failure": Intent("medium", False, ("lookup_error_code",), "failing or stuck workflow runs (WF-408)"),
-    "integration_setup": Intent("medium", False, (), "connect a third-party app step by step"),
-    "charge_explanation": Intent("medium", True, ("explain_charge", "get_invoice"), "explain a charge or invoice line"),
-    "plan_change": Intent("medium", True, ("get_subscription",), "upgrade, downgrade, seats, proration"),
-    "permissions_roles": Intent("medium", False, (), "design roles and access across teams"),
-    "automation_design": Intent("medium", False, (), "how to build a workflow that does X when Y"),
-    "feature_recommendation": Intent("medium", False, (), "which feature or add-on fits a use case",
-                                     strategic=True),
-    # high -> expert
-    "migration_planning": Intent(
-        "high", True, ("estimate_migration", "pricing_calculator", "get_account_summary"), "plan a large migration"
-    ),
-    "usage_analysis_strategy": Intent("high", True, ("usage_analytics",), "analyse usage, strategic advice",
-                                      strategic=True),
-    "architecture_review": Intent("high", False, (), "review or design an integration architecture",
-                                  strategic=True),
-    "cost_optimization_strategy": Intent(
-        "high", True, ("pricing_calculator", "usage_analytics"), "reduce or project spend", strategic=True
-    ),
-    "workflow_redesign": Intent("high", True, ("usage_analytics",), "redesign workflows end to end"),
-    "compliance_review": Intent("high", False, (), "HIPAA/GDPR/data residency assessment"),
-    "enterprise_rollout_design": Intent("high", False, (), "company-wide rollout, governance"),
-    # anything unrelated to the product; complexity judged per request, always deflected cheaply
-    OUT_OF_SCOPE: Intent("any", False, (), "not about the product"),
-}
 
-for _name, _intent in INTENTS.items():  # the catalogue must name only real tools
-    _unknown = set(_intent.tools) - TOOLS.keys()
-    if _unknown:  # pragma: no cover - a programming error caught at import
-        raise ValueError(f"intent {_name!r} names unknown tools {sorted(_unknown)}")
+def activate(pack: DomainPack) -> DomainPack:
+    """Make ``pack`` the process's domain: its intents and tools fill ``INTENTS`` and ``TOOLS``
+    (in place, so modules that imported them see the change). One domain per process: the front
+    door (``switchyard.app.Switchyard``) activates its settings' pack before building anything.
+    Returns the pack that was active before."""
+    global PUBLIC_TOOLS
+    previous = _ACTIVE[0] if _ACTIVE else pack
+    m = pack.manifest
+    tools = {name: ToolInfo(reads_account=t.reads_account, expert_only=t.expert_only,
+                            self_service=t.self_service) for name, t in m.tools.items()}
+    intents = {
+        name: Intent(COMPLEXITY_FOR_HINT[i.tier], i.personal, tuple(i.tools), i.description,
+                     strategic=i.strategic,
+                     fixed_actions=tuple((a.tool, dict(a.args)) for a in i.actions))
+        for name, i in m.intents.items()
+    }
+    # Every dependent (the tools, the cache guard) prepares first and may refuse the pack;
+    # only then does anything change, so a bad pack leaves the active one whole.
+    commits = [prepare(pack) for prepare in _ON_ACTIVATE]
+    TOOLS.clear()
+    TOOLS.update(tools)
+    TOOL_REFS.clear()
+    TOOL_REFS.update({name: t.ref for name, t in m.tools.items()})
+    INTENTS.clear()
+    INTENTS.update(intents)
+    PUBLIC_TOOLS = frozenset(n for n, t in TOOLS.items() if not t.reads_account)
+    _ACTIVE[:] = [pack]
+    for commit in commits:
+        commit()
+    return previous
+
+
+# Dependents' ``prepare(pack) -> commit()`` hooks (see ``on_activate``).
+_ON_ACTIVATE: list[Callable[[DomainPack], Callable[[], None]]] = []
+
+
+def on_activate(prepare: Callable[[DomainPack], Callable[[], None]]) -> None:
+    """Register a dependent of the domain: ``prepare(pack)`` checks and builds what it needs
+    from a pack being activated (raising ``PackError`` to refuse it) and returns ``commit()``,
+    which installs it once every dependent has prepared."""
+    _ON_ACTIVATE.append(prepare)
+
+
+def active_pack() -> DomainPack:
+    return _ACTIVE[0]
+
+
+def product_name() -> str:
+    return active_pack().manifest.product.name
+
+
+def pack_from_env() -> DomainPack:
+    """The pack SWITCHYARD_DOMAIN names, else the bundled default (Quillstack)."""
+    chosen = os.environ.get("SWITCHYARD_DOMAIN", "").strip()
+    return load_pack_cached(Path(chosen) if chosen else default_pack_dir())
+
+
+activate(pack_from_env())
 
 
 def intent(name: str | None) -> Intent | None:

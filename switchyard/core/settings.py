@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from switchyard.core.domain import COMPLEXITY_FOR_TIER, TIER_FOR_COMPLEXITY, TIERS, Tier  # noqa: F401
+from switchyard.core.pack import DomainPack, default_pack_dir, load_pack_cached
 from switchyard.llm.catalog import catalog
 
 
@@ -47,6 +48,11 @@ def bundled_path(package: str, *parts: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(f"switchyard is installed without its data package {package!r}")
     return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+
+
+def _pack_for(data: dict[str, Any]) -> DomainPack:
+    domain = data.get("domain")
+    return load_pack_cached(Path(domain) if domain else default_pack_dir())
 
 
 # Providers handled by ChatOpenAI itself; any other name goes to langchain's init_chat_model.
@@ -456,10 +462,19 @@ class Settings(BaseSettings):
     demo_user_id: str = "u-0001"
     default_tenant: str = "default"
 
-    # Bundled data.
+    # The domain pack (SWITCHYARD_DOMAIN, or `switchyard --domain DIR`): a folder holding a
+    # domain.toml (switchyard.core.pack; `switchyard init DIR` writes one). None = the bundled
+    # Quillstack pack. Its articles and labelled routing data are the defaults of the two paths
+    # below.
+    domain: Path | None = None
     product_path: Path = Field(default_factory=lambda: bundled_path("switchyard.knowledge", "product.json"))
-    articles_dir: Path = Field(default_factory=lambda: bundled_path("switchyard.knowledge", "articles"))
-    routing_data_dir: Path = Field(default_factory=lambda: bundled_path("switchyard.data", "routing"))
+    articles_dir: Path = Field(default_factory=lambda data: _pack_for(data).articles_dir)
+    routing_data_dir: Path = Field(default_factory=lambda data: _pack_for(data).routing_dir)
+
+    @property
+    def pack(self) -> DomainPack:
+        """The domain pack these settings name (loaded once per manifest version)."""
+        return load_pack_cached(self.domain or default_pack_dir())
 
     @property
     def hash_key(self) -> bytes:

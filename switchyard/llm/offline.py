@@ -36,6 +36,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
+from switchyard.core.domain import active_pack
 from switchyard.llm.markdown_units import Unit, markdown_units
 
 STAGE_ANSWER = "[stage:answer]"
@@ -472,10 +473,10 @@ class OfflineChatModel(BaseChatModel):
         return "\n\n".join(s for s in sections if s) + self._footer()
 
     def _deflect(self, question: str) -> str:
+        product = active_pack().manifest.product
         return (
-            "I'm the Quillstack support assistant, so that's outside what I can help with. "
-            "I can help with your account, billing and invoices, workflows and automation, "
-            "integrations, API and webhook errors, SSO and security, or data migrations."
+            f"I'm the {product.name} support assistant, so that's outside what I can help with. "
+            f"I can help with {product.help_topics or product.scope}."
             f"\n\n_(switchyard offline model standing in for {self.stands_in_for} on the "
             f"{self.tier} tier: a fixed out-of-scope deflection.)_"
         )

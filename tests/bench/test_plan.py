@@ -26,7 +26,7 @@ def test_sample_log_is_realistic_and_not_the_held_out_split():
     rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
     assert 300 <= len(rows) <= 500
     assert all(r["text"] and r["user_id"].startswith("u-") and r["ts"].endswith("Z") for r in rows)
-    test_texts = {json.loads(x)["text"] for x in bundled_path("switchyard.data", "routing", "test.jsonl").read_text().splitlines()}
+    test_texts = {json.loads(x)["text"] for x in bundled_path("switchyard.domains", "quillstack", "routing", "test.jsonl").read_text().splitlines()}
     assert not test_texts & {r["text"] for r in rows}
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from switchyard.core.domain import INTENTS, OUT_OF_SCOPE
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "routing"
+DATA = Path(__file__).resolve().parents[2] / "switchyard" / "domains" / "quillstack" / "routing"
 SPLITS = ("train", "dev", "test")
 TOOLS = {t for meta in INTENTS.values() for t in meta.tools}
 

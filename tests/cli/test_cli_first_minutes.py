@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.cli.commands.ask import DEMO_REQUESTS
+from switchyard.cli.commands.ask import demo_requests
 
 pytestmark = pytest.mark.integration
 EXE = str(Path(sys.executable).parent / "switchyard")
@@ -35,8 +35,8 @@ def test_demo_on_a_fresh_home_shows_answers_and_sources_and_no_library_noise(tmp
     assert not NOISE.search(proc.stdout), NOISE.search(proc.stdout)
     blocks = re.split(r"^(?=\d+\. )", proc.stdout.split("switchyard: routed requests")[0], flags=re.M)
     blocks = [b for b in blocks if b.strip()]
-    assert len(blocks) == len(DEMO_REQUESTS)
-    for block, (text, _) in zip(blocks, DEMO_REQUESTS, strict=True):
+    assert len(blocks) == len(demo_requests())
+    for block, (text, _) in zip(blocks, demo_requests(), strict=True):
         lines = [line.strip() for line in block.splitlines() if line.strip()]
         assert lines[0].startswith(f"{blocks.index(block) + 1}. {text}")
         assert re.search(r"(fast|standard|expert) · (low|medium|high) · cache (HIT|miss)", lines[1])

@@ -22,7 +22,7 @@ from switchyard.tools import database as db
 
 pytestmark = pytest.mark.integration
 
-ARTICLES = Path(__file__).resolve().parents[2] / "knowledge" / "articles"
+ARTICLES = Path(__file__).resolve().parents[2] / "switchyard" / "domains" / "quillstack" / "articles"
 SMALL = ["resetting-your-password", "refund-policy", "api-rate-limits"]
 
 

@@ -78,10 +78,10 @@ async def test_lookup_miss_takes_a_flight_and_store_releases_it_then_hit(nodes, 
 def _public(deps, state):
     from switchyard.agents.prompts import PROMPT_VERSION
     from switchyard.cache import Partition
-    from switchyard.tools import TOOLSET_VERSION
+    from switchyard.tools import toolset_version
 
     return Partition.for_request(tenant="default", user_id=None, personal=False, tier=state["route"],
-                                 prompt_version=PROMPT_VERSION, toolset_version=TOOLSET_VERSION,
+                                 prompt_version=PROMPT_VERSION, toolset_version=toolset_version(),
                                  kb_version=deps.retriever.kb_version)
 
 

@@ -14,7 +14,7 @@ from switchyard.cli.main import app
 
 pytestmark = pytest.mark.integration
 
-ARTICLES = Path(__file__).resolve().parents[2] / "knowledge" / "articles"
+ARTICLES = Path(__file__).resolve().parents[2] / "switchyard" / "domains" / "quillstack" / "articles"
 
 
 @pytest.fixture

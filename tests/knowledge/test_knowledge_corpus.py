@@ -17,7 +17,7 @@ from switchyard.knowledge.ingest import load_articles, parse_article
 from switchyard.knowledge.retriever import EVAL_PATH, load_eval
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTICLES = ROOT / "knowledge" / "articles"
+ARTICLES = ROOT / "switchyard" / "domains" / "quillstack" / "articles"
 PRODUCT = json.loads((ROOT / "knowledge" / "product.json").read_text())
 
 

@@ -177,7 +177,7 @@ def test_fits_context_is_never_optimistic_for_the_real_tokenizer(server: ServerS
     # fits": everything it said fits must be accepted by the server.
     from switchyard.core.settings import bundled_path
 
-    dense = bundled_path("switchyard.knowledge", "articles", "api-error-codes-reference.md").read_text()
+    dense = bundled_path("switchyard.domains", "quillstack", "articles", "api-error-codes-reference.md").read_text()
     caps = Capabilities(tools=False, json_schema=False, context_tokens=CTX_PER_SLOT)
     pieces = itertools.cycle(dense[i:i + 400] for i in range(0, len(dense), 400))
     text, piece = "", next(pieces)

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from switchyard.core.pack import default_pack_dir
 from switchyard.core.settings import Settings
 from switchyard.encoder.embedder import Embedder
 from switchyard.knowledge import ingest as kb
 from switchyard.knowledge.retriever import Retriever
 
-ARTICLES = Path(kb.__file__).resolve().parent / "articles"
+ARTICLES = default_pack_dir() / "articles"
 SMALL_KB = ["resetting-your-password", "refund-policy", "webhooks-setup-and-signatures",
             "api-rate-limits", "plans-and-pricing", "data-import-csv"]
 

@@ -14,16 +14,17 @@ from rich.table import Table
 if TYPE_CHECKING:
     from switchyard.app import Switchyard
 
-DEMO_REQUESTS: list[tuple[str, str | None]] = [
-    ("I forgot my password", None),
-    ("What's my account balance?", None),
-    ("Help me debug this system error: webhook deliveries fail with 401", None),
-    ("I want to migrate 10K users from our old system to yours. What's the best approach?", None),
-    ("how do i reset my password", None),
-    ("I forgot my password", None),
-    ("What's my account balance?", "u-0002"),
-    ("write me a poem about autumn", None),
-]
+def demo_requests() -> list[tuple[str, str | None]]:
+    """What `switchyard demo` asks: the active domain pack's ``[[demo]]`` requests, else its
+    first labelled requests."""
+    from switchyard.core.domain import active_pack
+
+    pack = active_pack()
+    if pack.manifest.demo:
+        return [(d.text, d.user) for d in pack.manifest.demo]
+    train = pack.routing_dir / "train.jsonl"
+    lines = train.read_text(encoding="utf-8").splitlines() if train.is_file() else []
+    return [(str(json.loads(x)["text"]), None) for x in lines if x.strip()][:6]
 
 
 def _read_text(text: str) -> str:
@@ -136,7 +137,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, no_wrap=True)
         table.add_column("tools", overflow="fold")
         with sy:
-            for number, (text, user) in enumerate(DEMO_REQUESTS, start=1):
+            for number, (text, user) in enumerate(demo_requests(), start=1):
                 record = sy.ask(text, user_id=user or sy.settings.demo_user_id).model_dump()
                 if as_json:
                     typer.echo(json.dumps({**record, "startup_ms": started}, default=str))

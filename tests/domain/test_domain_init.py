@@ -1,0 +1,150 @@
+"""``switchyard init DIR`` writes a pack that works: ``--domain DIR setup`` and ``demo`` run on it
+(separate processes, as a person types them), and ``langgraph dev`` started in the folder serves
+the pack's graph (its langgraph.json sets SWITCHYARD_DOMAIN=.)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+EXE = str(Path(sys.executable).parent / "switchyard")
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {**os.environ, "SWITCHYARD_HOME": str(home), "SWITCHYARD_OFFLINE": "true",
+           "LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
+    env.pop("SWITCHYARD_DOMAIN", None)
+    env.pop("OPENAI_API_KEY", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory: pytest.TempPathFactory, switchyard_home: Path) -> tuple[Path, Path]:
+    """A pack written by `switchyard init`, set up in a home of its own."""
+    base = tmp_path_factory.mktemp("init")
+    home = base / "home"
+    home.mkdir()
+    if (switchyard_home / "models").is_dir():  # reuse the session's exported encoder
+        shutil.copytree(switchyard_home / "models", home / "models")
+    done = subprocess.run([EXE, "init", "my-pack"], cwd=base, env=_env(home),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "switchyard --domain my-pack setup" in done.stdout
+    setup = subprocess.run([EXE, "--domain", "my-pack", "setup"], cwd=base, env=_env(home),
+                           capture_output=True, text=True, timeout=600)
+    assert setup.returncode == 0, setup.stderr
+    assert "3 articles" in setup.stdout and "fitted on 12 labelled requests" in setup.stdout
+    assert "domain pack: Larkspur" in setup.stdout
+    assert "warning: only 12 labelled requests" in setup.stdout  # a dozen: a clear warning
+    return base / "my-pack", home
+
+
+@contextlib.contextmanager
+def langgraph_dev(folder: Path, home: Path, workdir: Path) -> Iterator[str]:
+    """`langgraph dev` started in ``folder`` (its langgraph.json), stopped afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    log = workdir / "server.log"
+    env = {**_env(home), "LANGCHAIN_TRACING_V2": "false", "HF_HUB_OFFLINE": "1"}
+    env.pop("LANGSMITH_API_KEY", None)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "langgraph"), "dev", "--port", str(port),
+             "--no-browser", "--no-reload"],
+            cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"langgraph dev exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"langgraph dev not ready after 180 s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def test_init_writes_a_small_pack_and_refuses_a_folder_in_use(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from switchyard.cli.main import app
+
+    target = tmp_path / "p"
+    result = CliRunner().invoke(app, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    written = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    assert {"domain.toml", "langgraph.json", "larkspur_tools.py", "bookings.json",
+            "routing/train.jsonl", "articles/cancel-a-booking.md", "articles/payments.md",
+            "articles/studio-hours.txt"} <= written
+    assert len((target / "routing" / "train.jsonl").read_text().splitlines()) == 12
+    again = CliRunner().invoke(app, ["init", str(target)])
+    said = " ".join(again.output.replace("│", " ").split())  # rich wraps it in a box
+    assert again.exit_code == 2 and "already exists and is not an empty folder" in said
+
+
+def test_demo_runs_on_the_pack_with_its_tools_and_sources(pack: tuple[Path, Path]) -> None:
+    folder, home = pack
+    demo = subprocess.run([EXE, "--domain", str(folder), "demo", "--json"], cwd=folder.parent,
+                          env=_env(home), capture_output=True, text=True, timeout=600)
+    assert demo.returncode == 0, demo.stderr
+    records = [json.loads(line) for line in demo.stdout.splitlines() if line.startswith("{")]
+    assert len(records) == 7  # the pack's [[demo]] requests
+    by_text = {}
+    for r in records:
+        by_text.setdefault(r["classification"]["intent"], []).append(r)
+    assert any("help.larkspur.example" in s["url"] for r in records for s in r["sources"])
+    mine = by_text["my_bookings"]
+    assert mine[0]["tools_used"] == ["my_bookings"] and "Morning yoga" in mine[0]["answer"]
+    # The second user's bookings question is theirs, never the first user's cached answer.
+    assert mine[1]["cache_hit"] is False and "Evening yoga" in mine[1]["answer"]
+    assert "Morning yoga" not in mine[1]["answer"]
+    assert all("Quillstack" not in r["answer"] for r in records)
+
+
+def test_langgraph_dev_in_the_pack_folder_serves_the_pack_s_graph(pack: tuple[Path, Path],
+                                                                 tmp_path: Path) -> None:
+    from langgraph_sdk import get_client
+
+    folder, home = pack
+
+    async def go(url: str) -> dict:
+        client = get_client(url=url)
+        thread = await client.threads.create()
+        return await client.runs.wait(
+            thread["thread_id"], "switchyard",
+            input={"messages": [{"role": "user", "content": "What classes have I booked?"}]},
+            context={"user_id": "u-0002"})
+
+    with langgraph_dev(folder, home, tmp_path) as url:
+        state = asyncio.run(go(url))
+    assert "__error__" not in state, state.get("__error__")
+    assert state["agent"] == "fast" and "Evening yoga" in state["answer"]

@@ -1,0 +1,73 @@
+"""Import a domain pack's tools (``module:attribute``) and check what the graph relies on.
+
+A pack tool must be a LangChain ``BaseTool`` whose name is its manifest key, and must not take
+the user from the model: a parameter the model fills named like a user or account id would let
+a model (or a prompt injection) choose whose data it reads. The caller comes from the runtime
+(``ToolRuntime``: ``runtime.context.user_id``), which LangGraph injects and no model can set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import sys
+
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from switchyard.core.pack import DomainPack, PackError
+
+# Model-visible parameters that would name the caller.
+IDENTITY_PARAMS = frozenset({"user_id", "user", "userid", "account_id", "customer_id", "org_id",
+                             "organization_id", "tenant", "tenant_id"})
+
+
+def _fail(pack: DomainPack, name: str, problem: str, fix: str) -> PackError:
+    return PackError(f"{pack.manifest_path}: key tools.{name}.ref: {problem}; fix: {fix}")
+
+
+def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
+    ref = pack.manifest.tools[name].ref
+    module_name, _, attribute = ref.partition(":")
+    # A module in the pack's own folder is importable (appended: it never shadows a library).
+    if str(pack.root) not in sys.path:
+        sys.path.append(str(pack.root))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _fail(pack, name, f"cannot import module {module_name!r} ({exc})",
+                    "make the module importable (install it, or put the pack's folder on "
+                    "PYTHONPATH) or correct the reference") from None
+    except Exception as exc:  # the module itself fails while importing
+        raise _fail(pack, name, f"importing {module_name!r} raised "
+                    f"{type(exc).__name__}: {exc}", "fix that module") from None
+    try:
+        tool = getattr(module, attribute)
+    except AttributeError:
+        raise _fail(pack, name, f"module {module_name!r} has no attribute {attribute!r}",
+                    "correct the attribute name after ':'") from None
+    if not isinstance(tool, BaseTool):
+        raise _fail(pack, name, f"{ref} is a {type(tool).__name__}, not a LangChain tool",
+                    "decorate the function with @tool (langchain_core.tools)")
+    if tool.name != name:
+        raise _fail(pack, name, f"the tool at {ref} is named {tool.name!r}",
+                    f"rename the manifest's [tools.{name}] to [tools.{tool.name}] "
+                    "or the tool itself")
+    visible = set(tool.tool_call_schema.model_json_schema().get("properties", {}))
+    leaked = sorted(visible & IDENTITY_PARAMS)
+    if leaked:
+        raise _fail(pack, name, f"the model would choose the parameter(s) {leaked}",
+                    "take the signed-in user from the injected runtime instead "
+                    "(a `runtime: ToolRuntime` parameter: runtime.context.user_id)")
+    return tool
+
+
+def resolve_tools(pack: DomainPack) -> dict[str, BaseTool]:
+    """Every tool the pack declares, imported and checked, in the manifest's order."""
+    return {name: resolve_tool(pack, name) for name in pack.manifest.tools}
+
+
+def toolset_version_of(tools: list[BaseTool]) -> str:
+    specs = json.dumps([convert_to_openai_tool(t) for t in tools], sort_keys=True)
+    return hashlib.sha256(specs.encode()).hexdigest()[:10]
