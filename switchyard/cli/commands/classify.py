@@ -180,8 +180,8 @@ def register(app: typer.Typer) -> None:
             report = orr.evaluate(sy, outcomes, rows_o, folds)
             png = chart or sy.settings.home / "route-eval.png"
             orr.write_chart(report, png)
-            report.pop("_curves") if as_json else None
             if as_json:
+                report.pop("_curves")
                 typer.echo(json.dumps({**report, "chart": str(png)}, indent=1))
                 return
             orr.print_report(report)
