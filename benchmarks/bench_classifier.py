@@ -9,6 +9,10 @@
    model start-up (a subprocess of this interpreter: ``python -m switchyard classify``).
 
 Both use SWITCHYARD_HOME (the first run there fits the classifier before timing).
+
+``--outcome-head`` instead times the router's per-request overhead with and without an outcome
+head (``route train --outcomes``, docs/outcomes.md), interleaved in one run on the same texts:
+embedding + classify, medians in ms. The home must hold an outcome head.
 """
 
 from __future__ import annotations
@@ -58,6 +62,35 @@ def bench_latency(sy: Switchyard, n: int) -> dict[str, float]:
     }
 
 
+def bench_outcome_head(sy: Switchyard, n: int) -> dict[str, float]:
+    """Embedding + classify per request, with the outcome head and without it, alternating."""
+    from switchyard.classifier.local import LocalClassifier
+
+    with_head = sy.classifier
+    if getattr(with_head, "outcome", None) is None:
+        raise SystemExit("this home has no outcome head: run `switchyard route train --outcomes FILE`")
+    without = LocalClassifier(sy.settings, sy.encoder, model=with_head.model)
+    without._outcome = without._outcome_prices = None  # the same heads, routing by complexity
+    emb, base = sy.encoder, _texts()
+    for t in base[:20]:
+        with_head.classify(t, embedding=emb.embed_one(t))
+        without.classify(t, embedding=emb.embed_one(t))
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for i in range(n):
+        order = (("without", without), ("with", with_head)) if i % 2 else (
+            ("with", with_head), ("without", without))
+        for name, clf in order:
+            text = f"{base[i % len(base)]} (ref {i} {name})"  # unique: no embedding LRU hits
+            t0 = time.perf_counter()
+            clf.classify(text, embedding=emb.embed_one(text))
+            times[name].append((time.perf_counter() - t0) * 1000)
+    out = {f"median_ms_{k}_outcome_head": statistics.median(v) for k, v in times.items()}
+    out["n"] = n
+    out["overhead_pct"] = 100 * (out["median_ms_with_outcome_head"]
+                                 / out["median_ms_without_outcome_head"] - 1)
+    return out
+
+
 def bench_cli(lines: int) -> dict[str, float]:
     base = _texts()
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,9 +109,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="in-process requests timed (at least 2)")
     ap.add_argument("--lines", type=int, default=3000, help="lines for `switchyard classify`")
+    ap.add_argument("--outcome-head", action="store_true",
+                    help="time the router with and without its outcome head, interleaved")
     args = ap.parse_args()
     if args.n < 2 or args.lines < 1:
         ap.error("--n must be at least 2 and --lines at least 1")
+    if args.outcome_head:
+        with Switchyard() as sy:
+            got = bench_outcome_head(sy, args.n)
+        print(json.dumps({"outcome_head": {k: round(v, 3) for k, v in got.items()}}))
+        return
     with Switchyard() as sy:
         lat = bench_latency(sy, args.n)
     print(json.dumps({"latency": {k: round(v, 3) for k, v in lat.items()}}))

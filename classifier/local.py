@@ -25,8 +25,9 @@ import numpy as np
 
 from switchyard.classifier.data import Example, files_hash, load_labeled
 from switchyard.classifier.lexical import Lexicon
+from switchyard.classifier.outcome_model import OutcomeModel, tier_prices
 from switchyard.classifier.schema import Classification
-from switchyard.core.domain import COMPLEXITIES, INTENTS, OUT_OF_SCOPE
+from switchyard.core.domain import COMPLEXITIES, COMPLEXITY_FOR_TIER, INTENTS, OUT_OF_SCOPE
 from switchyard.core.settings import TIER_FOR_COMPLEXITY, Settings
 from switchyard.encoder.embedder import Embedder
 
@@ -441,6 +442,37 @@ class LocalClassifier:
         self._load_lock = threading.Lock()
         # The routing decision's cost matrix depends only on settings: computed once.
         self._costs = cost_matrix(settings=settings)
+        # The outcome head (route train --outcomes) and its tiers' relative prices, loaded with
+        # the model; None: route by the complexity decision.
+        self._outcome: OutcomeModel | None = None
+        self._outcome_prices: np.ndarray | None = None
+        if model is not None:
+            self._load_outcome()
+
+    def _load_outcome(self) -> None:
+        try:
+            head = OutcomeModel.load(self.settings.classifier_path)
+        except (ValueError, KeyError, OSError) as exc:
+            log.warning("routing by complexity: the outcome head cannot be used (%s)", exc)
+            head = None
+        self._outcome = head
+        self._outcome_prices = tier_prices(head.tiers, self.settings) if head else None
+
+    def operating_point(self) -> dict[str, object]:
+        """How this classifier routes, for a person (``switchyard models``, ``/readyz``)."""
+        head = self.outcome
+        cs = self.settings.classifier
+        if head is None:
+            return {"router": "complexity", "exploration_share": cs.exploration_share}
+        return {"router": "outcomes", "tiers": list(head.tiers), "trained_on": head.source,
+                "n_outcomes": head.n_rows, "outcome_cost_weight": cs.outcome_cost_weight,
+                "exploration_share": cs.exploration_share}
+
+    @property
+    def outcome(self) -> OutcomeModel | None:
+        """The outcome head, when the router was trained on outcomes."""
+        self.model  # noqa: B018 - loaded together
+        return self._outcome
 
     @property
     def model(self) -> LocalModel:
@@ -448,6 +480,7 @@ class LocalClassifier:
         if self._model is None:
             with self._load_lock:
                 if self._model is None:
+                    self._load_outcome()
                     self._model = load_or_fit(self.settings.classifier_path, self.embedder,
                                               self.settings.routing_data_dir)
         return self._model
@@ -456,6 +489,7 @@ class LocalClassifier:
         """Forget the fitted model (after ``route train``) and load it again."""
         with self._load_lock:
             self._model = None
+            self._outcome = None
         return self.model
 
     # Single request -----------------------------------------------------------------------
@@ -537,8 +571,16 @@ class LocalClassifier:
         # History turns: scored in one batch, each as a standalone request.
         flat_t = [t for ts in turns for t in ts]
         hist_pred = None
+        flat_h = np.vstack([h for h in h_embs if h is not None]) if flat_t else None
         if flat_t:
-            hist_pred = m.predict(np.vstack([h for h in h_embs if h is not None]), flat_t)
+            hist_pred = m.predict(flat_h, flat_t)
+        head, prices = self._outcome, self._outcome_prices
+        if head is not None and prices is not None:
+            weight = self.settings.classifier.outcome_cost_weight
+            quality = head.quality(emb, texts)
+            choice = head.choose(quality, prices, weight)
+            hist_choice = (head.choose(head.quality(flat_h, flat_t), prices, weight)
+                           if flat_t else None)
         results: list[Classification] = []
         pos = 0
         for i, text in enumerate(texts):
@@ -546,10 +588,14 @@ class LocalClassifier:
             p_int = pred["p_intent"][i]
             follow = False
             reason = ""
+            outcome_level: int | None = None
+            if head is not None:
+                outcome_level = int(choice[i])
             if turns[i] and hist_pred is not None:
                 n = len(turns[i])
                 hp_c = hist_pred["p"][pos : pos + n]
                 hp_i = hist_pred["p_intent"][pos : pos + n]
+                h_choice = hist_choice[pos : pos + n] if head is not None else None
                 pos += n
                 # How likely this turn continues the conversation (cues raise, topic changes zero it).
                 p_f = float(pred["p_followup"][i])
@@ -572,9 +618,15 @@ class LocalClassifier:
                         mixed = p  # the reply is clearly harder than what came before
                     p_int = hp_i[hard]
                     reason = f"follow-up (p={p_f:.2f}): inherits the conversation's complexity and intent; "
+                    if outcome_level is not None and h_choice is not None:
+                        # A follow-up needs at least the tier its conversation needed.
+                        outcome_level = max(outcome_level, int(h_choice.max()))
                 p = mixed
             level = decide(p, costs)
             complexity = COMPLEXITIES[level]
+            if outcome_level is not None:
+                complexity = COMPLEXITY_FOR_TIER[head.tiers[outcome_level]]
+                level = _LEVEL[complexity]
             j = int(np.argmax(p_int))
             intent = m.intents[j]
             in_scope = True
@@ -596,7 +648,14 @@ class LocalClassifier:
             scores = {c: round(float(v), 4) for c, v in zip(COMPLEXITIES, p, strict=True)}
             top = np.argsort(-p_int)[:TOP_INTENTS]
             intent_scores = {m.intents[k]: round(float(p_int[k]), 4) for k in top}
-            reason += f"intent {intent} (p={float(p_int[j]):.2f}); expected-cost choice {complexity}"
+            if outcome_level is not None:
+                q_i = quality[i]
+                reason += (f"intent {intent} (p={float(p_int[j]):.2f}); outcome-trained choice "
+                           f"{head.tiers[outcome_level]} (predicted quality "
+                           + ", ".join(f"{t} {v:.2f}" for t, v in zip(head.tiers, q_i, strict=True))
+                           + f"; cost weight {self.settings.classifier.outcome_cost_weight:g})")
+            else:
+                reason += f"intent {intent} (p={float(p_int[j]):.2f}); expected-cost choice {complexity}"
             if not in_scope:
                 reason += "; out of scope: polite deflection by the fast agent"
             results.append(
@@ -611,6 +670,8 @@ class LocalClassifier:
                     in_scope=in_scope,
                     scores=scores,
                     intent_scores=intent_scores,
+                    quality=({t: round(float(v), 4) for t, v in zip(head.tiers, quality[i], strict=True)}
+                             if head is not None else {}),
                     follow_up=follow,
                     classifier=self.name,
                 )

@@ -23,6 +23,10 @@ class Classification(BaseModel):
     intent_scores: dict[str, float] = Field(
         default_factory=dict, description="the most likely intents and their probabilities (local classifier)"
     )
+    quality: dict[str, float] = Field(
+        default_factory=dict,
+        description="predicted probability of a good answer per tier (a router trained on "
+                    "outcomes; empty otherwise)")
     follow_up: bool = False
     forced_tier: Agent | None = Field(default=None, description="tier set by the caller, bypassing the router")
     classifier: str = "local"

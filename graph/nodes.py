@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from typing import Any, Literal, Optional
 
@@ -103,6 +104,8 @@ class RouterNodes:
 
     def __init__(self, deps: Dependencies | LazyDependencies) -> None:
         self._deps = deps
+        # Exploration's draws (classifier.exploration_share); not for security.
+        self._rng = random.Random()  # noqa: S311
         # Compiled now, also over lazy dependencies (they read them only when they run), so
         # the drawn graph and the checkpoints know each tier's subgraph.
         self.agents: dict[str, CompiledStateGraph] = {
@@ -178,17 +181,41 @@ class RouterNodes:
             updates["follow_up"] = True
         route = result.recommended_agent
         ctx = context_of(runtime)
+        exploration: dict[str, Any] | None = None
         if ctx.force_tier in TIERS:
             updates["forced_tier"] = ctx.force_tier
             route = ctx.force_tier
+        else:
+            route, exploration = self._explore(deps, str(route), result.in_scope)
         classification = result.model_copy(update=updates)
         route, why = self._capable_tier(deps, str(route), classification.intent,
                                         signed_in=bool(ctx.user_id))
+        if exploration and exploration["explored"]:
+            why = why or (f"exploration: {route} instead of the router's {exploration['policy']} "
+                          f"(classifier.exploration_share)")
         update: dict[str, Any] = {"classification": classification, "route": route,
-                                  "route_reason": why, "timings": {"classify": _ms(start)}}
+                                  "route_reason": why, "exploration": exploration,
+                                  "timings": {"classify": _ms(start)}}
         if classification.usage:  # an LLM classifier's call, priced at its own model
             update["usage"] = [{**classification.usage, "step": "classify", "tier": "classifier"}]
         return update
+
+    def _explore(self, deps: Dependencies, route: str,
+                 in_scope: bool) -> tuple[str, dict[str, Any]]:
+        """With probability ``classifier.exploration_share``, one tier up or down (each
+        neighbour equally likely), so feedback also tells what the other tiers would have done.
+        Returns the tier and how it was drawn (its propensity, for importance weighting)."""
+        share = deps.settings.classifier.exploration_share
+        order = [t.value for t in TIERS]
+        i = order.index(route) if route in order else 0
+        neighbours = [order[j] for j in (i - 1, i + 1) if 0 <= j < len(order)]
+        if share <= 0 or not in_scope or not neighbours:
+            return route, {"policy": route, "explored": False, "propensity": 1.0}
+        if self._rng.random() < share:
+            pick = neighbours[self._rng.randrange(len(neighbours))]
+            return pick, {"policy": route, "explored": True,
+                          "propensity": round(share / len(neighbours), 6)}
+        return route, {"policy": route, "explored": False, "propensity": round(1.0 - share, 6)}
 
     @staticmethod
     def _capable_tier(deps: Dependencies, route: str, intent: str | None, *,

@@ -58,6 +58,7 @@ class State(InputState, total=False):
     flight: Flight | None             # single-flight ticket held between cache_lookup and cache_store
     route: str                        # tier chosen by the router (fast|standard|expert)
     route_reason: str | None          # why the route differs from the classification, if it does
+    exploration: dict[str, Any] | None  # policy tier, explored?, propensity of the tier taken
     fallback_from: list[str]          # tiers whose provider failed this turn, in order
     fallback_reasons: list[str]       # why each of them failed (switchyard.llm.errors.failure_kind)
     agent: str                        # tier that produced the answer ("cache" parts noted in `cache`)

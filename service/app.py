@@ -41,7 +41,7 @@ from switchyard.app import Switchyard
 from switchyard.core.context import Context
 from switchyard.core.sealing import SealError
 from switchyard.core.settings import Settings, get_settings
-from switchyard.core.tracing import user_hash
+from switchyard.core.tracing import record_langsmith_feedback, user_hash
 from switchyard.observability import request_log
 from switchyard.record import RoutingRecord
 from switchyard.service import metrics as metrics_endpoint
@@ -51,7 +51,12 @@ from switchyard.service.auth import Authenticator, AuthError, Identity, configur
 from switchyard.service.forget import router as forget_router
 from switchyard.service.health import storage_health
 from switchyard.service.limits import DrainBudget, RequestLimitsMiddleware
-from switchyard.service.schemas import ChatRequest, ErrorResponse
+from switchyard.service.schemas import (
+    ChatRequest,
+    ErrorResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+)
 from switchyard.threads.store import ThreadStore, TurnRefused
 
 log = logging.getLogger("switchyard.service")
@@ -185,6 +190,34 @@ class ChatService:
         except AuthError as exc:
             raise ServiceError(exc.status, exc.message) from exc
 
+    def identify_rater(self, who: Identity | None, req: FeedbackRequest) -> Identity:
+        try:
+            return self.authenticator.bind(who, req.user_id, None)
+        except AuthError as exc:
+            raise ServiceError(exc.status, exc.message) from exc
+
+    # -- feedback ----------------------------------------------------------------------------
+    async def rate(self, req: FeedbackRequest, who: Identity) -> FeedbackResponse:
+        """Store the asker's rating of their run; only the user who asked may rate it."""
+        from switchyard.feedback import NotYours, UnknownRun
+
+        store = self.switchyard.feedback
+        try:
+            record = await asyncio.to_thread(
+                store.rate, req.run_id, tenant=who.tenant or self.settings.default_tenant,
+                user_hash=user_hash(who.user_id, self.settings.hash_key) or "",
+                score=req.score, comment=req.comment)
+        except UnknownRun:
+            raise ServiceError(404, f"No answered run {req.run_id!r} to rate (the run_id of a "
+                                    "POST /v1/chat answer).") from None
+        except NotYours:
+            raise ServiceError(403, "Only the user who asked may rate this run.") from None
+        traced = await asyncio.to_thread(record_langsmith_feedback, req.run_id, req.score,
+                                         req.comment)
+        return FeedbackResponse(run_id=req.run_id, score=req.score, stored=True,
+                                langsmith=traced, route=record.get("route"),
+                                answered_by=record.get("agent"))
+
     # -- threads ---------------------------------------------------------------------------
     def thread_key(self, who: Identity, tenant: str, thread_id: str) -> str:
         # Bound to the authenticated identity: namespaced by tenant and the user's keyed hash,
@@ -256,7 +289,26 @@ class ChatService:
                 self._release_flight(state)
                 raise
         assert state is not None
-        return self._finish(state, thread_id, config["run_id"], started=started, text=req.message)
+        record = self._finish(state, thread_id, config["run_id"], started=started, text=req.message)
+        await self._remember(state, record, who)
+        return record
+
+    async def _remember(self, state: dict[str, Any], record: RoutingRecord,
+                        who: Identity) -> None:
+        """Keep the answered run's routing facts, so its asker can rate it (POST /v1/feedback).
+        A failure to keep them costs the rating, never the answer."""
+        try:
+            store = self.switchyard.feedback
+            await asyncio.to_thread(
+                store.record_run, run_id=str(record.run_id),
+                tenant=who.tenant or self.settings.default_tenant,
+                user_hash=user_hash(who.user_id, self.settings.hash_key) or "",
+                text=str(state.get("request") or ""), history=list(state.get("history") or []),
+                route=str(record.route), answered_by=record.agent, cache_hit=record.cache_hit,
+                propensity=(record.exploration or {}).get("propensity"),
+                record=record.model_dump())
+        except Exception:  # noqa: BLE001 - the answer is already made
+            log.warning("could not keep run %s for feedback", record.run_id, exc_info=True)
 
     def _release_flight(self, state: dict[str, Any] | None) -> None:
         """A run that ended early (client gone, deadline, failed checkpoint write) may hold a
@@ -378,6 +430,7 @@ class ChatService:
             except ServiceError as exc:
                 yield _sse("error", {"status": exc.status, "error": exc.message})
                 return
+            await self._remember(final, record, who)
             if not streamed:  # a cache hit, an error message, or a non-streaming model
                 yield _sse("answer", {"text": record.answer})
             yield _sse("done", record.model_dump())
@@ -529,6 +582,16 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         req = await parse(request)
         return EventSourceResponse(svc.stream(req, svc.identify(who, req)), ping=15)
 
+    @app.post("/v1/feedback", response_model=FeedbackResponse,
+              responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+                         422: {"model": ErrorResponse}})
+    async def feedback(request: Request, body: FeedbackRequest,
+                       who: Identity | None = Depends(signed_in)) -> FeedbackResponse:
+        """Rate one of your own answered runs (0 = bad .. 1 = good); stored beside its routing
+        record and, with LangSmith tracing on, recorded as feedback on the run."""
+        svc = service(request)
+        return await svc.rate(body, svc.identify_rater(who, body))
+
     # Operator endpoints (the 'admin' role): forget a user.
     app.include_router(forget_router)
 
@@ -564,8 +627,9 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         ready = all(checks.values())
         auth = ("jwt" if settings.auth == "jwt" else
                 "none: LOCAL TRIAL, the body's user_id is trusted (SWITCHYARD_AUTH=none)")
+        point = getattr(svc.switchyard.classifier, "operating_point", None) if svc else None
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks,
-                             "auth": auth,
+                             "auth": auth, "routing": point() if point else None,
                              "problems": [p.to_dict() for p in problems] + extra},
                             status_code=200 if ready else 503)
 

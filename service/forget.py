@@ -35,6 +35,8 @@ class ForgetReport(BaseModel):
     intent_keys: int
     threads: int
     checkpoints: int
+    routing_runs: int = Field(default=0, description="Routing records kept for feedback "
+                                                     "(and their ratings).")
 
 
 @router.post("/v1/admin/forget", response_model=ForgetReport,

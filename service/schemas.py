@@ -32,3 +32,28 @@ class ChatRequest(BaseModel):
 class ErrorResponse(BaseModel):
     error: str
     detail: list[dict[str, Any]] | None = None
+
+
+class FeedbackRequest(BaseModel):
+    """An outcome for one answered run, from the user who asked it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: StrictStr = Field(pattern=ID_PATTERN,
+                              description="The run_id of the answer being rated.")
+    score: float = Field(ge=0.0, le=1.0, description="1 = good (resolved) .. 0 = bad; a bool "
+                                                     "is taken as 1 or 0.")
+    comment: StrictStr | None = Field(default=None, max_length=2000)
+    user_id: StrictStr | None = Field(
+        default=None, pattern=ID_PATTERN,
+        description="Optional: the signed-in user comes from the Bearer token; required only "
+                    "in the local-trial mode.")
+
+
+class FeedbackResponse(BaseModel):
+    run_id: str
+    score: float
+    stored: bool
+    langsmith: bool = Field(description="Also recorded as LangSmith feedback on the run.")
+    route: str | None = None
+    answered_by: str | None = None

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from switchyard.classifier import Classifier
     from switchyard.deps import Dependencies
     from switchyard.encoder.embedder import Embedder
+    from switchyard.feedback import FeedbackStore
     from switchyard.knowledge.ingest import IngestReport, LoadedIndex, ProgressFn
     from switchyard.knowledge.retriever import Retriever
     from switchyard.llm.factory import ModelFactory
@@ -289,6 +290,21 @@ class Switchyard:
             self.settings, self.encoder, lambda: self.models))
 
     @property
+    def feedback(self) -> FeedbackStore:
+        """Rated runs (``POST /v1/feedback``): PostgreSQL with a database URL, else SQLite in
+        the home; the backend is chosen here, once."""
+
+        def build() -> FeedbackStore:
+            from switchyard.feedback import PgFeedbackStore, SqliteFeedbackStore
+
+            if self.pools is not None:
+                return PgFeedbackStore(self.pools, self.settings.hash_key)
+            return SqliteFeedbackStore(self.settings.home / "feedback.sqlite",
+                                       self.settings.hash_key)
+
+        return self._once("feedback", build)
+
+    @property
     def cache(self) -> SemanticCache:
         """The deployment's semantic cache: the backend is chosen here, once."""
         from switchyard.cache import open_cache
@@ -383,6 +399,11 @@ class Switchyard:
         counts: dict[str, Any] = {"user_id": user_id,
                                   "backend": "postgres" if self.settings.database_url else "embedded"}
         counts.update(await asyncio.to_thread(cache.forget_user, user_id))
+        from switchyard.core.tracing import user_hash
+
+        who = user_hash(user_id, self.settings.hash_key) or ""
+        counts["routing_runs"] = await asyncio.to_thread(
+            lambda: self.feedback.forget_user(who))
         if threads is not None:
             counts.update(await threads.forget_user(user_id))
         else:
@@ -438,6 +459,9 @@ class Switchyard:
             return
         self._closed = True
         cache, pools = self._built.get("cache"), self._built.get("pools")
+        feedback = self._built.get("feedback")
+        if feedback is not None:
+            feedback.close()
         if cache is not None and "cache" not in self._given:
             cache.close()
         if pools is not None and "pools" not in self._given:
@@ -452,6 +476,9 @@ class Switchyard:
             cache = self._built.get("cache")
             if cache is not None and "cache" not in self._given:
                 cache.close()
+            feedback = self._built.get("feedback")
+            if feedback is not None:
+                feedback.close()
             self._closed = True
             await pools.aclose()
             return

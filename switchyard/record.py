@@ -67,6 +67,11 @@ class RoutingRecord(BaseModel):
                     "model answer failed the check and was replaced by the extract of its "
                     "passages and facts; never cached), ``fixed`` (a small model's out-of-scope "
                     "deflection, no model call) or ``cache``; None for an error.")
+    exploration: dict[str, Any] | None = Field(
+        default=None, description="How the route was drawn: the router's ``policy`` tier, "
+                                  "whether this request ``explored`` a neighbouring tier, and "
+                                  "the ``propensity`` (probability) of the tier taken; None when "
+                                  "the tier was forced.")
     grounding: dict[str, Any] | None = Field(
         default=None, description="The fast tier's grounding verdict on the model's answer: "
                                   "status, reasons and scores (None when not checked).")
@@ -118,6 +123,7 @@ class RoutingRecord(BaseModel):
             model_calls=len(usage),
             classification=cls_ or None,
             answer_source=source,
+            exploration=state.get("exploration"),
             grounding=None if source == "cache" else prov.get("grounding"),
             error=state.get("error"),
         )

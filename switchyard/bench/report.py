@@ -76,6 +76,13 @@ def summarise(
     denom = n or 1
     cost_per_request = sum(costs) / denom
     classifier_cost = sum(float(r.get("classifier_cost_usd") or 0.0) for r in results) / denom
+    # Quality kept, where outcome labels exist: the answering tiers' labels over the expert's,
+    # on requests labelled for both (None without labels).
+    labelled = [r for r in results if r.get("expert_outcome") is not None
+                and (r.get("outcome") is not None or not r.get("ok"))]
+    expert_q = sum(float(r["expert_outcome"]) for r in labelled)
+    kept = (sum(float(r.get("outcome") or 0.0) for r in labelled) / expert_q
+            if labelled and expert_q > 0 else None)
     under = sum(1 for r in ok if _rank(r.get("route")) < _rank(r.get("oracle_tier")))
     over = sum(1 for r in ok if _rank(r.get("route")) > _rank(r.get("oracle_tier")))
     return {
@@ -93,6 +100,8 @@ def summarise(
         # Where the router sent each request (before the cache had its say).
         "route_mix": {t: round(routed[t] / denom, 4) for t in TIERS},
         "cache_hit_rate": round(hits / denom, 4),
+        "quality_kept": None if kept is None else round(kept, 4),
+        "quality_labelled": len(labelled),
         "cache_stores": sum(1 for r in ok if r.get("cache_stored")),
         "classifier_cost_per_request_usd": round(classifier_cost, 6),
         "routing_vs_oracle": {
@@ -236,6 +245,9 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         row(f"Daily cost @ {vol:,} req/day", lambda s: _usd(s["daily_cost_usd"])),
         row(f"Monthly cost ({DAYS_PER_MONTH} days)", lambda s: _usd(s["monthly_cost_usd"])),
         row("Cost saving", lambda s: f"{s['cost_reduction_pct']:.1f}%"),
+        *([row("Quality kept (outcome labels)",
+               lambda s: "-" if s.get("quality_kept") is None else f"{s['quality_kept']:.1%}")]
+          if any(cfg[c].get("quality_kept") is not None for c in names) else []),
         row("Latency saving", lambda s: f"{s['latency_reduction_pct']:.1f}%"),
         row("Throughput", lambda s: f"{s['throughput_rps']:.1f} req/s"),
         row("Overhead p50/p95", lambda s: f"{s['overhead_p50_ms']:.1f} / {s['overhead_p95_ms']:.1f} ms"),
@@ -257,6 +269,13 @@ def assumptions_lines(report: dict[str, Any]) -> list[str]:
             + f", cap {a['max_concurrency']} in flight, {a['requests_per_second']:.0f} req/s"
         )
     return lines
+
+
+def quality_line(report: dict[str, Any]) -> str:
+    """Routing + cache against all-expert, by the workload's outcome labels."""
+    q = report["quality"]
+    return (f"Quality (outcome labels of {q['labelled_requests']} requests): routing + cache kept "
+            f"{q['quality_kept']:.1%} of all-expert quality at {q['cost_share']:.1%} of its cost.")
 
 
 def to_markdown(report: dict[str, Any], chart_name: str = "chart.png") -> str:
@@ -284,6 +303,7 @@ def to_markdown(report: dict[str, Any], chart_name: str = "chart.png") -> str:
         f"Routed + cache vs baseline: cost **-{report['cost_reduction_pct']:.1f}%**, mean latency "
         f"**-{report['latency_reduction_pct']:.1f}%**; routed + cache costs "
         f"{report['oracle_cost_gap_pct']:+.1f}% vs oracle routing.",
+        *(["", quality_line(report)] if report.get("quality") else []),
         "",
         "## Red flags",
         "",
@@ -316,6 +336,8 @@ def render_rich(report: dict[str, Any], console: Any) -> None:
     for r in rows:
         table.add_row(*r)
     console.print(table)
+    if report.get("quality"):
+        console.print(quality_line(report))
     for line in assumptions_lines(report):
         console.print(f"[dim]  {line}[/]")
     console.print(

@@ -245,8 +245,13 @@ async def run_config(
                       if u.get("tier") in TIERS)
         queue = max(0.0, call_ms - sim_scaled)
         cache = rec.get("cache") or {}
+        labels = dict(req.outcomes)
         return {
             "idx": req.idx,
+            # Outcome labels (when the data has them): the answering tier's (a cache hit's is
+            # the tier that wrote the answer) and the expert's, for "quality kept".
+            "outcome": labels.get(rec.get("agent") or "") if error is None else None,
+            "expert_outcome": labels.get("expert"),
             "kind": req.kind,
             "ok": error is None,
             "error": error,
@@ -422,6 +427,11 @@ def build_report(
         "assumptions": assumed,
     }
     report["red_flags"] = red_flags(configs, strategic_cached=strategic)
+    if rc.get("quality_kept") is not None:
+        # "X% of all-expert quality at Y% of its cost", from the workload's outcome labels.
+        report["quality"] = {"quality_kept": rc["quality_kept"],
+                             "cost_share": round(1.0 - rc["cost_reduction_pct"] / 100.0, 4),
+                             "labelled_requests": rc["quality_labelled"]}
     return report
 
 

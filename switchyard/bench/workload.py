@@ -43,6 +43,8 @@ class LabelledRow:
     in_scope: bool = True
     requires_auth: bool = False
     history: tuple[str, ...] = ()
+    # Outcome labels, when the data has them: how good each tier's answer is (0..1).
+    outcomes: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class BenchRequest:
     history: tuple[str, ...] = ()
     kind: Kind = "fresh"
     source_idx: int | None = None  # the request this one repeats or paraphrases
+    outcomes: tuple[tuple[str, float], ...] = ()  # outcome labels per tier, if the data has them
 
     @property
     def oracle_tier(self) -> str:
@@ -147,8 +150,18 @@ def load_rows(path: Path) -> list[LabelledRow]:
             in_scope=bool(d.get("in_scope", intent != OUT_OF_SCOPE)),
             requires_auth=bool(d.get("requires_auth", False)),
             history=tuple(str(h) for h in d.get("history") or []),
+            outcomes=_outcomes(d),
         ))
     return rows
+
+
+def _outcomes(d: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """A row's outcome labels (docs/outcomes.md: ``outcomes`` per tier, or ``weak``/``strong``)."""
+    if "outcomes" not in d and "weak" not in d:
+        return ()
+    from switchyard.classifier.outcomes import parse_outcome
+
+    return tuple(parse_outcome(d).outcomes.items())
 
 
 def load_user_ids(db_path: Path, limit: int = 2000) -> list[str]:
@@ -250,11 +263,13 @@ def build_workload(
                 root = src.idx  # the request it copies, within the TTL window
                 if kind == "repeat_same_user":
                     req = BenchRequest(idx, ts, src.user_id, src.text, src.complexity, src.intent,
-                                       src.in_scope, src.requires_auth, src.history, kind, root)
+                                       src.in_scope, src.requires_auth, src.history, kind, root,
+                                       src.outcomes)
                 elif kind == "repeat_other_user":
                     other = rng.choice([x for x in users if x != src.user_id] or users)
                     req = BenchRequest(idx, ts, other, src.text, src.complexity, src.intent,
-                                       src.in_scope, src.requires_auth, (), kind, root)
+                                       src.in_scope, src.requires_auth, (), kind, root,
+                                       src.outcomes)
                 else:
                     alts = [r for r in by_intent.get((c, src.intent), []) if r.text != src.text]
                     if alts:
@@ -262,10 +277,12 @@ def build_workload(
                         # A personal question is re-asked by its owner; a public one by anyone.
                         who = src.user_id if alt.requires_auth else rng.choice(users)
                         req = BenchRequest(idx, ts, who, alt.text, alt.complexity, alt.intent,
-                                           alt.in_scope, alt.requires_auth, (), kind, root)
+                                           alt.in_scope, alt.requires_auth, (), kind, root,
+                                           alt.outcomes)
         if req is None:
             row = draw(c)
             req = BenchRequest(idx, ts, rng.choice(users), row.text, row.complexity, row.intent,
-                               row.in_scope, row.requires_auth, row.history, "fresh", None)
+                               row.in_scope, row.requires_auth, row.history, "fresh", None,
+                               row.outcomes)
         out.append(req)
     return Workload(out, seed, mix, source, rates, arrival_rate_per_s)

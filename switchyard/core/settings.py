@@ -209,6 +209,19 @@ class ClassifierSettings(BaseModel):
     price_weight: float = 1.0
     # Turns of conversation history the classifier looks at for follow-ups.
     history_turns: int = 3
+    # The quality-cost dial of a router trained on outcomes (`route train --outcomes`,
+    # docs/outcomes.md): each request goes to the tier maximising its predicted quality minus
+    # this weight x the tier's typical price relative to the dearest tier's. 0 = always the
+    # best predicted tier; larger = cheaper. `switchyard route calibrate` sets it to reach a
+    # target share of expert calls or of all-expert quality.
+    outcome_cost_weight: float = Field(0.1, ge=0.0)
+    # Exploration for learning from production feedback: this share of routed requests goes
+    # one tier up or down from the router's choice (never a forced or out-of-scope request),
+    # and the routing record keeps the probability of the tier taken, so `route train
+    # --from-feedback` can weight each outcome by 1/probability (importance weighting).
+    exploration_share: float = Field(0.0, ge=0.0, le=0.5)
+    # Importance weights are clipped here: a rare explored outcome must not swamp the rest.
+    exploration_max_weight: float = Field(20.0, ge=1.0)
 
 
 class CacheSettings(BaseModel):

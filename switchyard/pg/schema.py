@@ -207,6 +207,34 @@ CREATE UNIQUE INDEX sy_cache_entries_norm_key
 DROP INDEX sy_cache_entries_key;
 """,
     ),
+    Migration(
+        4,
+        "feedback: each answered run's routing facts and the asker's rating (switchyard.feedback)",
+        """
+-- One row per answered run; text, history and comment are sealed (AES-GCM), the user is the
+-- deployment's keyed hash. A rating lives beside its run and goes with it.
+CREATE TABLE sy_routing_runs (
+    run_id      text PRIMARY KEY,
+    tenant      text NOT NULL,
+    user_hash   text NOT NULL,
+    created_at  double precision NOT NULL,
+    text        text NOT NULL,
+    history     text NOT NULL,
+    route       text NOT NULL,
+    answered_by text,
+    cache_hit   boolean NOT NULL,
+    propensity  double precision,
+    record      text NOT NULL
+);
+CREATE INDEX sy_routing_runs_user ON sy_routing_runs (user_hash);
+CREATE TABLE sy_feedback (
+    run_id      text PRIMARY KEY REFERENCES sy_routing_runs (run_id) ON DELETE CASCADE,
+    score       double precision NOT NULL,
+    comment     text,
+    created_at  double precision NOT NULL
+);
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -72,3 +72,39 @@ def test_bench_cli_rejects_bad_seed_lists(seeds: str) -> None:
     res = CliRunner().invoke(app, ["bench", "-n", "5", "--seeds", seeds])
     assert res.exit_code == 2, res.output
     assert "seed" in res.output.lower()
+
+
+def test_quality_kept_from_outcome_labels(tmp_path, sy) -> None:
+    """With outcome labels in the data, the bench reports the quality routing + cache kept."""
+    from switchyard.bench.report import quality_line
+    from switchyard.bench.workload import load_rows
+
+    src = [json.loads(x) for x in (sy.settings.routing_data_dir / "test.jsonl").read_text().splitlines()]
+    # The fast tier fails every high request, the expert answers everything.
+    rows = [{**r, "outcomes": {"fast": r["complexity"] != "high", "standard": True, "expert": True}}
+            for r in src]
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    loaded = load_rows(data)
+    assert dict(loaded[0].outcomes) == {"fast": float(src[0]["complexity"] != "high"),
+                                        "standard": 1.0, "expert": 1.0}
+    wl = build_workload(24, settings=sy.settings, seed=5, rows=loaded)
+    results: dict = {}
+    rep = asyncio.run(run_bench(wl, settings=sy.settings, concurrency=4, daily_volume=25_000,
+                                time_scale=0.001, results_sink=results))
+    # All-expert keeps all of it, and so does the oracle (fast only where fast is right).
+    assert rep["baseline"]["quality_kept"] == 1.0 and rep["oracle"]["quality_kept"] == 1.0
+    # Routing + cache: the labels of the tier that answered each request, over the expert's.
+    by_idx = {r.idx: dict(r.outcomes) for r in wl.requests}
+    got = results["routed_cached"]
+    expected = sum(by_idx[r["idx"]][r["agent"]] for r in got) / sum(
+        by_idx[r["idx"]]["expert"] for r in got)
+    q = rep["quality"]
+    assert q["quality_kept"] == round(expected, 4) and q["labelled_requests"] == 24
+    assert q["cost_share"] == round(1 - rep["cost_reduction_pct"] / 100, 4)
+    assert "of all-expert quality at" in quality_line(rep)
+    # Without labels there is no quality figure at all (never a made-up 100%).
+    plain = asyncio.run(run_bench(build_workload(8, settings=sy.settings, seed=5),
+                                  settings=sy.settings, concurrency=4, daily_volume=25_000,
+                                  time_scale=0.001))
+    assert "quality" not in plain and plain["routed_cached"]["quality_kept"] is None

@@ -150,8 +150,18 @@ def register(app: typer.Typer) -> None:
         labeled: Annotated[Path | None, typer.Option("--labeled", help="Labelled JSONL (text, complexity, "
                                                      "intent?, in_scope?, history?); default: the test split.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+        outcomes: Annotated[Path | None, typer.Option(
+            "--outcomes", help="Outcome JSONL (docs/outcomes.md): report the quality-cost curve, "
+                               "APGR and CPT instead of label accuracy.")] = None,
+        folds: Annotated[int | None, typer.Option(
+            "--folds", min=2, help="With --outcomes: cross-validate, refitting the router from the "
+                                   "defaults on the other folds (folds by prompt hash).")] = None,
+        chart: Annotated[Path | None, typer.Option(
+            "--chart", help="With --outcomes: where to save the PNG chart (default "
+                            "SWITCHYARD_HOME/route-eval.png).")] = None,
     ) -> None:
-        """Accuracy, confusion matrix, under/over-routing and their cost, and suggested thresholds."""
+        """Accuracy, confusion matrix, under/over-routing and their cost, and suggested thresholds;
+        with --outcomes, the quality kept per share of expert calls (APGR, CPT)."""
         from rich.console import Console
         from rich.table import Table
 
@@ -160,6 +170,23 @@ def register(app: typer.Typer) -> None:
         from switchyard.classifier.metrics import routing_costs, routing_report, suggest_thresholds
         from switchyard.core.settings import TIERS
 
+        if outcomes is None and folds is not None:
+            raise typer.BadParameter("--folds needs --outcomes")
+        if outcomes is not None:
+            from switchyard.cli import outcome_routing as orr
+
+            rows_o = orr.load_or_exit(outcomes)
+            sy = Switchyard()
+            report = orr.evaluate(sy, outcomes, rows_o, folds)
+            png = chart or sy.settings.home / "route-eval.png"
+            orr.write_chart(report, png)
+            if as_json:
+                report.pop("_curves")
+                typer.echo(json.dumps({**report, "chart": str(png)}, indent=1))
+                return
+            orr.print_report(report)
+            typer.echo(f"chart: {png}")
+            return
         sy = Switchyard()
         path = labeled or sy.settings.routing_data_dir / "test.jsonl"
         try:
@@ -232,13 +259,43 @@ def register(app: typer.Typer) -> None:
     def route_train(
         labeled: Annotated[Path | None, typer.Option("--labeled", help="Your labelled JSONL; default: the "
                                                      "bundled train+dev splits.")] = None,
+        outcomes: Annotated[Path | None, typer.Option(
+            "--outcomes", help="Outcome JSONL (docs/outcomes.md): learn each tier's chance of a "
+                               "good answer; intents and scope stay as they are.")] = None,
+        from_feedback: Annotated[bool, typer.Option(
+            "--from-feedback", help="Learn from the feedback stored by POST /v1/feedback "
+                                    "(importance-weighted; with --outcomes, both).")] = False,
+        from_langsmith: Annotated[str | None, typer.Option(
+            "--from-langsmith", help="Learn from the feedback on this LangSmith project's "
+                                     "switchyard runs.")] = None,
     ) -> None:
-        """Refit the local classifier (on your own labelled file, or back on the bundled data)."""
+        """Refit the local classifier (on your own labelled file, or back on the bundled data);
+        with --outcomes / --from-feedback / --from-langsmith, fit the router on outcomes."""
         import time
 
         from switchyard.app import Switchyard
         from switchyard.classifier.local import default_training_files, train_from_files
 
+        if outcomes is not None or from_feedback or from_langsmith:
+            if labeled is not None:
+                raise typer.BadParameter("train on labels (--labeled) or on outcomes, one at a time")
+            from switchyard.cli import outcome_routing as orr
+
+            rows_o = orr.load_or_exit(outcomes) if outcomes is not None else []
+            sources = [f"outcomes:{outcomes.resolve()}"] if outcomes is not None else []
+            sy = Switchyard()
+            if from_feedback:
+                got = orr.feedback_outcomes(sy)
+                rows_o += got
+                sources.append(f"feedback:{len(got)}")
+            if from_langsmith:
+                got = orr.langsmith_outcomes(sy, from_langsmith)
+                rows_o += got
+                sources.append(f"langsmith:{from_langsmith}:{len(got)}")
+            if not rows_o:
+                raise typer.BadParameter("no outcomes to learn from (no rated runs yet?)")
+            typer.echo(orr.train(sy, rows_o, source=",".join(sources)))
+            return
         sy = Switchyard()
         settings = sy.settings
         files = [labeled] if labeled else default_training_files(settings.routing_data_dir)
@@ -252,5 +309,41 @@ def register(app: typer.Typer) -> None:
             f"fitted on {model.bank.shape[0]} standalone requests, {len(model.intents)} intents "
             f"in {time.perf_counter() - t0:.1f}s -> {settings.classifier_path}"
         )
+
+    @route_app.command("calibrate")
+    def route_calibrate(
+        outcomes: Annotated[Path, typer.Option("--outcomes", help="Outcome JSONL to calibrate on "
+                                               "(held out from training, ideally).")],
+        expert_share: Annotated[float | None, typer.Option(
+            "--expert-share", min=0.0, max=1.0, help="Send this share of requests to the expert.")] = None,
+        min_quality: Annotated[float | None, typer.Option(
+            "--min-quality", min=0.0, max=1.0,
+            help="Keep this share of all-expert quality, as cheaply as possible.")] = None,
+        write: Annotated[Path | None, typer.Option(
+            "--write", help="JSON settings overlay to write the operating point into (default: "
+                            "the .json file SWITCHYARD_CONFIG names).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the operating point as JSON.")] = False,
+    ) -> None:
+        """Set the quality-cost dial of a router trained on outcomes: a target expert share, or a
+        target share of all-expert quality. Writes classifier.outcome_cost_weight."""
+        from switchyard.app import Switchyard
+        from switchyard.cli import outcome_routing as orr
+
+        if (expert_share is None) == (min_quality is None):
+            raise typer.BadParameter("give one of --expert-share or --min-quality")
+        target = orr.overlay_path(write)
+        rows_o = orr.load_or_exit(outcomes)
+        sy = Switchyard()
+        point = orr.calibrate(sy, rows_o, expert_share=expert_share, min_quality=min_quality)
+        orr.write_overlay(target, {"outcome_cost_weight": point["cost_weight"]})
+        if as_json:
+            typer.echo(json.dumps({**point, "written": str(target)}))
+            return
+        typer.echo(
+            f"classifier.outcome_cost_weight = {point['cost_weight']:.6g} -> {target}\n"
+            f"on {outcomes} ({point['n']} requests): "
+            + ", ".join(f"{t} {v:.1%}" for t, v in point["share"].items())
+            + (f"; quality kept {point['quality_kept']:.1%}" if point["quality_kept"] is not None else "")
+            + f"; cost {point['cost_share']:.1%} of all-expert")
 
     app.add_typer(route_app, name="route")

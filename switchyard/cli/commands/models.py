@@ -31,6 +31,20 @@ def tier_report(factory: ModelFactory) -> list[dict]:
     return rows
 
 
+def routing_line(sy) -> str:  # noqa: ANN001 - Switchyard, lazily imported
+    """The router's active operating point, in one line."""
+    point = getattr(sy.classifier, "operating_point", None)
+    if point is None:
+        return f"routing: {sy.classifier.name} classifier"
+    p = point()
+    explore = f"; exploration {p['exploration_share']:.0%}" if p["exploration_share"] else ""
+    if p["router"] != "outcomes":
+        return f"routing: by complexity (the classifier's labels){explore}"
+    return (f"routing: learnt from {p['n_outcomes']:,} outcomes ({', '.join(p['tiers'])}; "
+            f"{p['trained_on']}); classifier.outcome_cost_weight {p['outcome_cost_weight']:g}"
+            f"{explore}")
+
+
 def _key_status(settings, tier: str, key_from: str) -> str:  # noqa: ANN001 - Settings, lazily imported
     if settings.tier_api_key(tier):
         return f"{key_from} (set)"
@@ -54,7 +68,8 @@ def register(app: typer.Typer) -> None:
         from switchyard.core.settings import ConfigError
 
         try:
-            models = Switchyard().models
+            sy = Switchyard()
+            models = sy.models
             rows = tier_report(models)
             if check:
                 models.check()
@@ -77,5 +92,6 @@ def register(app: typer.Typer) -> None:
                           f"{r['input_per_m']:g} / {r['cached_input_per_m']:g} / "
                           f"{r['output_per_m']:g} ({r['price_source']})")
         Console(width=max(Console().width, 140)).print(table)
+        typer.echo(routing_line(sy))
         if check:
             typer.echo("every tier's model builds")

@@ -1,0 +1,208 @@
+"""Routing learnt from outcomes: the outcome file, the quality-cost metrics, `route train
+--outcomes`, `route eval --outcomes` and `route calibrate` (docs/outcomes.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.homes import copy_home
+from typer.testing import CliRunner
+
+from switchyard.classifier.outcomes import (
+    OutcomeFileError,
+    curve,
+    folds_by_hash,
+    load_outcomes,
+    oracle_curve,
+    random_curve,
+)
+from switchyard.cli.main import app
+
+runner = CliRunner()
+
+# How likely each tier's answer is good, by the bundled label of the request's complexity: the
+# synthetic outcomes the CLI tests learn from (a seeded draw, so every run sees the same file).
+P_GOOD = {"low": {"fast": 0.92, "expert": 0.96},
+          "medium": {"fast": 0.55, "expert": 0.93},
+          "high": {"fast": 0.12, "expert": 0.9}}
+
+
+def synthetic_outcomes(routing_dir: Path, seed: int = 7) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl"):
+        for line in (routing_dir / name).read_text().splitlines():
+            row = json.loads(line)
+            p = P_GOOD[row["complexity"]]
+            out.append({"text": row["text"], "weak": rng.random() < p["fast"],
+                        "strong": rng.random() < p["expert"]})
+    return out
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sy) -> Path:
+    """A home of its own (the session's encoder and classifier, linked/copied): training on
+    outcomes here never changes the session's routing."""
+    h = copy_home(sy, tmp_path / "home")
+    monkeypatch.setenv("SWITCHYARD_HOME", str(h))
+    monkeypatch.delenv("SWITCHYARD_CONFIG", raising=False)
+    return h
+
+
+# -- the file --------------------------------------------------------------------------------
+def test_both_forms_map_onto_tiers(tmp_path: Path) -> None:
+    f = _write(tmp_path / "o.jsonl", [
+        {"text": "q1", "weak": True, "strong": False},
+        {"text": "q2", "history": ["earlier"], "outcomes": {"fast": 0.25, "expert": 1}},
+        {"text": "q3", "outcomes": {"fast": False, "standard": 0.5, "expert": True}},
+    ])
+    rows = load_outcomes(f)
+    assert rows[0].outcomes == {"fast": 1.0, "expert": 0.0}
+    assert rows[1].outcomes == {"fast": 0.25, "expert": 1.0} and rows[1].history == ["earlier"]
+    assert rows[2].outcomes == {"fast": 0.0, "standard": 0.5, "expert": 1.0}
+
+
+def test_malformed_lines_are_reported_with_their_line_numbers(tmp_path: Path) -> None:
+    f = tmp_path / "bad.jsonl"
+    f.write_text("\n".join([
+        json.dumps({"text": "fine", "weak": True, "strong": True}),
+        "{not json",
+        json.dumps({"text": "", "weak": True, "strong": False}),
+        json.dumps({"text": "q", "outcomes": {"fast": 1.5, "expert": 1}}),
+        json.dumps({"text": "q", "outcomes": {"turbo": 1, "expert": 1}}),
+        json.dumps({"text": "q", "weak": True}),
+        json.dumps(["a", "list"]),
+    ]) + "\n")
+    with pytest.raises(OutcomeFileError) as err:
+        load_outcomes(f)
+    msg = str(err.value)
+    assert [p.split(":")[0] for p in err.value.problems] == [f"line {n}" for n in range(2, 8)]
+    for needle in ("not valid JSON", "'text'", "between 0 and 1", "unknown tier 'turbo'",
+                   "both 'weak' and 'strong'", "JSON object"):
+        assert needle in msg, msg
+    # A file whose lines are fine but miss the dearest tier on one line.
+    g = _write(tmp_path / "gap.jsonl", [{"text": "a", "outcomes": {"fast": 1, "expert": 0}},
+                                        {"text": "b", "outcomes": {"fast": 1}}])
+    with pytest.raises(OutcomeFileError, match="line 2: needs scores for both fast and expert"):
+        load_outcomes(g)
+
+
+def test_a_malformed_file_writes_nothing(home: Path, tmp_path: Path) -> None:
+    before = {p.name: p.read_bytes() for p in (home / "classifier").iterdir()}
+    good = [{"text": f"question {i}", "weak": i % 2 == 0, "strong": True} for i in range(40)]
+    f = _write(tmp_path / "o.jsonl", good)
+    f.write_text(f.read_text() + '{"text": "late", "weak": "yes", "strong": true}\n')
+    res = runner.invoke(app, ["route", "train", "--outcomes", str(f)])
+    assert res.exit_code != 0
+    assert "line 41" in res.output and "'weak'" in res.output
+    after = {p.name: p.read_bytes() for p in (home / "classifier").iterdir()}
+    assert after == before  # no outcome head, the classifier untouched
+
+
+# -- the metrics -----------------------------------------------------------------------------
+def test_curve_metrics_follow_routellm() -> None:
+    weak = np.array([1, 0, 0, 1, 0, 1, 1, 0], float)
+    strong = np.array([1, 1, 1, 1, 0, 1, 0, 1], float)
+    # The random router's expected curve is the diagonal.
+    r = random_curve(weak, strong)
+    assert r.apgr == pytest.approx(0.5) and r.cpt(0.5) == pytest.approx(0.5)
+    # Strong answers 3 requests weak misses and misses 1 weak answers (gap: 2 of 8). A perfect
+    # ranking closes the gap with 2 strong calls of 8, and PGR then goes above 1.
+    o = oracle_curve(weak, strong)
+    assert o.cpt(1.0) == pytest.approx(2 / 8) and o.pgr.max() == pytest.approx(1.5)
+    assert o.apgr > 0.9
+    # An inverted ranking is worse than random.
+    inv = curve(-(strong - weak), weak, strong)
+    assert inv.apgr < 0.5 < o.apgr
+    # Ties are one block: a constant score is the random router, whatever the file order.
+    assert curve(np.ones(8), weak, strong).apgr == pytest.approx(0.5)
+
+
+def test_folds_follow_the_prompt_not_the_line() -> None:
+    from switchyard.classifier.outcomes import Outcome
+
+    rows = [Outcome(text=f"q{i % 30}", outcomes={"fast": 1.0, "expert": 1.0}) for i in range(90)]
+    fold = folds_by_hash(rows, 2)
+    by_text: dict[str, set[int]] = {}
+    for r, f in zip(rows, fold, strict=True):
+        by_text.setdefault(r.text, set()).add(int(f))
+    assert all(len(v) == 1 for v in by_text.values()) and set(fold.tolist()) == {0, 1}
+
+
+# -- train, eval, calibrate ------------------------------------------------------------------
+def test_train_eval_and_calibrate_on_outcomes(home: Path, tmp_path: Path, sy) -> None:
+    from switchyard.app import Switchyard
+    from switchyard.core.settings import Settings
+
+    rows = synthetic_outcomes(sy.settings.routing_data_dir)
+    rng = random.Random(3)
+    rng.shuffle(rows)
+    n = len(rows)
+    train = _write(tmp_path / "train.jsonl", rows[: n // 3])
+    calib = _write(tmp_path / "calib.jsonl", rows[n // 3: 2 * n // 3])
+    held = _write(tmp_path / "held.jsonl", rows[2 * n // 3:])
+
+    # Cross-validated on one file: the router beats the random router and the baseline's
+    # figures are reported beside it.
+    res = runner.invoke(app, ["route", "eval", "--outcomes", str(train), "--folds", "2", "--json",
+                              "--chart", str(tmp_path / "curve.png")])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    for who in ("router", "baseline_lr_embedding", "random", "oracle"):
+        assert set(rep[who]) == {"apgr", "cpt50", "cpt80", "cpt95"}
+    assert rep["random"]["apgr"] == pytest.approx(0.5, abs=1e-3)
+    assert rep["router"]["apgr"] > 0.6 and rep["router"]["cpt50"] < 0.45
+    assert (tmp_path / "curve.png").stat().st_size > 10_000
+
+    res = runner.invoke(app, ["route", "train", "--outcomes", str(train)])
+    assert res.exit_code == 0, res.output
+    assert (home / "classifier" / "outcome.json").exists()
+
+    # The dial: 20% of requests to the expert, calibrated on one file, holds on another.
+    overlay = tmp_path / "overlay.json"
+    overlay.write_text(json.dumps({"offline": True}))
+    res = runner.invoke(app, ["route", "calibrate", "--outcomes", str(calib), "--expert-share",
+                              "0.2", "--write", str(overlay), "--json"])
+    assert res.exit_code == 0, res.output
+    point = json.loads(res.stdout)
+    assert point["share"]["expert"] == pytest.approx(0.2, abs=0.005)
+    written = json.loads(overlay.read_text())
+    assert written["offline"] is True  # the rest of the overlay is kept
+    assert written["classifier"]["outcome_cost_weight"] == point["cost_weight"]
+
+    os.environ["SWITCHYARD_CONFIG"] = str(overlay)  # restored by the home fixture's monkeypatch
+    try:
+        res = runner.invoke(app, ["route", "eval", "--outcomes", str(held), "--json"])
+        shown = runner.invoke(app, ["models"])
+    finally:
+        del os.environ["SWITCHYARD_CONFIG"]
+    assert res.exit_code == 0, res.output
+    assert shown.exit_code == 0, shown.output
+    assert (f"learnt from {n // 3:,} outcomes (fast, expert" in shown.output
+            and f"outcome_cost_weight {point['cost_weight']:g}" in shown.output), shown.output
+    op = json.loads(res.stdout)["operating_point"]
+    assert op["cost_weight"] == point["cost_weight"]
+    assert abs(op["share"]["expert"] - 0.2) <= 0.02, op
+
+    # The graph routes with it, and intents and scope survive training on outcomes that have
+    # neither.
+    settings = Settings(classifier={"outcome_cost_weight": point["cost_weight"]})
+    mine = Switchyard(settings, encoder=sy.encoder)
+    poem = mine.classifier.classify("write me a poem about autumn")
+    assert poem.in_scope is False and poem.recommended_agent == "fast"
+    hard = mine.classifier.classify("Plan our migration of 12,000 users and 300 GB of data, "
+                                    "with a rollout schedule and a cost estimate")
+    assert hard.recommended_agent == "expert" and hard.quality["expert"] > hard.quality["fast"]
+    assert hard.intent != "out_of_scope" and "outcome-trained" in hard.reasoning
+    easy = mine.classifier.classify("I forgot my password")
+    assert easy.recommended_agent == "fast" and easy.intent == "password_reset"
