@@ -104,8 +104,9 @@ class RouterNodes:
 
     def __init__(self, deps: Dependencies | LazyDependencies) -> None:
         self._deps = deps
-        # Exploration's draws (classifier.exploration_share); not for security.
-        self._rng = random.Random()  # noqa: S311
+        # Exploration's draws (classifier.exploration_share, seeded by exploration_seed on
+        # first use); not for security.
+        self._rng: random.Random | None = None
         # Compiled now, also over lazy dependencies (they read them only when they run), so
         # the drawn graph and the checkpoints know each tier's subgraph.
         self.agents: dict[str, CompiledStateGraph] = {
@@ -211,6 +212,8 @@ class RouterNodes:
         neighbours = [order[j] for j in (i - 1, i + 1) if 0 <= j < len(order)]
         if share <= 0 or not in_scope or not neighbours:
             return route, {"policy": route, "explored": False, "propensity": 1.0}
+        if self._rng is None:
+            self._rng = random.Random(deps.settings.classifier.exploration_seed)  # noqa: S311
         if self._rng.random() < share:
             pick = neighbours[self._rng.randrange(len(neighbours))]
             return pick, {"policy": route, "explored": True,

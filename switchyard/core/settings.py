@@ -222,6 +222,9 @@ class ClassifierSettings(BaseModel):
     exploration_share: float = Field(0.0, ge=0.0, le=0.5)
     # Importance weights are clipped here: a rare explored outcome must not swamp the rest.
     exploration_max_weight: float = Field(20.0, ge=1.0)
+    # Seeds exploration's draws in each process (reproducible experiments and tests); None, the
+    # default, draws differently in every process.
+    exploration_seed: int | None = None
 
 
 class CacheSettings(BaseModel):
