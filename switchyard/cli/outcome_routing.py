@@ -6,7 +6,6 @@ the work is here.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -219,24 +218,6 @@ def overlay_path(write: Path | None) -> Path:
     raise typer.BadParameter("say where to write the operating point: --write overlay.json "
                              "(then use it as SWITCHYARD_CONFIG), or set SWITCHYARD_CONFIG to a "
                              ".json file")
-
-
-def write_overlay(path: Path, updates: dict[str, Any]) -> None:
-    """Merge ``{"classifier": {...}}`` into a JSON settings file; a file that is not a JSON
-    object is left untouched."""
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8") or "{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise typer.BadParameter(f"{path} is not a JSON settings file; not overwritten") from exc
-        if not isinstance(data, dict):
-            raise typer.BadParameter(f"{path} does not hold a JSON object; not overwritten")
-    section = data.get("classifier") if isinstance(data.get("classifier"), dict) else {}
-    data["classifier"] = {**section, **updates}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def calibrate(sy: Switchyard, rows: Sequence[Outcome], *, expert_share: float | None,

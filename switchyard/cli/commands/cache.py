@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from switchyard.cli.format import timestamp
+from switchyard.cli.overlay import merge_overlay, read_overlay
 
 cache_app = typer.Typer(
     help="Semantic cache: stats, clear, probe and calibrate.", no_args_is_help=True
@@ -169,31 +170,6 @@ def _group_report(
     return out
 
 
-def _read_overlay(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise typer.BadParameter(f"{path} is not a JSON settings file; not overwritten") from exc
-    if not isinstance(data, dict):
-        raise typer.BadParameter(f"{path} does not hold a JSON object; not overwritten")
-    return data
-
-
-def _write_overlay(path: Path, cache_updates: dict[str, Any]) -> None:
-    """Merge ``{"cache": {...}}`` into a JSON settings file usable as SWITCHYARD_CONFIG."""
-    data = _read_overlay(path)
-    cache = data.get("cache") if isinstance(data.get("cache"), dict) else {}
-    for key, value in cache_updates.items():
-        if isinstance(value, dict):
-            cache[key] = {**(cache.get(key) or {}), **value}
-        else:
-            cache[key] = value
-    data["cache"] = cache
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
 @cache_app.command("calibrate")
 def calibrate(
     pairs: Annotated[
@@ -255,7 +231,7 @@ def calibrate(
     if by not in (None, "tier", "intent"):
         raise typer.BadParameter("--by must be 'tier' or 'intent'")
     if write is not None:
-        _read_overlay(write)  # a bad overlay fails now, not after embedding every pair
+        read_overlay(write)  # a bad overlay fails now, not after embedding every pair
     sy = Switchyard()
     settings = sy.settings.cache
     default_t = settings.similarity_threshold
@@ -331,7 +307,7 @@ def calibrate(
                 if v["recommended_threshold"] is not None
             }
             updates[f"{by}_similarity_threshold"] = fitted
-        _write_overlay(write, updates)
+        merge_overlay(write, "cache", updates)
         report["written"] = {"path": str(write), "cache": updates}
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))

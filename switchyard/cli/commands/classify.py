@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
+from switchyard.cli.overlay import merge_overlay
 from switchyard.core.jsonsafe import loads_limited
 
 if TYPE_CHECKING:
@@ -335,7 +336,7 @@ def register(app: typer.Typer) -> None:
         rows_o = orr.load_or_exit(outcomes)
         sy = Switchyard()
         point = orr.calibrate(sy, rows_o, expert_share=expert_share, min_quality=min_quality)
-        orr.write_overlay(target, {"outcome_cost_weight": point["cost_weight"]})
+        merge_overlay(target, "classifier", {"outcome_cost_weight": point["cost_weight"]})
         if as_json:
             typer.echo(json.dumps({**point, "written": str(target)}))
             return
