@@ -5,20 +5,15 @@ the pack's graph (its langgraph.json sets SWITCHYARD_DOMAIN=.)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from support.langgraph_dev import langgraph_dev
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -54,43 +49,10 @@ def pack(tmp_path_factory: pytest.TempPathFactory, switchyard_home: Path) -> tup
     return base / "my-pack", home
 
 
-@contextlib.contextmanager
-def langgraph_dev(folder: Path, home: Path, workdir: Path) -> Iterator[str]:
-    """`langgraph dev` started in ``folder`` (its langgraph.json), stopped afterwards."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    log = workdir / "server.log"
+def _pack_env(home: Path) -> dict[str, str]:
     env = {**_env(home), "LANGCHAIN_TRACING_V2": "false", "HF_HUB_OFFLINE": "1"}
     env.pop("LANGSMITH_API_KEY", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "langgraph"), "dev", "--port", str(port),
-             "--no-browser", "--no-reload"],
-            cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"langgraph dev exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"langgraph dev not ready after 180 s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    return env
 
 
 def test_init_writes_a_small_pack_and_refuses_a_folder_in_use(tmp_path: Path) -> None:
@@ -144,7 +106,8 @@ def test_langgraph_dev_in_the_pack_folder_serves_the_pack_s_graph(pack: tuple[Pa
             input={"messages": [{"role": "user", "content": "What classes have I booked?"}]},
             context={"user_id": "u-0002"})
 
-    with langgraph_dev(folder, home, tmp_path) as url:
+    # Started in the pack folder: its langgraph.json names the pack.
+    with langgraph_dev(folder, _pack_env(home), tmp_path) as url:
         state = asyncio.run(go(url))
     assert "__error__" not in state, state.get("__error__")
     assert state["agent"] == "fast" and "Evening yoga" in state["answer"]

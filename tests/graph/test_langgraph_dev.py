@@ -10,34 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from support.langgraph_dev import langgraph_dev
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
-LANGGRAPH = Path(sys.executable).parent / "langgraph"
 REQUESTS = [
     ("I forgot my password", "fast", "low"),
     ("Help me debug this system error: webhook deliveries fail with 401", "standard", "medium"),
     ("I want to migrate 10K users from our old system to yours. What's the best approach?",
      "expert", "high"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -51,45 +40,13 @@ def server(switchyard_home: Path, sy, tmp_path_factory: pytest.TempPathFactory) 
 @contextlib.contextmanager
 def _langgraph_dev(switchyard_home: Path, workdir: Path, config: str = "langgraph.json",
                    **extra_env: str) -> Iterator[str]:
-    port = _free_port()
-    log = workdir / "server.log"
     env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false",
            "LANGCHAIN_TRACING_V2": "false", "SWITCHYARD_HOME": str(switchyard_home),
            "SWITCHYARD_OFFLINE": "true", "HF_HUB_OFFLINE": "1", **extra_env}
     env.pop("OPENAI_API_KEY", None)
     env.pop("LANGSMITH_API_KEY", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(LANGGRAPH), "dev", "--port", str(port), "--no-browser", "--no-reload",
-             "--config", config],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"langgraph dev exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"langgraph dev not ready after 180 s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.5)
+    with langgraph_dev(ROOT, env, workdir, ("--config", config)) as url:
         yield url
-    finally:
-        # The CLI spawns workers: stop the whole group we started, then make sure it is gone.
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        text = log.read_text(errors="replace")
-        assert "BlockingError" not in text, text[-4000:]
 
 
 def test_a_home_that_was_never_set_up_is_built_on_the_first_run(
