@@ -25,7 +25,7 @@ RUN_COMMAND = (
 )
 TEST_COMMAND = (
     'python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e ".[dev]" '
-    "&& .venv/bin/pytest -q"
+    "&& bash scripts/install-local-model.sh && .venv/bin/pytest -q"
 )
 
 
