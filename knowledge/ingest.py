@@ -493,6 +493,7 @@ def ingest(
     index_dir: Path,
     chunking: RetrievalSettings,
     embed: EmbedTexts,
+    vectors: str | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestReport:
     """(Re)build the index, re-embedding only articles whose content hash changed.
@@ -509,7 +510,9 @@ def ingest(
     chunking_params = {"chunk_size": rcfg.chunk_size, "chunk_overlap": rcfg.chunk_overlap}
     # The model loads only if something needs embedding, so a no-op ingest stays instant.
     model_name = Embedder.name
-    encoder = default_vectors_id()  # which vectors: another encoder's are never mixed in
+    # Which vectors (``Embedder.vectors_id``; default: the shipped encoder's): another
+    # encoder's are never mixed in.
+    encoder = vectors or default_vectors_id()
 
     with _ingest_lock(index_dir) as writable:
         articles = load_articles(articles_dir)

@@ -140,7 +140,8 @@ class Retriever:
                 loaded = None
             if loaded is None:
                 loaded = ingest(articles_dir=self.articles_dir, index_dir=self.index_dir,
-                                chunking=self.settings.retrieval, embed=self.embedder.embed).index
+                                chunking=self.settings.retrieval, embed=self.embedder.embed,
+                                vectors=getattr(self.embedder, "vectors_id", None)).index
             assert loaded is not None
             self.use_index(loaded)
 

@@ -194,7 +194,8 @@ class Switchyard:
         encoder = self.encoder
         report = ingest(force_ingest, articles_dir=self.settings.articles_dir,
                         index_dir=self.settings.index_dir, chunking=self.settings.retrieval,
-                        embed=lambda texts: self.encoder.embed(texts), progress=progress)
+                        embed=lambda texts: self.encoder.embed(texts),
+                        vectors=encoder.vectors_id, progress=progress)
         self._use_index(report.index)
         classifier = self.classifier
         model = getattr(classifier, "model", None)

@@ -455,6 +455,10 @@ class Settings(BaseSettings):
     # cores) and the LRU of recent texts' vectors (requests, history turns, tool descriptions).
     embedding_threads: int = Field(default=1, ge=0)
     embedding_lru_size: int = Field(default=4096, ge=0)
+    # The encoder's weights: "int8" (default; weight-only block-wise int8, 2-3x faster) or
+    # "fp32" (torch's vectors exactly). Changing it re-exports the encoder at the next setup and
+    # refits/re-embeds what was built on the other vectors (docs/encoder.md).
+    embedding_precision: Literal["int8", "fp32"] = "int8"
 
     # Service authentication: "jwt" verifies a Bearer token signed with auth_secret (HS256);
     # "none" is a loudly labelled local-trial mode that trusts the body's user_id.

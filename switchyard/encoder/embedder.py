@@ -22,6 +22,8 @@ from switchyard.encoder.onnx_encoder import (
     EMBEDDING_DIM,
     MAX_TOKENS,
     MODEL_NAME,
+    RECIPE,
+    RECIPES,
     default_vectors_id,
 )
 
@@ -41,18 +43,19 @@ class Embedder:
     name = MODEL_NAME
 
     def __init__(self, models_dir: Path, *, threads: int = 1, lru_size: int = 4096,
-                 export: bool | None = None) -> None:
+                 export: bool | None = None, precision: str = RECIPE.variant) -> None:
         """Load the home's exported encoder (``models_dir``), exporting it first in a child
         process when it is missing or stale and ``export`` allows (None: when torch is
         installed); see ``store.load_or_export``. ``threads``: onnxruntime intra-op threads
-        (0: its own choice, all cores)."""
+        (0: its own choice, all cores). ``precision``: "int8" or "fp32" (see ``RECIPES``)."""
         from switchyard.encoder.store import load_or_export
 
-        loaded = load_or_export(Path(models_dir), threads, export=export)
+        loaded = load_or_export(Path(models_dir), threads, export=export,
+                                recipe=RECIPES[precision])
         self._encoder: OnnxEncoder = loaded.encoder
         self.provenance = loaded.describe()
         # What the classifier's heads and the knowledge index record (see vectors_id()).
-        self.vectors_id = default_vectors_id()
+        self.vectors_id = default_vectors_id(precision)
         self._lru_size = lru_size
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
@@ -61,7 +64,8 @@ class Embedder:
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
         return cls(settings.home / "models", threads=settings.embedding_threads,
-                   lru_size=settings.embedding_lru_size)
+                   lru_size=settings.embedding_lru_size,
+                   precision=settings.embedding_precision)
 
     @property
     def threads(self) -> int:

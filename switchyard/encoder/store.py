@@ -28,6 +28,7 @@ from switchyard.encoder.onnx_encoder import (
     RECIPE,
     EncoderUnavailable,
     OnnxEncoder,
+    Recipe,
     bundled_model_dir,
     encoder_key,
     encoder_paths,
@@ -58,7 +59,8 @@ def _export_lock(store_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def export_in_child(store_dir: Path, timeout_s: float = EXPORT_TIMEOUT_S) -> float:
+def export_in_child(store_dir: Path, timeout_s: float = EXPORT_TIMEOUT_S,
+                    recipe: Recipe = RECIPE) -> float:
     """Run the export in a child process; return its seconds, or raise EncoderUnavailable with
     the child's last words. Its library output reaches the terminal only with ``--verbose``."""
     verbose = library_output.is_verbose()
@@ -67,7 +69,8 @@ def export_in_child(store_dir: Path, timeout_s: float = EXPORT_TIMEOUT_S) -> flo
     started = time.perf_counter()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "switchyard.encoder.export", "--out", str(store_dir)],
+            [sys.executable, "-m", "switchyard.encoder.export", "--out", str(store_dir),
+             "--precision", recipe.variant],
             stdout=subprocess.PIPE, stderr=None if verbose else subprocess.PIPE, text=True,
             timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired as exc:
@@ -96,28 +99,34 @@ def prune_stale(store_dir: Path, keep: Path) -> list[str]:
 class Loaded:
     """The encoder and how it was obtained (for ``switchyard setup``'s report)."""
 
-    def __init__(self, encoder: OnnxEncoder, exported_s: float | None) -> None:
+    def __init__(self, encoder: OnnxEncoder, exported_s: float | None,
+                 recipe: Recipe = RECIPE) -> None:
         self.encoder = encoder
         self.exported_s = exported_s
+        self.recipe = recipe
 
     def describe(self) -> str:
         how = (f"exported in {self.exported_s:.1f} s" if self.exported_s is not None
                else "loaded")
-        return (f"all-MiniLM-L6-v2, ONNX {RECIPE.variant}, {self.encoder.threads} intra-op "
+        return (f"all-MiniLM-L6-v2, ONNX {self.recipe.variant}, {self.encoder.threads} intra-op "
                 f"thread(s) ({how})")
 
 
 def load_or_export(store_dir: Path, threads: int = 1, *, export: bool | None = None,
-                   model_dir: Path | None = None) -> Loaded:
+                   model_dir: Path | None = None, recipe: Recipe = RECIPE) -> Loaded:
     """The home's encoder if it checks out. Otherwise export it (in a child process) when
     ``export`` is True, or None and this environment can (torch installed); else raise
     EncoderUnavailable telling the caller to run ``switchyard setup``."""
     model_dir = Path(model_dir or bundled_model_dir())
     store_dir = Path(store_dir)
-    key = encoder_key(model_dir)
-    path, _ = encoder_paths(store_dir, key)
+    key = encoder_key(model_dir, recipe)
+    path, _ = encoder_paths(store_dir, key, recipe)
+
+    def open_encoder() -> OnnxEncoder:
+        return OnnxEncoder(path, model_dir, threads, key=key, recipe=recipe)
+
     try:
-        return Loaded(OnnxEncoder(path, model_dir, threads, key=key), None)
+        return Loaded(open_encoder(), None, recipe)
     except EncoderUnavailable as exc:
         if export is False:
             raise
@@ -130,11 +139,11 @@ def load_or_export(store_dir: Path, threads: int = 1, *, export: bool | None = N
         store_dir.mkdir(parents=True, exist_ok=True)
         with _export_lock(store_dir):
             try:  # another process may have exported it while this one waited for the lock
-                return Loaded(OnnxEncoder(path, model_dir, threads, key=key), None)
+                return Loaded(open_encoder(), None, recipe)
             except EncoderUnavailable:
                 pass
-            seconds = export_in_child(store_dir)
-            loaded = Loaded(OnnxEncoder(path, model_dir, threads, key=key), seconds)
+            seconds = export_in_child(store_dir, recipe=recipe)
+            loaded = Loaded(open_encoder(), seconds, recipe)
             removed = prune_stale(store_dir, path)
     except OSError as exc:
         # A read-only or full home says so in the storage layer's words (what the CLI and the

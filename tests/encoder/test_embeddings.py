@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from switchyard.encoder.embedder import Embedder
-from switchyard.encoder.onnx_encoder import bundled_model_dir
+from switchyard.encoder.onnx_encoder import bundled_model_dir, load_tokenizer
 
 TEXTS = [
     "short one",
@@ -19,18 +21,37 @@ TEXTS = [
 ]
 
 
-def test_vectors_are_sentence_transformers_vectors(sy) -> None:
-    """The reference is sentence-transformers on torch, run here in the test process."""
+def _reference() -> np.ndarray:
+    """sentence-transformers on torch, run here in the test process."""
     from sentence_transformers import SentenceTransformer
 
-    reference = SentenceTransformer(str(bundled_model_dir()), device="cpu").encode(
+    return SentenceTransformer(str(bundled_model_dir()), device="cpu").encode(
         [t or " " for t in TEXTS], normalize_embeddings=True, convert_to_numpy=True)
+
+
+def test_the_int8_encoder_keeps_sentence_transformers_vectors(sy) -> None:
+    """The shipped (int8) encoder: within the export's check of torch's vectors."""
     ours = sy.encoder.embed(TEXTS)
     assert ours.shape == (len(TEXTS), 384) and ours.dtype == np.float32
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
-    cosines = (ours * reference).sum(axis=1)
+    cosines = (ours * _reference()).sum(axis=1)
+    assert cosines.min() > 0.998, cosines
+    # The long text is not cut at 128 tokens (the tokenizer file's own limit): 256 go in.
+    tokenizer = load_tokenizer(bundled_model_dir() / "tokenizer.json")
+    assert len(tokenizer.encode(TEXTS[-1]).ids) == 256
+
+
+@pytest.mark.integration
+def test_fp32_precision_gives_torchs_vectors_exactly(tmp_path: Path) -> None:
+    """SWITCHYARD_EMBEDDING_PRECISION=fp32: a file of its own, and torch's vectors to rounding,
+    the long text included (its vector differs from its first 128 tokens')."""
+    from sentence_transformers import SentenceTransformer
+
+    fp32 = Embedder(tmp_path / "models", precision="fp32", lru_size=0)
+    assert "ONNX fp32" in fp32.provenance and "/fp32/" in fp32.vectors_id
+    ours = fp32.embed(TEXTS)
+    cosines = (ours * _reference()).sum(axis=1)
     assert cosines.min() > 0.99999, cosines
-    # The long text is not cut at 128 tokens: its vector differs from its first 128 tokens'.
     cut = SentenceTransformer(str(bundled_model_dir()), device="cpu")
     cut.max_seq_length = 128
     first_128 = cut.encode([TEXTS[-1]], normalize_embeddings=True)[0]

@@ -80,7 +80,8 @@ def test_the_key_changes_with_onnxruntime_and_recipe() -> None:
     assert key != oe.encoder_key(MODEL_DIR, oe.RECIPE, "1.33.0")
     assert key != oe.encoder_key(MODEL_DIR, oe.Recipe(attention="sdpa"), "1.32.0")
     # The vectors' id ignores the runtime (the same maths), not the recipe.
-    assert oe.vectors_id(MODEL_DIR) != oe.vectors_id(MODEL_DIR, oe.Recipe(variant="int8"))
+    assert oe.vectors_id(MODEL_DIR) != oe.vectors_id(MODEL_DIR, oe.RECIPES["fp32"])
+    assert oe.encoder_key(MODEL_DIR, oe.RECIPES["fp32"], "1.32.0") != key
 
 
 def test_a_truncated_file_is_refused(models: Path) -> None:
@@ -120,13 +121,13 @@ def test_without_torch_a_missing_encoder_says_where_to_export_it(models: Path, m
 
 def test_a_read_only_home_cannot_get_an_encoder_and_says_so(models: Path, monkeypatch) -> None:
     _onnx(models).unlink()
-    monkeypatch.setattr(store, "export_in_child", lambda d: (_ for _ in ()).throw(
+    monkeypatch.setattr(store, "export_in_child", lambda d, **kw: (_ for _ in ()).throw(
         PermissionError(13, "Permission denied")))
     # In the storage layer's words, naming the folder and what to do about the home.
     with pytest.raises(oe.EncoderUnavailable,
                        match=r"cannot write the sentence encoder: no permission .*models.*SWITCHYARD_HOME"):
         store.load_or_export(models, export=True)
-    monkeypatch.setattr(store, "export_in_child", lambda d: (_ for _ in ()).throw(
+    monkeypatch.setattr(store, "export_in_child", lambda d, **kw: (_ for _ in ()).throw(
         OSError(30, "Read-only file system")))
     with pytest.raises(oe.EncoderUnavailable, match=r"storage is read-only .*SWITCHYARD_HOME"):
         store.load_or_export(models, export=True)
@@ -156,7 +157,8 @@ def test_a_missing_encoder_is_exported_in_a_child_process_and_stale_files_go(tmp
     described, imported = proc.stdout.strip().splitlines()[-2:]
     assert "exported in" in described and imported == "[]"
     assert sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) == sorted(
-        [*(p.name for p in models.glob("encoder-*-fp32.*")), "notes.txt"])
+        [*(p.name for p in models.glob("encoder-*-int8.*")), "notes.txt"])
     assert not any((models / name).exists() for name in stale)
     meta = json.loads(next(models.glob("*.json")).read_text())
-    assert meta["check_cosine_vs_torch"] > 0.99999 and meta["vectors"] == oe.default_vectors_id()
+    assert meta["check_cosine_vs_torch"] > 0.998 and meta["vectors"] == oe.default_vectors_id()
+    assert meta["recipe"]["weight_bits"] == 8

@@ -38,7 +38,8 @@ def register(app: typer.Typer) -> None:
             settings = sy.settings
             report = ingest(force, articles_dir=settings.articles_dir,
                             index_dir=settings.index_dir, chunking=settings.retrieval,
-                            embed=lambda texts: sy.encoder.embed(texts), progress=on_progress)
+                            embed=lambda texts: sy.encoder.embed(texts),
+                            vectors=sy.encoder.vectors_id, progress=on_progress)
         # Shared answers built on an older knowledge version are stale now: drop them here (from
         # the deployment's cache, PostgreSQL when configured), not at the next server start.
         with sy:
