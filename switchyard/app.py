@@ -160,6 +160,12 @@ class Switchyard:
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
+    def for_batch(cls, settings: Settings | None = None) -> Switchyard:
+        """A front door for a batch command (classify, route train, calibrate): its encoder
+        uses ``embedding_batch_threads`` (every core by default) instead of a request's one."""
+        return cls((settings or get_settings()).for_batch())
+
+    @classmethod
     def open(cls, settings: Settings | None = None, *, setup: bool = True,
              **parts: Any) -> Switchyard:
         """Prepare the home (``setup``: seed, ingest, fit) and build everything a request uses.

@@ -455,6 +455,10 @@ class Settings(BaseSettings):
     # cores) and the LRU of recent texts' vectors (requests, history turns, tool descriptions).
     embedding_threads: int = Field(default=1, ge=0)
     embedding_lru_size: int = Field(default=4096, ge=0)
+    # Intra-op threads for batch commands that embed thousands of texts (classify, route
+    # train/eval/calibrate, cache calibrate): 0 = every core. A request path keeps
+    # embedding_threads (1): replicas, not threads, use a machine's cores.
+    embedding_batch_threads: int = Field(default=0, ge=0)
     # The encoder's weights: "int8" (default; weight-only block-wise int8, 2-3x faster) or
     # "fp32" (torch's vectors exactly). Changing it re-exports the encoder at the next setup and
     # refits/re-embeds what was built on the other vectors (docs/encoder.md).
@@ -495,6 +499,10 @@ class Settings(BaseSettings):
     def pack(self) -> DomainPack:
         """The domain pack these settings name (loaded once per manifest version)."""
         return load_pack_cached(self.domain or default_pack_dir())
+
+    def for_batch(self) -> Settings:
+        """These settings for a batch command: the encoder gets ``embedding_batch_threads``."""
+        return self.model_copy(update={"embedding_threads": self.embedding_batch_threads})
 
     @property
     def hash_key(self) -> bytes:

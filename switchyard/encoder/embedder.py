@@ -19,6 +19,7 @@ import numpy as np
 
 from switchyard.encoder.onnx_encoder import (
     BATCH_MAX,
+    EMBED_BATCH,
     EMBEDDING_DIM,
     MAX_TOKENS,
     MODEL_NAME,
@@ -72,7 +73,7 @@ class Embedder:
         return self._encoder.threads
 
     # -- synchronous -------------------------------------------------------------------------
-    def embed(self, texts: Sequence[str], batch_size: int = BATCH_MAX) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch_size: int = EMBED_BATCH) -> np.ndarray:
         """Embed many texts (n, 384), L2-normalised, in input order (batched by length)."""
         return self._encoder.embed(list(texts), batch_size)
 

@@ -37,6 +37,10 @@ EMBEDDING_DIM = 384
 # would run 128 positions.
 MAX_TOKENS = 256
 BATCH_MAX = 64
+# Texts per forward pass when many are embedded at once (sorted by length first). Smaller
+# batches were cheaper per text than 64 on this 2-core machine, for short requests and 60-token
+# questions alike (activations stay in cache): docs/encoder.md.
+EMBED_BATCH = 16
 NUM_HEADS = 12
 OPSET = 17
 PROBE_TEXT = "How do I reset my password?"
@@ -277,7 +281,7 @@ class OnnxEncoder:
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return mean_pool(hidden, mask)
 
-    def embed(self, texts: Sequence[str], batch_size: int = BATCH_MAX) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch_size: int = EMBED_BATCH) -> np.ndarray:
         """(n, 384) in input order. Up to ``batch_size`` texts share one forward pass, padded to
         the longest; more are grouped by token count first. An empty text is embedded as " "."""
         if isinstance(texts, str):

@@ -106,10 +106,11 @@ class Loaded:
         self.recipe = recipe
 
     def describe(self) -> str:
+        threads = (f"{self.encoder.threads} intra-op thread(s)" if self.encoder.threads
+                   else "intra-op threads on every core")
         how = (f"exported in {self.exported_s:.1f} s" if self.exported_s is not None
                else "loaded")
-        return (f"all-MiniLM-L6-v2, ONNX {self.recipe.variant}, {self.encoder.threads} intra-op "
-                f"thread(s) ({how})")
+        return (f"all-MiniLM-L6-v2, ONNX {self.recipe.variant}, {threads} ({how})")
 
 
 def load_or_export(store_dir: Path, threads: int = 1, *, export: bool | None = None,

@@ -94,7 +94,7 @@ def probe(
     from switchyard.app import Switchyard
     from switchyard.cache.calibration import PairOutcome, read_pairs, run_pairs
 
-    sy = Switchyard()
+    sy = Switchyard.for_batch()
     results = run_pairs(read_pairs(pairs, need_label=False), sy.settings.cache,
                         embed=sy.encoder.embed)
     fh = _open_out(out)
@@ -232,7 +232,7 @@ def calibrate(
         raise typer.BadParameter("--by must be 'tier' or 'intent'")
     if write is not None:
         read_overlay(write)  # a bad overlay fails now, not after embedding every pair
-    sy = Switchyard()
+    sy = Switchyard.for_batch()
     settings = sy.settings.cache
     default_t = settings.similarity_threshold
     # Redirected output would be cut to 80 columns: the table needs more.

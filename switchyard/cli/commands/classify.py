@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
         # Binary: each line is decoded on its own, so one bad byte fails one line only.
         from switchyard.app import Switchyard
 
-        sy = Switchyard()
+        sy = Switchyard.for_batch()
         clf = sy.classifier  # loaded (or fitted) before any input is read
         src = inp.open("rb") if inp else sys.stdin.buffer
         dst = out.open("w", encoding="utf-8") if out else sys.stdout
@@ -177,7 +177,7 @@ def register(app: typer.Typer) -> None:
             from switchyard.cli import outcome_routing as orr
 
             rows_o = orr.load_or_exit(outcomes)
-            sy = Switchyard()
+            sy = Switchyard.for_batch()
             report = orr.evaluate(sy, outcomes, rows_o, folds)
             png = chart or sy.settings.home / "route-eval.png"
             orr.write_chart(report, png)
@@ -188,7 +188,7 @@ def register(app: typer.Typer) -> None:
             orr.print_report(report)
             typer.echo(f"chart: {png}")
             return
-        sy = Switchyard()
+        sy = Switchyard.for_batch()
         path = labeled or sy.settings.routing_data_dir / "test.jsonl"
         try:
             rows = load_labeled(path)
@@ -284,7 +284,7 @@ def register(app: typer.Typer) -> None:
 
             rows_o = orr.load_or_exit(outcomes) if outcomes is not None else []
             sources = [f"outcomes:{outcomes.resolve()}"] if outcomes is not None else []
-            sy = Switchyard()
+            sy = Switchyard.for_batch()
             if from_feedback:
                 got = orr.feedback_outcomes(sy)
                 rows_o += got
@@ -297,7 +297,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter("no outcomes to learn from (no rated runs yet?)")
             typer.echo(orr.train(sy, rows_o, source=",".join(sources)))
             return
-        sy = Switchyard()
+        sy = Switchyard.for_batch()
         settings = sy.settings
         files = [labeled] if labeled else default_training_files(settings.routing_data_dir)
         source = f"custom:{labeled.resolve()}" if labeled else "bundled"
@@ -334,7 +334,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("give one of --expert-share or --min-quality")
         target = orr.overlay_path(write)
         rows_o = orr.load_or_exit(outcomes)
-        sy = Switchyard()
+        sy = Switchyard.for_batch()
         point = orr.calibrate(sy, rows_o, expert_share=expert_share, min_quality=min_quality)
         merge_overlay(target, "classifier", {"outcome_cost_weight": point["cost_weight"]})
         if as_json:
