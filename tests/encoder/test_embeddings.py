@@ -102,3 +102,18 @@ def test_threads_and_lru_size_come_from_settings(monkeypatch, sy) -> None:
     for text in ("first", "second", "third"):
         emb.embed_one(text)
     assert list(emb._lru) == ["second", "third"]  # the oldest vector was evicted
+
+
+def test_batch_commands_embed_on_every_core_and_requests_on_one(monkeypatch, sy) -> None:
+    """classify / route train open the front door for a batch (every core, or
+    SWITCHYARD_EMBEDDING_BATCH_THREADS); a request keeps SWITCHYARD_EMBEDDING_THREADS."""
+    from switchyard.app import Switchyard
+    from switchyard.core.settings import Settings
+
+    settings = Settings()
+    assert settings.embedding_threads == 1 and settings.for_batch().embedding_threads == 0
+    monkeypatch.setenv("SWITCHYARD_EMBEDDING_BATCH_THREADS", "2")
+    batch = Switchyard.for_batch()
+    assert batch.settings.embedding_threads == 2 and batch.encoder.threads == 2
+    assert "2 intra-op thread(s)" in batch.encoder.provenance
+    assert Switchyard().settings.embedding_threads == 1
