@@ -116,9 +116,8 @@ def labelled_data_warnings(routing_dir: Path) -> list[str]:
     or intents with no example (never predicted, so their tools and flags are never used)."""
     import json
 
-    from switchyard.core.domain import INTENTS
-
     from switchyard.classifier.local import fallback_warning
+    from switchyard.core.domain import INTENTS
 
     train = routing_dir / "train.jsonl"
     try:
