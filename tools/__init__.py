@@ -1,6 +1,6 @@
 """The active domain pack's tools, imported from the manifest's ``module:attribute`` references.
 
-Quillstack's own tools (the bundled pack's) live in this package's modules and work over its
+The bundled pack's own tools live in this package's modules and work over its
 customer database, scoped to the signed-in user. Every tool, whatever pack it comes from, gets
 the caller from LangGraph's injected ``ToolRuntime`` (``runtime.context.user_id``), never from
 arguments, and answers with a string (``ERROR: <message>`` for refusals and bad arguments).
