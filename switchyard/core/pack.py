@@ -162,10 +162,11 @@ class Manifest(_Strict):
     intents: dict[str, IntentSpec]
     # The vocabulary inline, or the name of a TOML file in the pack holding it.
     guard: GuardSpec | str = Field(default_factory=GuardSpec)
-    # The fast tier shows a personal intent the signed-in customer's account snapshot from
-    # switchyard's built-in customer database (the bundled pack's). Other packs read their customers'
-    # data through their own tools (a fixed action or the standard tier's tool loop).
-    account_snapshot: bool = False
+    # ``module:function`` giving the fast tier a personal intent's account snapshot:
+    # ``fn(accounts, user_id, *, include_name=False) -> dict`` over switchyard's customer database
+    # (raising the tools' ``ToolAuthError`` for an unknown or inactive user). None: packs read their
+    # customers' data through their own tools (a fixed action or the standard tier's tool loop).
+    account_snapshot: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     # A pack's own wording for any of the agents' prompts (``{product}`` is the product's name):
     # fast_system, fast_system_small, small_deflection, deflect_system, standard_system,
     # expert_plan_system (must keep ``{tool_list}``), expert_agent_system, expert_reflect_system,
