@@ -49,10 +49,15 @@ from switchyard.agents.prompts import (
     render_small_context,
 )
 from switchyard.core.context import Context
-from switchyard.core.domain import INTENTS, Tier, active_pack, fixed_actions
+from switchyard.core.domain import INTENTS, Tier, fixed_actions
 from switchyard.deps import Dependencies
 from switchyard.llm.grounding import check_grounding, extractive_answer
-from switchyard.tools import TOOLS_BY_NAME, ToolAuthError, account_snapshot
+from switchyard.tools import (
+    TOOLS_BY_NAME,
+    ToolAuthError,
+    account_snapshot,
+    has_account_snapshot,
+)
 
 TIER = Tier.FAST
 NO_USER_NOTE = "nobody is signed in; sign in to see account details"
@@ -75,7 +80,7 @@ def build_fast_agent(deps: Dependencies) -> CompiledStateGraph:
         passages = await retrieve_passages(deps, search_query(state))
         account = None
         user_id = context_of(runtime).user_id
-        if cls is not None and cls.requires_auth and active_pack().manifest.account_snapshot:
+        if cls is not None and cls.requires_auth and has_account_snapshot():
             if not user_id:
                 account = {"account_note": NO_USER_NOTE}
             else:

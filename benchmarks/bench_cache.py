@@ -58,7 +58,7 @@ def summary(ms: list[float]) -> dict[str, float]:
 
 def load_texts() -> tuple[list[str], list[str]]:
     rows = [
-        json.loads(line) for line in (REPO / "data" / "cache_pairs.jsonl").read_text().splitlines()
+        json.loads(line) for line in (REPO / "switchyard" / "domains" / "quillstack" / "cache" / "cache_pairs.jsonl").read_text().splitlines()
     ]
     bases = sorted({r["a"] for r in rows})
     queries = sorted({r["b"] for r in rows} - set(bases))

@@ -2,7 +2,7 @@
 
 Each request is what the fast agent sends: its system prompt with help-center passages (sections of
 the question's gold article, ~2,600 characters, ~750 prompt tokens) and the customer's question
-from knowledge/eval/retrieval.jsonl. Requests run one after another (on a small CPU, parallel slots
+from switchyard/domains/quillstack/eval/retrieval.jsonl. Requests run one after another (on a small CPU, parallel slots
 add no throughput). Reports median / p95 latency and prompt / generated tokens per second as the
 server measured them (llama.cpp's ``timings``; cached prompt tokens are not re-processed).
 
@@ -69,7 +69,7 @@ def load_article(article_id: str) -> tuple[str, list[dict]]:
 def build_requests(n: int) -> list[tuple[str, str]]:
     """``n`` (article id, question) pairs spread over the evaluation set's articles."""
     rows = [json.loads(line) for line in
-            bundled_path("switchyard.knowledge", "eval", "retrieval.jsonl").read_text().splitlines()
+            bundled_path("switchyard.domains", "quillstack", "eval", "retrieval.jsonl").read_text().splitlines()
             if line.strip()]
     rows = [r for r in rows if r.get("article")]
     step = max(1, len(rows) // n)

@@ -6,7 +6,7 @@ semantic hit is served we extract, from both texts, the parts that must agree:
 
 * numbers, amounts, percentages, ordinals and number words ("1,042", "$49.00", "two", "3rd");
 * dates: months, weekdays, quarters and relative periods ("last month" == "previous month");
-* identifiers: error codes (WH-401), emails, URLs, invoice/order ids;
+* identifiers: error codes (ERR-401), emails, URLs, invoice/order ids;
 * named entities: a vocabulary of integrations, plans, standards and roles (case-insensitive,
   with aliases), plus any capitalised word in mid-sentence ("Pipedrive"), which must then appear
   in the other text too (case-insensitively, so "salesforce" vs "Salesforce" still agree);
@@ -58,10 +58,10 @@ def normalize_text(text: str) -> str:
 
 # The domain's vocabulary (named entities, plans, opposite pairs and its ordinary capitalised
 # words) comes from the active domain pack's ``[guard]`` section (``switchyard.core.pack``; for
-# Quillstack, ``switchyard/domains/quillstack/guard.toml``) and is installed by ``use_vocabulary``
+# e.g. the bundled pack's ``guard.toml``) and is installed by ``use_vocabulary``
 # whenever a pack is activated. Key = canonical name, value = surface forms.
 _ENTITY_ALIASES: dict[str, tuple[str, ...]] = {}
-# Plans only count when used as a plan ("Team plan", "on Enterprise"), "my team" is not a plan.
+# Plans only count when used as a plan ("Pro plan", "on Premium"), "my team" is not a plan.
 _PLANS: tuple[str, ...] = ()
 _NEVER = re.compile(r"(?!x)x")
 _PLAN_RE = _NEVER
@@ -222,7 +222,7 @@ _THIRD_PARTY_RE = re.compile(
     r"|some(?:one|body)(?: else)?'s|some(?:one|body) else"
     r"|another user(?:'s)?|other users?(?:'s?)?|his|her|their|(?:user|member)(?:'s|s'))(?![\w'])"
 )
-_CODE_RE = re.compile(r"\b[a-z]{1,8}-\d{1,6}\b")  # error codes: wh-401, qs-429, sso-001
+_CODE_RE = re.compile(r"\b[a-z]{1,8}-\d{1,6}\b")  # error codes: err-401, api-429, sso-001
 _EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _URL_RE = re.compile(r"\bhttps?://\S+|\b(?:[\w-]+\.)+(?:com|io|net|org|dev|app|co)(?:/\S*)?\b")
 _ID_RE = re.compile(
@@ -324,7 +324,7 @@ def extract_facts(text: str) -> Facts:
     ids: set[str] = set()
     for rx in (_EMAIL_RE, _URL_RE, _CODE_RE, _ID_RE):
         ids.update(m.group(0).rstrip(".,") for m in rx.finditer(t))
-        t = rx.sub(" ", t)  # masked so "WH-401" does not also count as the number 401
+        t = rx.sub(" ", t)  # masked so "ERR-401" does not also count as the number 401
     entities = set()
     t_num = t
     for name, rx in _ENTITY_RES:

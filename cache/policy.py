@@ -119,7 +119,7 @@ def cache_policy(
     if len(text) > cs.max_cacheable_chars:
         return CachePolicy(False, None, "skipped: input too long")
     if not in_scope:
-        # A deflection ("I can only help with Quillstack"). Where it is kept (shared, or only
+        # A deflection ("I can only help with <product>"). Where it is kept (shared, or only
         # the asker's) is decided when it is stored, from what it was built from: a deflection
         # written with the conversation in its prompt is the asker's, like any other answer.
         ttl = cs.ttl_s.get("low")

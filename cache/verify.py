@@ -119,7 +119,7 @@ def _contexts(words: tuple[str, ...], i: int) -> set[tuple[str, str]]:
 def _swapped_roles(a: _Parsed, b: _Parsed) -> tuple[str, str] | None:
     """Two content words that exchange slots: x sits where y sat (same neighbour word) and
     y where x sat, and their order flips. "diesel is used in petrol engine" / "petrol is used in
-    a diesel engine" swaps; "error WH-401 mean" / "meaning of the WH-401 error" does not."""
+    a diesel engine" swaps; "error ERR-401 mean" / "meaning of the ERR-401 error" does not."""
     shared = [w for w in a.content if a.seq.count(w) == 1 and b.seq.count(w) == 1]
     for i, x in enumerate(shared):
         for y in shared[i + 1 :]:
@@ -154,7 +154,7 @@ def same_question_conflict(query: str, cached: str) -> str | None:
         sides_b = (bool(b.words & left), bool(b.words & right))
         if any(sides_a) and any(sides_b) and sides_a != sides_b:
             return f"opposite meaning ({'/'.join(sorted(left))[:20]} vs {'/'.join(sorted(right))[:20]})"
-    # A passive ("Is SAML supported by Quillstack?") exchanges subject and object by design.
+    # A passive ("Is SAML supported by the product?") exchanges subject and object by design.
     swap = None if _PASSIVE_RE.search(query) or _PASSIVE_RE.search(cached) else _swapped_roles(a, b)
     if swap is not None:
         return f"roles swapped ({swap[0]} <-> {swap[1]})"

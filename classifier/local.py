@@ -336,11 +336,48 @@ def _fit(rows: Sequence[Example], embeddings: np.ndarray, hparams: dict[str, flo
     )
 
 
+# Fewer labelled requests than this and the pack's own rows cannot fit a router: the router is
+# fitted on the generic, domain-free requests in FALLBACK_FILE instead (complexity only: their
+# intents are ``general_<complexity>`` and ``out_of_scope``), plus the pack's rows as
+# complexity-only examples. ``switchyard setup`` says so.
+MIN_LABELLED_TO_FIT = 6
+FALLBACK_FILE = Path(__file__).with_name("fallback.jsonl")
+
+
+def count_labelled(files: Sequence[Path]) -> int:
+    return sum(len(load_labeled(f)) for f in files)
+
+
 def default_training_files(routing_data_dir: Path) -> list[Path]:
-    # The test split is never used for fitting; dev was used only to pick hyper-parameters.
-    # A domain pack may have no dev split; train.jsonl is required (its absence is reported).
+    """The files the router is fitted on: the pack's train.jsonl and dev.jsonl (the test split is
+    never used for fitting; dev was used only to pick hyper-parameters), and the generic fallback
+    set when they hold fewer than ``MIN_LABELLED_TO_FIT`` requests (or do not exist)."""
     train, dev = routing_data_dir / "train.jsonl", routing_data_dir / "dev.jsonl"
-    return [train, dev] if dev.is_file() else [train]
+    files = [f for f in (train, dev) if f.is_file()]
+    if count_labelled(files) < MIN_LABELLED_TO_FIT:
+        files.append(FALLBACK_FILE)
+    return files
+
+
+def fallback_warning(routing_data_dir: Path) -> str | None:
+    """The warning a person gets when the pack has too few labelled requests to fit on."""
+    files = default_training_files(routing_data_dir)
+    if FALLBACK_FILE not in files:
+        return None
+    n = count_labelled([f for f in files if f != FALLBACK_FILE])
+    return (f"only {n} labelled requests in {routing_data_dir / 'train.jsonl'} (fewer than "
+            f"{MIN_LABELLED_TO_FIT}): the router falls back to complexity-only routing on "
+            "generic examples (no intents, so no intent's tools or fixed actions; out-of-scope "
+            "requests still go to the fast tier); label requests to route by intent")
+
+
+def _complexity_only(rows: list[Example]) -> list[Example]:
+    """The pack's rows with their intents folded into ``general_<complexity>`` (out of scope
+    stays): too few of them to learn intents from."""
+    for r in rows:
+        if r.intent != OUT_OF_SCOPE:
+            r.intent, r.requires_auth, r.tools_needed = f"general_{r.complexity}", False, []
+    return rows
 
 
 def train_from_files(files: Sequence[Path], directory: Path, embedder: Embedder,
@@ -349,8 +386,13 @@ def train_from_files(files: Sequence[Path], directory: Path, embedder: Embedder,
     rows: list[Example] = []
     for f in files:
         rows.extend(load_labeled(f))
-    if len(rows) < 6:
-        raise ValueError("need at least a handful of labelled rows to train")
+    if Path(FALLBACK_FILE) in [Path(f) for f in files]:
+        rows = _complexity_only(rows)
+        log.warning("classifier: fewer than %d labelled requests; fitting complexity-only "
+                    "routing on the generic fallback examples", MIN_LABELLED_TO_FIT)
+    if len(rows) < MIN_LABELLED_TO_FIT:
+        raise ValueError(f"need at least {MIN_LABELLED_TO_FIT} labelled rows to train "
+                         f"(found {len(rows)})")
     t0 = time.perf_counter()
     emb = embedder.embed([r.text for r in rows])
     model = fit(rows, emb)

@@ -37,11 +37,10 @@ MAX_PER_ARTICLE = 2
 # Candidates pulled from FAISS before re-ranking and per-article dedupe.
 _FETCH_FACTOR = 10
 # Weight of the normalised BM25 score added to the cosine score when ranking (measured on
-# knowledge/eval/retrieval.jsonl; see knowledge/README.md). Passage.score stays pure cosine.
+# the bundled pack's retrieval questions, paths.retrieval_eval; see knowledge/README.md). Passage.score stays pure cosine.
 LEXICAL_WEIGHT = 0.3
 # How often search() checks whether another process committed a new index (then reloads it).
 _RELOAD_CHECK_S = 5.0
-EVAL_PATH = Path(__file__).resolve().parent / "eval" / "retrieval.jsonl"
 
 
 class Passage(BaseModel):
@@ -265,7 +264,8 @@ class RetrievalEval(BaseModel):
     kb_version: str
 
 
-def load_eval(path: Path = EVAL_PATH) -> list[dict[str, Any]]:
+def load_eval(path: Path) -> list[dict[str, Any]]:
+    """Labelled retrieval questions (a pack's ``paths.retrieval_eval``)."""
     rows = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -274,7 +274,7 @@ def load_eval(path: Path = EVAL_PATH) -> list[dict[str, Any]]:
 
 
 def evaluate_retrieval(
-    retriever: Retriever, k: int = 4, path: Path = EVAL_PATH
+    retriever: Retriever, path: Path, k: int = 4
 ) -> RetrievalEval:
     """Recall@1, recall@k and MRR over the articles of the top-k passages, on labelled questions."""
     rows = load_eval(path)

@@ -1,7 +1,7 @@
-"""Write ``data/cache_pairs.jsonl``: labelled question pairs for calibrating the semantic cache.
+"""Write ``switchyard/domains/quillstack/cache/cache_pairs.jsonl``: labelled question pairs for calibrating the semantic cache.
 
 Every question was written by hand for the fictional SaaS "Quillstack" and lives in
-``data/cache_pairs_source.json`` (edit it there); this script only lays them out as pairs, so the
+``switchyard/domains/quillstack/cache/cache_pairs_source.json`` (edit it there); this script only lays them out as pairs, so the
 set is reproducible and easy to extend. Each line of the output is
 ``{"id", "a", "b", "label", "kind", "style", "split"}``:
 
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "switchyard" / "domains" / "quillstack" / "cache"
 SOURCE = DATA / "cache_pairs_source.json"
 OUT = DATA / "cache_pairs.jsonl"
 
@@ -104,9 +104,9 @@ def build(source: dict[str, Any]) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", type=Path, default=SOURCE,
-                    help="the hand-written questions (default data/cache_pairs_source.json)")
+                    help="the hand-written questions (default switchyard/domains/quillstack/cache/cache_pairs_source.json)")
     ap.add_argument("--out", type=Path, default=OUT,
-                    help="the pairs file to write (default data/cache_pairs.jsonl)")
+                    help="the pairs file to write (default switchyard/domains/quillstack/cache/cache_pairs.jsonl)")
     args = ap.parse_args()
     try:
         rows = build(load_source(args.source))

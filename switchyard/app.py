@@ -116,13 +116,20 @@ def labelled_data_warnings(routing_dir: Path) -> list[str]:
     or intents with no example (never predicted, so their tools and flags are never used)."""
     import json
 
+    from switchyard.classifier.local import fallback_warning
     from switchyard.core.domain import INTENTS
 
     train = routing_dir / "train.jsonl"
     try:
+        fallback = fallback_warning(routing_dir)
+    except (OSError, ValueError):
+        return []  # fitting the classifier reports a broken file
+    if fallback:
+        return [fallback]  # complexity-only routing: intents are not predicted at all
+    try:
         rows = [json.loads(x) for x in train.read_text(encoding="utf-8").splitlines() if x.strip()]
     except (OSError, ValueError):
-        return []  # fitting the classifier reports a missing or broken file
+        return []
     found: list[str] = []
     if len(rows) < MIN_LABELLED:
         found.append(f"only {len(rows)} labelled requests in {train}: the router routes on "

@@ -59,7 +59,7 @@ def load_caller(conn: sqlite3.Connection, user_id: str | None) -> Caller:
         (user_id,),
     ).fetchone()
     if row is None:
-        raise ToolAuthError("the signed-in user is not a known Quillstack account")
+        raise ToolAuthError("the signed-in user is not a known account")
     if row["status"] not in _ALLOWED_STATUSES:
         raise ToolAuthError(f"the signed-in account is {row['status']}; an Admin of the "
                             "workspace must reactivate it first")

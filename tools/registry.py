@@ -12,6 +12,8 @@ import hashlib
 import importlib
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -27,26 +29,36 @@ def _fail(pack: DomainPack, name: str, problem: str, fix: str) -> PackError:
     return PackError(f"{pack.manifest_path}: key tools.{name}.ref: {problem}; fix: {fix}")
 
 
-def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
-    ref = pack.manifest.tools[name].ref
+def resolve_ref(pack: DomainPack, key: str, ref: str) -> object:
+    """Import ``module:attribute`` for the manifest's ``key`` (a module in the pack's folder is
+    importable); a :class:`PackError` naming the key and the fix when it cannot be."""
     module_name, _, attribute = ref.partition(":")
+
+    def fail(problem: str, fix: str) -> PackError:
+        return PackError(f"{pack.manifest_path}: key {key}: {problem}; fix: {fix}")
+
     # A module in the pack's own folder is importable (appended: it never shadows a library).
     if str(pack.root) not in sys.path:
         sys.path.append(str(pack.root))
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise _fail(pack, name, f"cannot import module {module_name!r} ({exc})",
-                    "make the module importable (install it, or put the pack's folder on "
-                    "PYTHONPATH) or correct the reference") from None
+        raise fail(f"cannot import module {module_name!r} ({exc})",
+                   "make the module importable (install it, or put the pack's folder on "
+                   "PYTHONPATH) or correct the reference") from None
     except Exception as exc:  # the module itself fails while importing
-        raise _fail(pack, name, f"importing {module_name!r} raised "
-                    f"{type(exc).__name__}: {exc}", "fix that module") from None
+        raise fail(f"importing {module_name!r} raised {type(exc).__name__}: {exc}",
+                   "fix that module") from None
     try:
-        tool = getattr(module, attribute)
+        return getattr(module, attribute)
     except AttributeError:
-        raise _fail(pack, name, f"module {module_name!r} has no attribute {attribute!r}",
-                    "correct the attribute name after ':'") from None
+        raise fail(f"module {module_name!r} has no attribute {attribute!r}",
+                   "correct the attribute name after ':'") from None
+
+
+def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
+    ref = pack.manifest.tools[name].ref
+    tool = resolve_ref(pack, f"tools.{name}.ref", ref)
     if not isinstance(tool, BaseTool):
         raise _fail(pack, name, f"{ref} is a {type(tool).__name__}, not a LangChain tool",
                     "decorate the function with @tool (langchain_core.tools)")
@@ -61,6 +73,19 @@ def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
                     "take the signed-in user from the injected runtime instead "
                     "(a `runtime: ToolRuntime` parameter: runtime.context.user_id)")
     return tool
+
+
+def resolve_account_snapshot(pack: DomainPack) -> Callable[..., dict[str, Any]] | None:
+    """The pack's ``account_snapshot`` function, or None when it declares none."""
+    ref = pack.manifest.account_snapshot
+    if ref is None:
+        return None
+    hook = resolve_ref(pack, "account_snapshot", ref)
+    if not callable(hook):
+        raise PackError(f"{pack.manifest_path}: key account_snapshot: {ref} is a "
+                        f"{type(hook).__name__}, not a function; fix: point it at a function "
+                        "(accounts, user_id, *, include_name=False) -> dict")
+    return hook  # type: ignore[return-value]
 
 
 def resolve_tools(pack: DomainPack) -> dict[str, BaseTool]:

@@ -61,7 +61,7 @@ CONFIG_SPECS: tuple[ConfigSpec, ...] = (
 # (index, classifier, DB connections, tool-description embeddings) must not count as overhead.
 WARMUP: tuple[tuple[str, str], ...] = (
     ("fast", "How do I turn on two-factor authentication?"),
-    ("standard", "Our webhook deliveries fail with WH-401, what should I check?"),
+    ("standard", "Our webhook deliveries fail with a 401 error, what should I check?"),
     ("expert", "Plan a migration of 3,000 users and 40 workflows from our old helpdesk."),
 )
 

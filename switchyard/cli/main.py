@@ -96,7 +96,7 @@ def main(
                                 "warnings and logs.")] = False,
     domain: Annotated[Path | None, typer.Option(
         "--domain", help="The domain pack to run on: a folder holding a domain.toml "
-                         "(default: SWITCHYARD_DOMAIN, else the bundled Quillstack pack).",
+                         "(default: SWITCHYARD_DOMAIN, else the bundled default pack).",
         file_okay=False)] = None,
 ) -> None:
     """Route each LLM agent request to the cheapest agent that can handle it."""

@@ -4,7 +4,7 @@ Everything else is derived from here: which intents are personal (their answers 
 signed-in customer's account) or strategic (never cached), which fixed action steps an intent runs,
 which tools each tier binds for a request, and which tools read no account data (so an answer
 built only from them and the help center may be shared). The intents and tools come from the
-active domain pack's manifest (``switchyard.core.pack``; Quillstack by default).
+active domain pack's manifest (``switchyard.core.pack``; the bundled default pack unless one is chosen).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def product_name() -> str:
 
 
 def pack_from_env() -> DomainPack:
-    """The pack SWITCHYARD_DOMAIN names, else the bundled default (Quillstack)."""
+    """The pack SWITCHYARD_DOMAIN names, else the bundled default pack."""
     chosen = os.environ.get("SWITCHYARD_DOMAIN", "").strip()
     return load_pack_cached(Path(chosen) if chosen else default_pack_dir())
 

@@ -4,8 +4,8 @@ A pack is a folder with a manifest (``domain.toml``), an articles folder, labell
 examples and, optionally, a cache-guard vocabulary file. The manifest names the product (for the
 prompts), the intents (tier hint, personal / strategic flags, the tools each may use, fixed
 action steps), the tools (importable LangChain tools, ``module:attribute``, with their
-``reads_account`` and tier flags) and where the rest lives. The bundled Quillstack pack
-(``switchyard/domains/quillstack``) is loaded exactly like any other.
+``reads_account`` and tier flags) and where the rest lives. The bundled default pack
+(``switchyard/domains/<name>``) is loaded exactly like any other.
 
 Loading validates everything before anything is built: an unknown key, a wrong type, an intent
 naming an undeclared tool or a missing folder raises :class:`PackError`, whose message names the
@@ -95,6 +95,22 @@ class PathsSpec(_Strict):
     articles: str = "articles"
     # A folder with train.jsonl (and optionally dev.jsonl, test.jsonl) of labelled requests.
     routing: str = "routing"
+    # Optional evaluation and planning data, each read by one command (see DATA_FILES).
+    retrieval_eval: str | None = None
+    tool_choice: str | None = None
+    cache_pairs: str | None = None
+    sample_traffic: str | None = None
+
+
+# The optional data files a pack may declare under [paths], and the command that reads each.
+DATA_FILES: dict[str, str] = {
+    "retrieval_eval": "`switchyard eval-retrieval` and `switchyard eval --suite retrieval` "
+                      "(JSONL: {\"question\", \"article\": the expected article's id})",
+    "tool_choice": "`switchyard eval --suite tools` (JSONL: {\"request\", \"tier\": "
+                   "standard|expert, \"expected\": [tool names]})",
+    "cache_pairs": "`switchyard cache calibrate` (JSONL: {\"id\", \"a\", \"b\", \"label\"})",
+    "sample_traffic": "`switchyard plan` (JSONL traffic log: {\"text\", \"user_id\"?, \"ts\"?})",
+}
 
 
 class GuardSpec(_Strict):
@@ -103,7 +119,7 @@ class GuardSpec(_Strict):
 
     # Named things whose swap changes the answer: canonical name -> surface forms.
     entities: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    # Plan names, recognised next to "plan"/"tier"/... ("Team plan", "plan called Business").
+    # Plan names, recognised next to "plan"/"tier"/... ("Pro plan", "plan called Premium").
     plans: tuple[str, ...] = ()
     # Plans recognised alone after "to/on/from" ("move to Enterprise").
     standalone_plans: tuple[str, ...] = ()
@@ -146,10 +162,11 @@ class Manifest(_Strict):
     intents: dict[str, IntentSpec]
     # The vocabulary inline, or the name of a TOML file in the pack holding it.
     guard: GuardSpec | str = Field(default_factory=GuardSpec)
-    # The fast tier shows a personal intent the signed-in customer's account snapshot from
-    # switchyard's built-in customer database (Quillstack's). Other packs read their customers'
-    # data through their own tools (a fixed action or the standard tier's tool loop).
-    account_snapshot: bool = False
+    # ``module:function`` giving the fast tier a personal intent's account snapshot:
+    # ``fn(accounts, user_id, *, include_name=False) -> dict`` over switchyard's customer database
+    # (raising the tools' ``ToolAuthError`` for an unknown or inactive user). None: packs read their
+    # customers' data through their own tools (a fixed action or the standard tier's tool loop).
+    account_snapshot: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     # A pack's own wording for any of the agents' prompts (``{product}`` is the product's name):
     # fast_system, fast_system_small, small_deflection, deflect_system, standard_system,
     # expert_plan_system (must keep ``{tool_list}``), expert_agent_system, expert_reflect_system,
@@ -184,6 +201,22 @@ class DomainPack:
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
 
+    def data_file(self, key: str) -> Path:
+        """The optional data file declared as ``[paths] <key>``; a :class:`PackError` naming the
+        manifest, the key and the fix when the pack has none or the file is missing."""
+        used_by = DATA_FILES[key]
+        declared = getattr(self.manifest.paths, key)
+        if declared is None:
+            raise PackError(f"{self.manifest_path}: key paths.{key}: not declared, and "
+                            f"{used_by.split(' (')[0]} needs it; fix: add `{key} = \"FILE\"` "
+                            f"under [paths] (format: {used_by.split(' (', 1)[1]}, or pass "
+                            "the file on the command line")
+        path = self.root / declared
+        if not path.is_file():
+            raise PackError(f"{self.manifest_path}: key paths.{key}: file {path} does not "
+                            "exist; fix: create it or correct the path")
+        return path
+
 
 def bundled_packs_dir() -> Path:
     """Where the packs shipped in the wheel live (found without importing the package)."""
@@ -194,8 +227,21 @@ def bundled_packs_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+# The bundled folder `switchyard init` copies: a starting point, not a pack to run.
+TEMPLATE = "template"
+
+
 def default_pack_dir() -> Path:
-    return bundled_packs_dir() / "quillstack"
+    """The bundled default pack: the one folder with a manifest in ``switchyard.domains`` besides
+    the template (named by no code outside it, so nothing else depends on its name)."""
+    base = bundled_packs_dir()
+    packs = sorted(p for p in base.iterdir()
+                   if p.is_dir() and p.name != TEMPLATE and (p / MANIFEST).is_file())
+    if len(packs) != 1:
+        raise PackError(f"{base}: expected exactly one bundled default pack besides "
+                        f"{TEMPLATE!r}, found {[p.name for p in packs]}; fix: reinstall switchyard "
+                        "or choose a pack with --domain / SWITCHYARD_DOMAIN")
+    return packs[0]
 
 
 def _where(loc: tuple[Any, ...]) -> str:

@@ -39,7 +39,7 @@ from switchyard.llm.catalog import catalog
 
 
 def bundled_path(package: str, *parts: str) -> Path:
-    """A file shipped inside an installed sub-package (``switchyard.knowledge``, ``switchyard.data``).
+    """A file shipped inside an installed sub-package (``switchyard.knowledge``, ``switchyard.domains``).
 
     Found from the package's import location, never from the repository root, so a normal
     (non-editable) install finds its data too. The package itself is not imported.
@@ -488,7 +488,7 @@ class Settings(BaseSettings):
 
     # The domain pack (SWITCHYARD_DOMAIN, or `switchyard --domain DIR`): a folder holding a
     # domain.toml (switchyard.core.pack; `switchyard init DIR` writes one). None = the bundled
-    # Quillstack pack. Its articles and labelled routing data are the defaults of the two paths
+    # default pack. Its articles and labelled routing data are the defaults of the two paths
     # below.
     domain: Path | None = None
     product_path: Path = Field(default_factory=lambda: bundled_path("switchyard.knowledge", "product.json"))

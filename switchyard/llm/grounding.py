@@ -18,7 +18,7 @@ What is measured (:class:`Scores`):
 - ``unsupported_numbers``: figures in the answer (amounts, percentages, counts, "twelve") found
   nowhere in the evidence or the question.
 - ``unsupported_identifiers``: URLs, e-mail addresses, domains, menu paths written with dots or
-  slashes that the evidence does not contain verbatim (SmolLM2 invents "quillstack.eu/reset").
+  slashes that the evidence does not contain verbatim (SmolLM2 invents "example.eu/reset").
 - ``placeholders``: "[user_email_address]", "[EU_SITE_URL]", "<context>": a template or the
   prompt's markup, never an answer.
 - ``contradictions``: a clause that names a fact (its key's words: "balance", "seats",

@@ -36,7 +36,7 @@ from typing import Literal
 
 RepetitionKind = Literal["sentence", "ngram", "chars"]
 
-# A citation marker, or a word ("don't", "3.5", "quillstack.example" are one word each).
+# A citation marker, or a word ("don't", "3.5", "help.example" are one word each).
 _TOKEN = re.compile(r"\[\d+\]|[^\W_]+(?:['’.][^\W_]+)*")
 _WORD_CONTINUES = ".'’"
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]*_]*[ \t]+|[ \t]*\n\s*")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from switchyard.bench.plan import build_plan, plan_from_log, read_log, render_markdown, tier_profile
 from switchyard.core.settings import TIERS, bundled_path
 
-SAMPLE = bundled_path("switchyard.data", "sample_traffic.jsonl")
+SAMPLE = bundled_path("switchyard.domains", "quillstack", "traffic", "sample_traffic.jsonl")
 
 
 @pytest.fixture(scope="module")

@@ -184,7 +184,7 @@ def test_hand_written_pairs_give_zero_false_hits_at_the_defaults(sy) -> None:
     outcomes = [
         o
         for o in run_pairs(
-            read_pairs(REPO / "data" / "cache_pairs.jsonl", need_label=True), CacheSettings(),
+            read_pairs(REPO / "switchyard" / "domains" / "quillstack" / "cache" / "cache_pairs.jsonl", need_label=True), CacheSettings(),
             embed=sy.encoder.embed,
         )
         if isinstance(o, PairOutcome)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from switchyard.cli.commands.eval import TOOL_CHOICE_PATH, load_tool_choice, upload
+from switchyard.cli.commands.eval import load_tool_choice, upload
+from switchyard.core.domain import active_pack
 
 
 class FakeLangSmith:
@@ -79,7 +80,7 @@ def test_upload_creates_dataset_experiment_runs_and_feedback() -> None:
 def test_tool_choice_set_is_well_formed() -> None:
     from switchyard.tools import ALL_TOOLS, BASIC_TOOLS
 
-    rows = load_tool_choice(TOOL_CHOICE_PATH)
+    rows = load_tool_choice(active_pack().data_file("tool_choice"))
     assert len(rows) >= 40
     names = {t.name for t in ALL_TOOLS}
     basic = {t.name for t in BASIC_TOOLS}

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from switchyard.knowledge.ingest import load_articles, parse_article
-from switchyard.knowledge.retriever import EVAL_PATH, load_eval
+from switchyard.knowledge.retriever import load_eval
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLES = ROOT / "switchyard" / "domains" / "quillstack" / "articles"
@@ -129,7 +129,7 @@ def test_every_error_code_is_documented() -> None:
 
 
 def test_eval_set_is_large_and_labels_exist() -> None:
-    rows = load_eval(EVAL_PATH)
+    rows = load_eval(ROOT / "switchyard" / "domains" / "quillstack" / "eval" / "retrieval.jsonl")
     assert len(rows) >= 160
     slugs = {p.stem for p in ARTICLES.glob("*.md")}
     assert {r["article"] for r in rows} <= slugs

@@ -16,6 +16,7 @@ import pytest
 from support.knowledge_fixtures import SMALL_KB as SMALL
 from support.knowledge_fixtures import articles_version, ingest_at, retriever_at
 
+from switchyard.core.domain import active_pack
 from switchyard.knowledge import ingest as kb
 from switchyard.knowledge.retriever import (
     MAX_PER_ARTICLE,
@@ -208,7 +209,7 @@ def test_min_score_drops_unrelated_text(
 
 
 def test_recall_at_4_meets_target(full_retriever: Retriever) -> None:
-    result = evaluate_retrieval(full_retriever, k=4)
+    result = evaluate_retrieval(full_retriever, active_pack().data_file("retrieval_eval"), k=4)
     assert result.questions >= 160
     assert result.recall_at_k >= 0.90, result.misses
     assert result.mrr >= 0.75

@@ -77,6 +77,12 @@ def register(app: typer.Typer) -> None:
 
         sy = Switchyard()  # the bench opens its own front doors, one per configuration
         settings = sy.settings
+        test_split = settings.routing_data_dir / "test.jsonl"
+        if data is None and not test_split.is_file():
+            typer.echo(f"error: the bench draws its workload from the domain pack's held-out "
+                       f"split {test_split}, which does not exist; fix: add test.jsonl (labelled "
+                       "requests kept out of training) there, or pass --data FILE", err=True)
+            raise typer.Exit(1)
         rows = load_rows(data) if data else None
         if live:
             _live(settings, requests or 20, min(concurrency, 8), shares, seed, rows, data, out,
@@ -92,7 +98,7 @@ def register(app: typer.Typer) -> None:
         with progress:
             for s in seed_list:
                 workload = build_workload(n, settings=settings, mix=shares, seed=s, rows=rows,
-                                          source=str(data) if data else "data/routing/test.jsonl")
+                                          source=str(data) if data else str(test_split))
 
                 def start(name: str, total: int, s: int = s) -> Callable[[], None]:
                     label = CONFIG_LABELS[name] + (f" (seed {s})" if len(seed_list) > 1 else "")
@@ -142,7 +148,7 @@ def _live(settings: Settings, n: int, concurrency: int, shares: tuple[float, flo
     CustomerDatabase.open(settings.db_path, settings.product_path).seed()
     workload = build_workload(n, settings=settings, mix=shares, seed=seed,
                               rows=rows,  # type: ignore[arg-type]
-                              source=str(data) if data else "data/routing/test.jsonl")
+                              source=str(data) if data else str(settings.routing_data_dir / "test.jsonl"))
     plan = estimate(workload, settings)
     err = Console(stderr=True)
     err.print(f"live bench: {plan['requests']} requests to {plan['endpoints']} "

@@ -173,14 +173,15 @@ def _group_report(
 @cache_app.command("calibrate")
 def calibrate(
     pairs: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--pairs",
             exists=True,
             dir_okay=False,
-            help='Labelled JSONL {"id","a","b","label"} (optional "tier", "intent", "kind", "split").',
+            help='Labelled JSONL {"id","a","b","label"} (optional "tier", "intent", "kind", '
+            '"split"); default: the domain pack\'s paths.cache_pairs.',
         ),
-    ],
+    ] = None,
     target: Annotated[
         float,
         typer.Option(
@@ -232,7 +233,14 @@ def calibrate(
         raise typer.BadParameter("--by must be 'tier' or 'intent'")
     if write is not None:
         read_overlay(write)  # a bad overlay fails now, not after embedding every pair
+    from switchyard.core.pack import PackError
+
     sy = Switchyard.for_batch()
+    try:
+        pairs = pairs or sy.settings.pack.data_file("cache_pairs")
+    except PackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     settings = sy.settings.cache
     default_t = settings.similarity_threshold
     # Redirected output would be cut to 80 columns: the table needs more.

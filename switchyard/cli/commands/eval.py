@@ -1,11 +1,11 @@
-"""``switchyard eval``: the repo's labelled sets, measured, with an optional LangSmith upload.
+"""``switchyard eval``: the domain pack's labelled sets, measured, with an optional LangSmith upload.
 
 Suites:
-- ``routing``: the classifier on ``data/routing/<split>.jsonl`` (tier accuracy, high recall,
+- ``routing``: the classifier on the pack's ``routing/<split>.jsonl`` (tier accuracy, high recall,
   under/over-routing, confusion);
-- ``retrieval``: ``knowledge/eval/retrieval.jsonl`` through ``knowledge.retriever.evaluate_retrieval``
+- ``retrieval``: the pack's ``paths.retrieval_eval`` through ``knowledge.retriever.evaluate_retrieval``
   (recall@1, recall@k, MRR);
-- ``tools``: ``data/tool_choice.jsonl``, each request sent to its tier's model with that tier's tools
+- ``tools``: the pack's ``paths.tool_choice``, each request sent to its tier's model with that tier's tools
   bound; a row counts when the model's first round of tool calls includes an expected tool.
 
 ``--upload`` (needs ``LANGSMITH_API_KEY``) writes each suite as a LangSmith dataset (idempotent:
@@ -26,13 +26,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from switchyard.core.settings import bundled_path
-
 if TYPE_CHECKING:
     from switchyard.app import Switchyard
 
 SUITES = ("routing", "retrieval", "tools")
-TOOL_CHOICE_PATH = bundled_path("switchyard.data", "tool_choice.jsonl")
 _NAMESPACE = uuid.UUID("6f1c1e4e-3f7e-4a53-9a43-5b0c2d7e9a11")
 
 
@@ -42,6 +39,9 @@ def eval_routing(sy: Switchyard, split: str = "test") -> dict[str, Any]:
     from switchyard.classifier.metrics import expected_agent, routing_report
 
     path = sy.settings.routing_data_dir / f"{split}.jsonl"
+    if not path.is_file():
+        raise EvalDataError(f"no routing split {path}; fix: add {split}.jsonl (labelled requests "
+                            "kept out of training) to the domain pack's routing folder")
     rows = load_labeled(path)
     preds = sy.classifier.classify_many([r.text for r in rows], [r.history or None for r in rows])
     report = routing_report(rows, preds)
@@ -58,21 +58,54 @@ def eval_routing(sy: Switchyard, split: str = "test") -> dict[str, Any]:
 
 
 def eval_retrieval(sy: Switchyard, k: int = 4) -> dict[str, Any]:
-    from switchyard.knowledge.retriever import EVAL_PATH, evaluate_retrieval, load_eval
+    from switchyard.knowledge.retriever import evaluate_retrieval, load_eval
 
-    result = evaluate_retrieval(sy.retriever, k=k).model_dump()
+    path = _pack_file(sy, "retrieval_eval")
+    result = evaluate_retrieval(sy.retriever, path, k=k).model_dump()
     missed = {m["question"] for m in result["misses"]}
-    result["path"] = str(EVAL_PATH)
+    result["path"] = str(path)
     result["rows"] = [
         {"inputs": {"question": r["question"]}, "reference": {"article": r["article"]},
          "prediction": {"in_top_k": r["question"] not in missed},
          "correct": r["question"] not in missed}
-        for r in load_eval()
+        for r in load_eval(path)
     ]
     return result
 
 
-def load_tool_choice(path: Path = TOOL_CHOICE_PATH) -> list[dict[str, Any]]:
+class EvalDataError(Exception):
+    """A suite's data is missing from the domain pack; the message says what to add."""
+
+
+def _pack_file(sy: Switchyard, key: str) -> Path:
+    from switchyard.core.pack import PackError
+
+    try:
+        return sy.settings.pack.data_file(key)
+    except PackError as exc:
+        raise EvalDataError(str(exc)) from None
+
+
+def check_suite_data(settings: Any, suites: list[str], split: str = "test") -> None:
+    """Every file the chosen suites read exists in the domain pack (an :class:`EvalDataError`
+    otherwise), checked before anything is set up."""
+    from switchyard.core.pack import PackError
+
+    for suite in suites:
+        if suite == "routing":
+            path = settings.routing_data_dir / f"{split}.jsonl"
+            if not path.is_file():
+                raise EvalDataError(f"no routing split {path}; fix: add {split}.jsonl (labelled "
+                                    "requests kept out of training) to the domain pack's "
+                                    "routing folder")
+        else:
+            try:
+                settings.pack.data_file("retrieval_eval" if suite == "retrieval" else "tool_choice")
+            except PackError as exc:
+                raise EvalDataError(str(exc)) from None
+
+
+def load_tool_choice(path: Path) -> list[dict[str, Any]]:
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -98,7 +131,8 @@ async def _choose(sy: Switchyard, tier: str, request: str) -> list[str]:
     return [c["name"] for c in getattr(message, "tool_calls", [])]
 
 
-def eval_tools(sy: Switchyard, path: Path = TOOL_CHOICE_PATH) -> dict[str, Any]:
+def eval_tools(sy: Switchyard, path: Path | None = None) -> dict[str, Any]:
+    path = path or _pack_file(sy, "tool_choice")
     rows = load_tool_choice(path)
 
     async def run_all() -> list[list[str]]:
@@ -136,7 +170,7 @@ def eval_tools(sy: Switchyard, path: Path = TOOL_CHOICE_PATH) -> dict[str, Any]:
 
 
 def run_suites(sy: Switchyard, suites: list[str], *, split: str = "test", k: int = 4,
-               tool_path: Path = TOOL_CHOICE_PATH) -> dict[str, dict[str, Any]]:
+               tool_path: Path | None = None) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for suite in suites:
         if suite == "routing":
@@ -237,14 +271,14 @@ def register(app: typer.Typer) -> None:
     def eval_cmd(
         suite: Annotated[list[str] | None, typer.Option(
             "--suite", "-s", help="routing, retrieval or tools (repeatable; default: all).")] = None,
-        split: Annotated[str, typer.Option(help="Routing split to score (data/routing/<split>.jsonl).")] = "test",
+        split: Annotated[str, typer.Option(help="Routing split to score (the pack's routing/<split>.jsonl).")] = "test",
         k: Annotated[int, typer.Option(help="Passages per question for retrieval recall@k.")] = 4,
         as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
         upload_: Annotated[bool, typer.Option(
             "--upload", help="Also upload datasets + an experiment to LangSmith (needs LANGSMITH_API_KEY).")] = False,
         prefix: Annotated[str, typer.Option(help="LangSmith dataset name prefix.")] = "switchyard",
     ) -> None:
-        """Score routing, retrieval and tool choice on the repo's labelled sets."""
+        """Score routing, retrieval and tool choice on the domain pack's labelled sets."""
         suites = suite or list(SUITES)
         bad = [s for s in suites if s not in SUITES]
         if bad:
@@ -252,9 +286,19 @@ def register(app: typer.Typer) -> None:
         if upload_ and not (os.environ.get("LANGSMITH_API_KEY") or os.environ.get("LANGCHAIN_API_KEY")):
             raise typer.BadParameter("--upload needs LANGSMITH_API_KEY (and network access to LangSmith).")
         from switchyard.app import Switchyard
+        from switchyard.core.settings import get_settings
 
+        try:
+            check_suite_data(get_settings(), suites, split)
+        except EvalDataError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         with Switchyard.open() as sy:
-            results = run_suites(sy, suites, split=split, k=k)
+            try:
+                results = run_suites(sy, suites, split=split, k=k)
+            except EvalDataError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
         if as_json:
             typer.echo(json.dumps({s: {k2: v for k2, v in r.items() if k2 != "rows"}
                                    for s, r in results.items()}, default=str))

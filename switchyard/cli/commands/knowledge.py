@@ -63,18 +63,25 @@ def register(app: typer.Typer) -> None:
     @app.command("eval-retrieval")
     def eval_cmd(
         k: int = typer.Option(4, "--k", min=1, help="Passages retrieved per question."),
-        path: Path | None = typer.Option(None, "--path", help="JSONL of {question, article}."),
+        path: Path | None = typer.Option(None, "--path", help="JSONL of {question, article} "
+                                         "(default: the domain pack's paths.retrieval_eval)."),
     ) -> None:
         """Recall@1, recall@k and MRR on the labelled retrieval questions, with the misses."""
         from rich.console import Console
         from rich.table import Table
 
         from switchyard.app import Switchyard
-        from switchyard.knowledge.retriever import EVAL_PATH, evaluate_retrieval
+        from switchyard.core.pack import PackError
+        from switchyard.knowledge.retriever import evaluate_retrieval
 
         console = Console()
         with Switchyard() as sy:
-            result = evaluate_retrieval(sy.retriever, k=k, path=path or EVAL_PATH)
+            try:
+                path = path or sy.settings.pack.data_file("retrieval_eval")
+            except PackError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
+            result = evaluate_retrieval(sy.retriever, path, k=k)
         summary = Table(title=f"Retrieval evaluation (kb {result.kb_version})", show_header=False)
         summary.add_row("questions", str(result.questions))
         summary.add_row("recall@1", f"{result.recall_at_1:.3f}")

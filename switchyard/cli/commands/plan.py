@@ -12,8 +12,9 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def plan(
-        log: Annotated[Path, typer.Option("--log", exists=True, dir_okay=False, readable=True,
-                                          help="JSONL traffic log: {\"text\", \"user_id\"?, \"ts\"?} per line.")],
+        log: Annotated[Path | None, typer.Option("--log", exists=True, dir_okay=False, readable=True,
+                                                 help="JSONL traffic log: {\"text\", \"user_id\"?, \"ts\"?} per line "
+                                                      "(default: the domain pack's paths.sample_traffic).")] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Write the plan (markdown) here; default: print it.")] = None,
         daily_volume: Annotated[int | None, typer.Option("--daily-volume", min=1,
                                                          help="Requests/day for the projection (default: from the log).")] = None,
@@ -24,10 +25,16 @@ def register(app: typer.Typer) -> None:
 
         from switchyard.app import Switchyard
         from switchyard.bench.plan import plan_from_log
+        from switchyard.core.pack import PackError
 
         err = Console(stderr=True)
+        sy = Switchyard()
+        try:
+            log = log or sy.settings.pack.data_file("sample_traffic")
+        except PackError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         with err.status(f"classifying {log} ..."):
-            sy = Switchyard()
             data, markdown = plan_from_log(log, sy.classifier, sy.settings,
                                            daily_volume=daily_volume)
         for s in data["skipped"][:20]:

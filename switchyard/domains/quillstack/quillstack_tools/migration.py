@@ -7,10 +7,10 @@ from typing import Any
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field, field_validator
 
+from quillstack_tools.pricing import quote
 from switchyard.tools.auth import resolve_caller
 from switchyard.tools.common import ToolArgs, money, render, support_tool
 from switchyard.tools.database import CustomerDatabase
-from switchyard.tools.pricing import quote
 
 
 class MigrationArgs(ToolArgs):
