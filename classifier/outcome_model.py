@@ -46,6 +46,14 @@ _CLAUSE = re.compile(r"[,;:]|\b(?:and|but|if|then|while|after|before|each|every|
 N_TEXT_FEATURES = 17
 
 
+# Standardised inputs (directions and text features) are clipped to this many standard
+# deviations. Fitted on a few dozen ratings, a direction or count that barely varies gets a
+# tiny scale, and a new request that differs along it was scored far outside anything the head
+# saw: a fast-tier quality of 1.0 for a near-duplicate of requests the fast tier failed.
+FEATURE_CLIP = 4.0
+ROWS_PER_DIRECTION = 8
+
+
 def text_features(texts: Sequence[str]) -> np.ndarray:
     """Shape cues any outcome data may carry: length, numbers and quantities, sentences,
     clauses, questions, operators. Domain-free (no topic words), microseconds per request."""
@@ -86,7 +94,7 @@ class OutcomeModel:
     def _x(self, emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         z = (np.atleast_2d(emb).astype(np.float32) - self.mean) @ self.components.T
         f = (text_features(texts) - self.feat_mean) / self.feat_scale
-        return np.hstack([z, f])
+        return np.clip(np.hstack([z, f]), -FEATURE_CLIP, FEATURE_CLIP)
 
     def quality(self, emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """(n, len(tiers)) predicted probability that each tier's answer is good."""
@@ -163,7 +171,9 @@ def fit_outcomes(rows: Sequence[Outcome], embeddings: np.ndarray,
         raise ValueError("no tier is scored in the outcome data")
     with threadpool_limits(1):
         mean = emb.mean(axis=0)
-        k = int(min(hp["components"], emb.shape[0] - 1, emb.shape[1]))
+        # No more directions than the rows can estimate: one per ROWS_PER_DIRECTION rows (all
+        # 16 from 128 rows up; a few dozen ratings get 4).
+        k = int(min(hp["components"], emb.shape[0] // ROWS_PER_DIRECTION, emb.shape[1]))
         if k >= 1:
             _, sv, vt = np.linalg.svd(emb - mean, full_matrices=False)
             std = sv[:k] / np.sqrt(max(1, emb.shape[0] - 1))
@@ -173,7 +183,8 @@ def fit_outcomes(rows: Sequence[Outcome], embeddings: np.ndarray,
         feats = text_features(texts)
         feat_mean = feats.mean(axis=0)
         feat_scale = np.maximum(feats.std(axis=0), 1e-6).astype(np.float32)
-        x = np.hstack([(emb - mean) @ components.T, (feats - feat_mean) / feat_scale])
+        x = np.clip(np.hstack([(emb - mean) @ components.T, (feats - feat_mean) / feat_scale]),
+                    -FEATURE_CLIP, FEATURE_CLIP)
         W = np.zeros((len(tiers), x.shape[1]), np.float32)
         b = np.zeros(len(tiers), np.float32)
         weights = np.array([r.weight for r in rows], dtype=np.float64)

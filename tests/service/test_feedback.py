@@ -127,7 +127,7 @@ async def test_feedback_teaches_the_router(client: httpx.AsyncClient, home: Path
     assert {before.classify(t).recommended_agent for t in EXPORT_TWINS + RESET_TWINS} == {"fast"}
 
     answered: set[str] = set()
-    for _ in range(3):
+    for _ in range(5):
         for text in EXPORTS + RESETS:
             rec = await _ask(client, settings, text)
             answered.add(rec["agent"])
@@ -143,19 +143,22 @@ async def test_feedback_teaches_the_router(client: httpx.AsyncClient, home: Path
     res = runner.invoke(app, ["route", "train", "--from-feedback"])
     assert res.exit_code == 0, res.output
     manifest = json.loads((home / "classifier" / "outcome.json").read_text())
-    assert manifest["source"].startswith("feedback:") and manifest["n_rows"] >= 39
+    assert manifest["source"].startswith("feedback:") and manifest["n_rows"] >= 65
 
     after = Switchyard(Settings(home=home), encoder=sy.encoder).classifier
     for text in EXPORT_TWINS:  # the fast tier failed these: routed up now
         got = after.classify(text)
         assert got.recommended_agent != "fast", (text, got.quality)
-    # Learnt per request, not one verdict for all: the fast tier is trusted more on resets, and
-    # keeps a reset twin. (Not every one: from a few dozen ratings the head still sends "help me
-    # reset my login password" up; docs/outcomes.md says how much feedback it needs.)
+    # Learnt per request, not one verdict for all: the fast tier is trusted more on every reset
+    # paraphrase than on any export paraphrase, by a clear margin on average. (From 65 ratings
+    # the head is cautious: the reset paraphrases go up too at the default dial; docs/outcomes.md
+    # says how much feedback it needs.)
     fast_q = {t: after.classify(t).quality["fast"] for t in EXPORT_TWINS + RESET_TWINS}
     mean = lambda texts: sum(fast_q[t] for t in texts) / len(texts)  # noqa: E731
-    assert mean(RESET_TWINS) > mean(EXPORT_TWINS) + 0.25, fast_q
-    assert any(after.classify(t).recommended_agent == "fast" for t in RESET_TWINS), fast_q
+    assert min(fast_q[t] for t in RESET_TWINS) > max(fast_q[t] for t in EXPORT_TWINS), fast_q
+    assert mean(RESET_TWINS) > mean(EXPORT_TWINS) + 0.2, fast_q
+    # No score far outside the ratings: a paraphrase is never given certainty it cannot have.
+    assert all(0.05 < q < 0.95 for q in fast_q.values()), fast_q
     # Intents stay the bundled classifier's.
     assert after.classify(EXPORT_TWINS[0]).intent == "invoice_lookup"
 
