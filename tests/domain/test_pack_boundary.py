@@ -112,3 +112,11 @@ def test_the_check_fails_when_a_name_is_planted(tmp_path: Path, planted: str) ->
     patterns = vocabulary(pack)
     assert set(leaks([generic, clean], patterns).keys()) == {"generic.py"}
 
+
+def test_the_pack_s_customer_data_would_be_caught_outside_it() -> None:
+    """The customer seed and product sheet that moved into the pack still name its vocabulary,
+    so putting either back among the shipped files (e.g. tools/) fails the check above."""
+    pack = load_pack(default_pack_dir())
+    seed_module = pack.root / pack.manifest.accounts.seed.partition(":")[0].replace(".", "/")
+    moved = [seed_module.with_suffix(".py"), pack.product_path]
+    assert {Path(f).name for f in leaks(moved, vocabulary(pack))} == {"seed.py", "product.json"}
