@@ -31,8 +31,7 @@ def _verify(authorization: str | None) -> tuple[str, str | None]:
                 status_code=500, detail="langgraph.auth.json needs SWITCHYARD_AUTH_SECRET set")
         from switchyard.tools.database import CustomerDatabase
 
-        _authenticator = Authenticator(
-            settings, CustomerDatabase.open(settings.db_path, settings.product_path))
+        _authenticator = Authenticator(settings, CustomerDatabase.for_settings(settings))
     try:
         who = _authenticator.authenticate(authorization)
         if who is None or not who.customer:

@@ -246,8 +246,7 @@ class Switchyard:
         """The customer database (seeded by :meth:`setup`, or on first use)."""
         from switchyard.tools.database import CustomerDatabase
 
-        return self._once("database", lambda: CustomerDatabase.open(
-            self.settings.db_path, self.settings.product_path))
+        return self._once("database", lambda: CustomerDatabase.for_settings(self.settings))
 
     @property
     def pools(self) -> PgPools | None:

@@ -1,7 +1,7 @@
 """The active domain pack's tools, imported from the manifest's ``module:attribute`` references.
 
-The bundled pack's own tools live in this package's modules and work over its
-customer database, scoped to the signed-in user. Every tool, whatever pack it comes from, gets
+The bundled pack's own tools live in its folder and work over the customer database
+(``switchyard.tools.database``), scoped to the signed-in user. Every tool, whatever pack it comes from, gets
 the caller from LangGraph's injected ``ToolRuntime`` (``runtime.context.user_id``), never from
 arguments, and answers with a string (``ERROR: <message>`` for refusals and bad arguments).
 
@@ -17,7 +17,12 @@ from langchain_core.tools import BaseTool
 from switchyard.core.domain import TOOLS, active_pack, on_activate
 from switchyard.tools.auth import ToolAuthError
 from switchyard.tools.common import ToolError
-from switchyard.tools.registry import resolve_account_snapshot, resolve_tools, toolset_version_of
+from switchyard.tools.registry import (
+    resolve_account_seed,
+    resolve_account_snapshot,
+    resolve_tools,
+    toolset_version_of,
+)
 
 TOOLS_BY_NAME: dict[str, BaseTool] = {}
 BASIC_TOOLS: list[BaseTool] = []
@@ -31,6 +36,7 @@ _SNAPSHOT: list[Any] = [None]
 def _prepare(pack):  # type: ignore[no-untyped-def]
     resolved = resolve_tools(pack)  # raises PackError before anything changes
     snapshot = resolve_account_snapshot(pack)
+    resolve_account_seed(pack)  # a bad [accounts] seed refuses the pack here too
     version = toolset_version_of(list(resolved.values()))
 
     def commit() -> None:

@@ -34,7 +34,6 @@ class Caller:
     role: str
     status: str
     org_name: str
-    plan: str
 
     @property
     def is_admin(self) -> bool:
@@ -54,7 +53,7 @@ def load_caller(conn: sqlite3.Connection, user_id: str | None) -> Caller:
     if not user_id:
         raise ToolAuthError("no signed-in user; sign in to the support widget and try again")
     row = conn.execute(
-        "SELECT u.id, u.org_id, u.email, u.name, u.role, u.status, o.name AS org_name, o.plan "
+        "SELECT u.id, u.org_id, u.email, u.name, u.role, u.status, o.name AS org_name "
         "FROM users u JOIN organizations o ON o.id = u.org_id WHERE u.id = ?",
         (user_id,),
     ).fetchone()
@@ -64,7 +63,7 @@ def load_caller(conn: sqlite3.Connection, user_id: str | None) -> Caller:
         raise ToolAuthError(f"the signed-in account is {row['status']}; an Admin of the "
                             "workspace must reactivate it first")
     return Caller(row["id"], row["org_id"], row["email"], row["name"], row["role"],
-                  row["status"], row["org_name"], row["plan"])
+                  row["status"], row["org_name"])
 
 
 def resolve_caller(runtime: Any, conn: sqlite3.Connection) -> Caller:

@@ -1,58 +1,56 @@
-"""The Quillstack customer database: schema, connections and a deterministic seed.
+"""The customer database: switchyard's account directory, its connections and its seed.
 
-The historical data (organizations, users, invoices, usage, error logs, tickets) is a snapshot
-generated from a fixed random seed and dated relative to ``AS_OF``, so every ``switchyard db seed``
-writes the same rows and tests can assert exact facts. Only the security tables
-(``identity_verifications``, ``password_resets``) are written at runtime, on the real clock.
+Every pack gets a directory of **organizations** and **users** (who may sign in, their status,
+role and organization: what authentication, the health checks, ``switchyard db`` and the tools'
+injected ``accounts`` read) and two **runtime tables** written as people use the tools
+(``identity_verifications``, ``password_resets``). What else the database holds is the active
+domain pack's: a pack that declares ``[accounts] seed = "module:function"`` in its manifest gets
+that function's :class:`AccountSeed` (its own tables, extra organization columns, its rows); a
+pack without one gets :func:`directory_seed`, a small deterministic directory of demo
+organizations and users with neutral names (``u-0001``, ``u-0002``, ... all able to sign in).
 
-Prices, seat limits and quotas come from ``knowledge/product.json`` (the product fact sheet,
-``settings.product_path``) so invoices agree with the price sheet, the pricing tools and the
-knowledge-base articles. :class:`CustomerDatabase` is the one object the rest of switchyard holds:
-the front door builds it, the graph's tool node hands it to every tool call.
+Seeding is deterministic and versioned: a database whose seed version matches is left alone,
+a new one is written to a temporary file and renamed into place, and a re-seed replaces only the
+data tables in one transaction, never the runtime tables. :class:`CustomerDatabase` is the one
+object the rest of switchyard holds: the front door builds it, the graph's tool node hands it to
+every tool call (with the pack's product sheet, ``product``, for the pack's tools).
 """
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import fcntl
 import hashlib
 import json
 import logging
-import math
 import os
-import random
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from switchyard.core.pack import DomainPack
+    from switchyard.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-SEED = 20_261_120
-# Bump when the generator changes so existing databases are rebuilt by ``db seed``.
-GENERATOR_VERSION = 1
-# The snapshot date of the historical data: "today" for invoices, usage and error logs.
-AS_OF = date(2026, 11, 20)
-INVOICE_MONTHS = 24
-FIRST_INVOICE_NUMBER = 1001
-N_ORGS = 240
-DEMO_ORG_ID = 1
 
 # Runtime tables are excluded from the content hash: they change as people use the tools.
 RUNTIME_TABLES = ("identity_verifications", "password_resets")
 
+# The directory every pack gets. A pack's seed may define ``organizations`` or ``users`` itself
+# (to add columns) as long as it keeps the columns in REQUIRED_COLUMNS.
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE organizations (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, domain TEXT NOT NULL UNIQUE,
-    plan TEXT NOT NULL, region TEXT NOT NULL CHECK (region IN ('us', 'eu')),
-    seats INTEGER NOT NULL, billing_cycle TEXT NOT NULL, tax_rate REAL NOT NULL,
     created TEXT NOT NULL, status TEXT NOT NULL
 );
 CREATE TABLE users (
@@ -63,53 +61,6 @@ CREATE TABLE users (
     created TEXT NOT NULL, last_login TEXT
 );
 CREATE INDEX users_org ON users(org_id);
-CREATE TABLE subscriptions (
-    org_id INTEGER PRIMARY KEY REFERENCES organizations(id), plan TEXT NOT NULL,
-    seats INTEGER NOT NULL, billing_cycle TEXT NOT NULL, addons TEXT NOT NULL,
-    status TEXT NOT NULL, started TEXT NOT NULL, current_period_start TEXT NOT NULL,
-    renews_on TEXT NOT NULL
-);
-CREATE TABLE plan_changes (
-    id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES organizations(id),
-    changed_on TEXT NOT NULL, kind TEXT NOT NULL, from_plan TEXT, to_plan TEXT,
-    from_seats INTEGER, to_seats INTEGER, note TEXT NOT NULL
-);
-CREATE INDEX plan_changes_org ON plan_changes(org_id, changed_on);
-CREATE TABLE invoices (
-    number INTEGER PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES organizations(id),
-    issued TEXT NOT NULL, due TEXT NOT NULL, period_start TEXT NOT NULL, period_end TEXT NOT NULL,
-    subtotal REAL NOT NULL, tax REAL NOT NULL, total REAL NOT NULL, amount_paid REAL NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('paid', 'open', 'past_due'))
-);
-CREATE INDEX invoices_org ON invoices(org_id, issued);
-CREATE TABLE invoice_lines (
-    id INTEGER PRIMARY KEY, invoice_number INTEGER NOT NULL REFERENCES invoices(number),
-    kind TEXT NOT NULL, description TEXT NOT NULL, quantity REAL NOT NULL,
-    unit_price REAL NOT NULL, amount REAL NOT NULL
-);
-CREATE INDEX invoice_lines_invoice ON invoice_lines(invoice_number);
-CREATE TABLE payments (
-    id INTEGER PRIMARY KEY, invoice_number INTEGER NOT NULL REFERENCES invoices(number),
-    org_id INTEGER NOT NULL, attempted_at TEXT NOT NULL, amount REAL NOT NULL,
-    method TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('succeeded', 'failed')),
-    error_code TEXT
-);
-CREATE INDEX payments_invoice ON payments(invoice_number);
-CREATE TABLE usage_daily (
-    org_id INTEGER NOT NULL, day TEXT NOT NULL, workflow_runs INTEGER NOT NULL,
-    api_calls INTEGER NOT NULL, active_users INTEGER NOT NULL, PRIMARY KEY (org_id, day)
-) WITHOUT ROWID;
-CREATE TABLE api_errors (
-    id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, occurred_at TEXT NOT NULL,
-    error_code TEXT NOT NULL, http_status INTEGER NOT NULL, endpoint TEXT NOT NULL,
-    request_id TEXT NOT NULL
-);
-CREATE INDEX api_errors_org ON api_errors(org_id, occurred_at);
-CREATE TABLE support_tickets (
-    id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, user_id TEXT NOT NULL, opened TEXT NOT NULL,
-    category TEXT NOT NULL, subject TEXT NOT NULL, status TEXT NOT NULL, priority TEXT NOT NULL
-);
-CREATE INDEX support_tickets_org ON support_tickets(org_id);
 CREATE TABLE identity_verifications (
     id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, method TEXT NOT NULL,
     verified_at TEXT NOT NULL, expires_at TEXT NOT NULL
@@ -123,10 +74,12 @@ CREATE TABLE password_resets (
 CREATE INDEX password_resets_user ON password_resets(user_id, requested_at);
 """
 
-DATA_TABLES = (
-    "organizations", "users", "subscriptions", "plan_changes", "invoices", "invoice_lines",
-    "payments", "usage_daily", "api_errors", "support_tickets",
-)
+DIRECTORY_TABLES = ("organizations", "users")
+# What authentication and the tools' caller lookup read (tools/auth.py, CustomerDatabase).
+REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
+    "organizations": frozenset({"id", "name", "status"}),
+    "users": frozenset({"id", "org_id", "email", "name", "role", "status"}),
+}
 
 
 class DatabaseError(RuntimeError):
@@ -146,8 +99,106 @@ class UnknownUserError(LookupError):
         if not self.user_id.strip():
             message = "no user id given: an empty user id is not a signed-in user"
         else:
-            message = f"unknown user id {self.user_id!r}: no Quillstack account has this id"
+            message = f"unknown user id {self.user_id!r}: no {_product()} account has this id"
         super().__init__(message)
+
+
+def _product() -> str:
+    from switchyard.core.domain import product_name
+
+    return product_name()
+
+
+# --------------------------------------------------------------------------------------------
+# What a seed writes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountSeed:
+    """What the customer database is seeded with: the directory's rows and a pack's own.
+
+    ``version``: what the rows depend on (generator, random seed, facts), cheap to compute; a
+    database with the same version is not rebuilt. ``schema``: ``CREATE TABLE`` / ``CREATE
+    INDEX`` statements for the pack's tables; defining ``organizations`` or ``users`` replaces
+    the directory's definition (keep :data:`REQUIRED_COLUMNS`). ``generate()``: every data
+    table's rows, ``{table: [row tuples in column order]}``, ``organizations`` and ``users``
+    first (the content hash follows this order). ``meta``: extra rows for the meta table
+    (``demo_user_id`` defaults to ``u-0001``). ``headline``: the tables a person is told about.
+    ``source``: where the seed comes from, for error messages.
+    """
+
+    version: str
+    generate: Callable[[], dict[str, list[tuple[Any, ...]]]]
+    schema: str = ""
+    meta: Mapping[str, str] = field(default_factory=dict)
+    headline: tuple[str, ...] = DIRECTORY_TABLES
+    source: str = "the account directory"
+
+
+# The directory's own seed (packs without ``[accounts] seed``): neutral demo names.
+DIRECTORY_SEED_VERSION = "directory1"
+DIRECTORY_ORGS = 20
+DIRECTORY_USERS_PER_ORG = 10
+DIRECTORY_CREATED = date(2026, 1, 5)
+
+
+def directory_seed() -> AccountSeed:
+    """The generic directory: ``DIRECTORY_ORGS`` demo organizations of
+    ``DIRECTORY_USERS_PER_ORG`` users each, ``u-0001``, ``u-0002``, ... in order. The first
+    organization's users are all active (``u-0001`` is its admin); in each other organization
+    the last user is invited (not yet signed in) and the one before is locked."""
+    return AccountSeed(version=DIRECTORY_SEED_VERSION, generate=_directory_rows,
+                       meta={"demo_user_id": "u-0001", "demo_org_id": "1"})
+
+
+def _directory_rows() -> dict[str, list[tuple[Any, ...]]]:
+    orgs: list[tuple[Any, ...]] = []
+    users: list[tuple[Any, ...]] = []
+    seq = 1
+    for org_id in range(1, DIRECTORY_ORGS + 1):
+        created = DIRECTORY_CREATED + timedelta(days=org_id - 1)
+        domain = f"org{org_id:02d}.example"
+        orgs.append((org_id, f"Demo Organization {org_id:02d}", domain, created.isoformat(),
+                     "active"))
+        for k in range(DIRECTORY_USERS_PER_ORG):
+            uid = f"u-{seq:04d}"
+            role = "admin" if k == 0 else ("editor" if k % 2 else "viewer")
+            status = "active"
+            if org_id > 1 and k == DIRECTORY_USERS_PER_ORG - 1:
+                status = "invited"
+            elif org_id > 1 and k == DIRECTORY_USERS_PER_ORG - 2:
+                status = "locked"
+            last_login = None if status == "invited" else f"{created.isoformat()}T09:00:00"
+            users.append((uid, org_id, f"user{seq:04d}@{domain}", f"Demo User {seq:04d}", role,
+                          1 if role == "admin" else 0, status, 5 if status == "locked" else 0,
+                          created.isoformat(), last_login))
+            seq += 1
+    return {"organizations": orgs, "users": users}
+
+
+def pack_seed(pack: DomainPack, product: dict[str, Any]) -> AccountSeed:
+    """The seed a pack declares (``[accounts] seed``, called with the product sheet), else the
+    generic directory's. A hook that cannot be imported, raises or returns something else is a
+    ``PackError`` naming the manifest, the key and the fix."""
+    from switchyard.core.pack import PackError
+    from switchyard.tools.registry import resolve_account_seed
+
+    hook = resolve_account_seed(pack)
+    if hook is None:
+        return directory_seed()
+    where = f"{pack.manifest_path}: key accounts.seed"
+    ref = pack.manifest.accounts.seed
+    try:
+        made = hook(product)
+    except Exception as exc:
+        raise PackError(f"{where}: {ref} raised {type(exc).__name__}: {exc}; fix: that "
+                        "function (it is called with the product sheet, a dict)") from exc
+    if not isinstance(made, AccountSeed):
+        raise PackError(f"{where}: {ref} returned a {type(made).__name__}, not an AccountSeed; "
+                        "fix: return switchyard.tools.database.AccountSeed(...)")
+    return AccountSeed(made.version, made.generate, made.schema, dict(made.meta), made.headline,
+                       source=where)
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,14 +208,16 @@ class UnknownUserError(LookupError):
 _seed_lock = threading.Lock()
 
 
-def load_product(path: Path) -> dict[str, Any]:
-    """The product fact sheet (plans, prices, quotas, error codes, security rules)."""
+def load_product(path: Path | None) -> dict[str, Any]:
+    """A pack's product fact sheet (JSON: plans, prices, ...); ``{}`` when it has none."""
+    if path is None:
+        return {}
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
 class CustomerDatabase:
-    """The customer database one graph uses, with the product facts its rows were made from.
+    """The customer database one graph uses, with the pack's product facts and seed.
 
     Built once by the front door and injected: the graph's tool node passes it to every tool
     call (the tools' hidden ``accounts`` argument), so two graphs with different databases can
@@ -172,11 +225,15 @@ class CustomerDatabase:
     """
 
     path: Path
-    product: dict[str, Any] = field(repr=False, hash=False, compare=False)
+    product: dict[str, Any] = field(default_factory=dict, repr=False, hash=False, compare=False)
+    accounts_seed: AccountSeed = field(default_factory=directory_seed, repr=False, hash=False,
+                                       compare=False)
 
     @classmethod
-    def open(cls, path: Path, product_path: Path) -> CustomerDatabase:
-        return cls(Path(path), load_product(product_path))
+    def for_settings(cls, settings: Settings) -> CustomerDatabase:
+        """The database at ``settings.db_path``, seeded as ``settings.pack`` declares."""
+        product = load_product(settings.product_path)
+        return cls(Path(settings.db_path), product, pack_seed(settings.pack, product))
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = True) -> Iterator[sqlite3.Connection]:
@@ -187,10 +244,13 @@ class CustomerDatabase:
 
     def ensure_seeded(self) -> None:
         if not self.path.exists():
-            seed(self.path, self.product)
+            seed(self.path, self.accounts_seed)
 
     def seed(self, force: bool = False) -> SeedResult:
-        return seed(self.path, self.product, force=force)
+        return seed(self.path, self.accounts_seed, force=force)
+
+    def seed_version(self) -> str:
+        return seed_version(self.accounts_seed)
 
     def user_status(self, user_id: str) -> str | None:
         """The user's status ('active', 'locked', ...), or None when no such user exists."""
@@ -268,20 +328,19 @@ class SeedResult:
     content_hash: str
     # Rows of the runtime tables carried over from the previous database.
     kept_runtime_rows: dict[str, int] | None = None
+    # The tables a person is told about (the seed's ``headline``).
+    headline: tuple[str, ...] = DIRECTORY_TABLES
 
     def summary(self) -> str:
         """One line for a person: what the database holds and whether it was (re)built."""
-        what = (f"{self.counts.get('organizations', 0):,} organizations, "
-                f"{self.counts.get('users', 0):,} users, {self.counts.get('invoices', 0):,} invoices")
+        what = ", ".join(f"{self.counts.get(t, 0):,} {t.replace('_', ' ')}" for t in self.headline)
         done = "already current" if self.skipped else f"seeded in {self.seconds:.1f} s"
         return f"{what} ({done})"
 
 
-def seed_version(product: dict[str, Any]) -> str:
-    """What the data depends on: schema, generator, seed, snapshot date and the price sheet."""
-    facts_json = json.dumps(product, sort_keys=True).encode()
-    facts = hashlib.sha256(facts_json).hexdigest()[:12]
-    return f"schema{SCHEMA_VERSION}-gen{GENERATOR_VERSION}-seed{SEED}-{AS_OF.isoformat()}-{facts}"
+def seed_version(accounts_seed: AccountSeed) -> str:
+    """What the data depends on: the directory's schema and the seed's own version."""
+    return f"schema{SCHEMA_VERSION}-{accounts_seed.version}"
 
 
 def read_meta(path: Path) -> dict[str, str]:
@@ -352,42 +411,110 @@ def _clean_orphans_quietly(target: Path) -> None:
         log.warning("could not remove temporary seed files: %s", exc)
 
 
-def seed(path: Path, product: dict[str, Any], force: bool = False) -> SeedResult:
-    """Build the database unless one with the same seed version exists (or ``force``).
+def seed(path: Path, accounts_seed: AccountSeed | None = None, force: bool = False
+         ) -> SeedResult:
+    """Build the database from ``accounts_seed`` (default: the generic directory) unless one
+    with the same seed version exists (or ``force``).
 
     - No database yet: written to a temporary file and renamed into place, so readers never see
       a half-built database.
-    - A database exists: re-seeded **in place**, in one transaction that drops and refills only
-      the data tables. The runtime tables (identity verifications, password resets) are never
-      touched, readers see the old data until the commit, a runtime write waits for the lock
-      instead of landing in a file about to be replaced, and a crash rolls back to the old data.
+    - A database exists: re-seeded **in place**, in one transaction that drops every data table
+      (also a previous pack's) and refills them. The runtime tables (identity verifications,
+      password resets) are never touched, readers see the old data until the commit, a runtime
+      write waits for the lock instead of landing in a file about to be replaced, and a crash
+      rolls back to the old data.
     - An unreadable database is reported (``DatabaseUnreadableError``), never re-seeded over;
       with ``force`` it is moved aside (``.unreadable-<time>``) and a fresh one is built.
     """
+    spec = accounts_seed or directory_seed()
     target = Path(path)
     started = time.perf_counter()
-    version = seed_version(product)
+    version = seed_version(spec)
     meta = _meta_for_seed(target, force)
     if not force and meta and meta.get("seed_version") == version:
         _clean_orphans_quietly(target)
         return SeedResult(target, True, time.perf_counter() - started,
-                          json.loads(meta["row_counts"]), meta["content_hash"])
+                          json.loads(meta["row_counts"]), meta["content_hash"],
+                          headline=spec.headline)
+    statements = schema_statements(spec)  # checked before anything is written
     target.parent.mkdir(parents=True, exist_ok=True)
     with _seed_lock, _file_lock(target):
         remove_orphans(target)
         meta = _meta_for_seed(target, force)  # another process may have seeded meanwhile
         if not force and meta and meta.get("seed_version") == version:
             return SeedResult(target, True, time.perf_counter() - started,
-                              json.loads(meta["row_counts"]), meta["content_hash"])
-        data = _generate(product)
+                              json.loads(meta["row_counts"]), meta["content_hash"],
+                              headline=spec.headline)
+        data = _generated(spec)
         kept = None
         if meta is not None and target.exists():
-            counts, digest, kept = _reseed_in_place(target, data, version)
+            counts, digest, kept = _reseed_in_place(target, statements, data, version, spec)
         else:
             if target.exists():
                 _set_aside(target)
-            counts, digest = _build_fresh(target, data, version)
-    return SeedResult(target, False, time.perf_counter() - started, counts, digest, kept)
+            counts, digest = _build_fresh(target, statements, data, version, spec)
+    return SeedResult(target, False, time.perf_counter() - started, counts, digest, kept,
+                      headline=spec.headline)
+
+
+def _generated(spec: AccountSeed) -> dict[str, list[tuple[Any, ...]]]:
+    data = spec.generate()
+    tables = list(data)
+    if tables[:2] != list(DIRECTORY_TABLES) or any(t in RUNTIME_TABLES or t == "meta"
+                                                   for t in tables):
+        raise DatabaseError(f"{spec.source}: the seed's tables are {tables}; fix: return "
+                            "organizations and users first, then the pack's own tables (not "
+                            f"meta or the runtime tables {list(RUNTIME_TABLES)})")
+    return data
+
+
+_CREATE = re.compile(r"^CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?\w+\s+ON)"
+                     r"\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I)
+
+
+def schema_statements(spec: AccountSeed) -> list[str]:
+    """The directory's schema with the seed's tables (a seed's ``organizations`` or ``users``
+    replaces the directory's, with its indexes), as idempotent statements (no executescript
+    inside a transaction: it would commit it). Checked in a scratch in-memory database first:
+    bad SQL or a redefined directory table missing a required column is a ``DatabaseError``
+    naming the seed."""
+    own = _split(spec.schema)
+    own_tables = {m.group(1).lower() for s in own if (m := _CREATE.match(s))
+                  and re.match(r"CREATE\s+TABLE\b", s, re.I)}
+    bad = own_tables & {"meta", *RUNTIME_TABLES}
+    if bad:
+        raise DatabaseError(f"{spec.source}: the schema redefines {sorted(bad)}; fix: leave "
+                            "meta and the runtime tables to the account directory")
+    base = [s for s in _split(SCHEMA)
+            if not ((m := _CREATE.match(s)) and m.group(1).lower() in own_tables)]
+    out = []
+    for stmt in (*base, *own):
+        if not re.match(r"^CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\b", stmt,
+                        re.I):
+            stmt = re.sub(r"^CREATE\s+(UNIQUE\s+)?(TABLE|INDEX)\s+", r"CREATE \1\2 IF NOT EXISTS ",
+                          stmt, count=1, flags=re.I)
+        out.append(stmt)
+    scratch = sqlite3.connect(":memory:")
+    try:
+        for stmt in out:
+            scratch.execute(stmt)
+        for table, needed in REQUIRED_COLUMNS.items():
+            have = {r[1] for r in scratch.execute(f"PRAGMA table_info({table})")}
+            missing = sorted(needed - have)
+            if missing:
+                raise DatabaseError(f"{spec.source}: the schema's {table} table lacks "
+                                    f"{missing}; fix: keep the account directory's columns "
+                                    f"{sorted(needed)} when redefining it")
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"{spec.source}: the schema does not run ({exc}); fix: correct its SQL"
+                            ) from exc
+    finally:
+        scratch.close()
+    return out
+
+
+def _split(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
 
 
 def _meta_for_seed(target: Path, force: bool) -> dict[str, str] | None:
@@ -400,51 +527,48 @@ def _meta_for_seed(target: Path, force: bool) -> dict[str, str] | None:
         raise
 
 
-def _meta_rows(counts: dict[str, int], digest: str, version: str) -> list[tuple[str, str]]:
-    rows = {
-        "schema_version": str(SCHEMA_VERSION), "seed": str(SEED),
-        "generator_version": str(GENERATOR_VERSION), "seed_version": version,
-        "as_of": AS_OF.isoformat(), "row_counts": json.dumps(counts),
-        "content_hash": digest, "demo_user_id": "u-0001", "demo_org_id": str(DEMO_ORG_ID),
-    }
+def _meta_rows(counts: dict[str, int], digest: str, version: str, spec: AccountSeed
+               ) -> list[tuple[str, str]]:
+    rows = {"demo_user_id": "u-0001", **spec.meta,
+            "schema_version": str(SCHEMA_VERSION), "seed_version": version,
+            "row_counts": json.dumps(counts), "content_hash": digest}
     return sorted(rows.items())
 
 
-def _schema_statements() -> list[str]:
-    """SCHEMA as idempotent statements (no executescript: it would commit our transaction)."""
-    out = []
-    for stmt in (s.strip() for s in SCHEMA.split(";")):
-        if stmt:
-            stmt = stmt.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
-            stmt = stmt.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
-            out.append(stmt)
-    return out
-
-
-def _fill(conn: sqlite3.Connection, data: dict[str, list[tuple]], version: str
-          ) -> tuple[dict[str, int], str]:
+def _fill(conn: sqlite3.Connection, data: dict[str, list[tuple[Any, ...]]], version: str,
+          spec: AccountSeed) -> tuple[dict[str, int], str]:
     for table, rows in data.items():
         if rows:
             marks = ",".join("?" * len(rows[0]))
-            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-    counts = {t: len(data[t]) for t in DATA_TABLES}
-    digest = content_hash(conn)
-    conn.executemany("INSERT INTO meta VALUES (?, ?)", _meta_rows(counts, digest, version))
+            try:
+                conn.executemany(f'INSERT INTO "{table}" VALUES ({marks})', rows)
+            except sqlite3.Error as exc:
+                raise DatabaseError(f"{spec.source}: the rows of {table} do not fit its schema "
+                                    f"({exc}); fix: the seed's schema or its rows") from exc
+    counts = {t: len(rows) for t, rows in data.items()}
+    digest = content_hash(conn, tuple(data))
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", _meta_rows(counts, digest, version, spec))
     return counts, digest
 
 
-def _reseed_in_place(target: Path, data: dict[str, list[tuple]], version: str
+def _reseed_in_place(target: Path, statements: list[str], data: dict[str, list[tuple[Any, ...]]],
+                     version: str, spec: AccountSeed
                      ) -> tuple[dict[str, int], str, dict[str, int]]:
     conn = sqlite3.connect(target, timeout=30, isolation_level=None)
     try:
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("BEGIN IMMEDIATE")  # the write lock: runtime writers wait, readers go on
         try:
-            for table in ("meta", *DATA_TABLES):
-                conn.execute(f"DROP TABLE IF EXISTS {table}")
-            for stmt in _schema_statements():
+            # Every table but the runtime ones: a previous pack's tables go too.
+            old = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%'")]
+            for table in old:
+                if table not in RUNTIME_TABLES:
+                    conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+            for stmt in statements:
                 conn.execute(stmt)
-            counts, digest = _fill(conn, data, version)
+            counts, digest = _fill(conn, data, version, spec)
             kept = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                     for t in RUNTIME_TABLES}
             conn.execute("COMMIT")
@@ -457,16 +581,17 @@ def _reseed_in_place(target: Path, data: dict[str, list[tuple]], version: str
     return counts, digest, kept
 
 
-def _build_fresh(target: Path, data: dict[str, list[tuple]], version: str
-                 ) -> tuple[dict[str, int], str]:
+def _build_fresh(target: Path, statements: list[str], data: dict[str, list[tuple[Any, ...]]],
+                 version: str, spec: AccountSeed) -> tuple[dict[str, int], str]:
     tmp = target.with_name(f"{_tmp_prefix(target)}{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
         conn = sqlite3.connect(tmp)
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
-        conn.executescript(SCHEMA)
-        counts, digest = _fill(conn, data, version)
+        for stmt in statements:
+            conn.execute(stmt)
+        counts, digest = _fill(conn, data, version, spec)
         conn.commit()
         # WAL is persistent in the file header; readers and the runtime writers then coexist.
         conn.execute("PRAGMA journal_mode = WAL")
@@ -491,450 +616,32 @@ def _set_aside(target: Path) -> Path:
     return aside
 
 
-def content_hash(conn: sqlite3.Connection) -> str:
+def data_tables(conn: sqlite3.Connection) -> tuple[str, ...]:
+    """The seeded data tables, in seed order (from the meta table's row counts)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'row_counts'").fetchone()
+    return tuple(json.loads(row[0])) if row else DIRECTORY_TABLES
+
+
+def _order(conn: sqlite3.Connection, table: str) -> str:
+    """Primary-key order: ``rowid``, or a WITHOUT ROWID table's key columns."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                       (table,)).fetchone()
+    if sql and "WITHOUT ROWID" in str(sql[0]).upper():
+        keys = sorted((r[5], r[1]) for r in conn.execute(f'PRAGMA table_info("{table}")') if r[5])
+        return ", ".join(f'"{name}"' for _, name in keys)
+    return "rowid"
+
+
+def content_hash(conn: sqlite3.Connection, tables: tuple[str, ...] | None = None) -> str:
     """SHA-256 over every data table's rows in primary-key order (runtime tables excluded)."""
     h = hashlib.sha256()
-    for table in DATA_TABLES:
+    for table in tables if tables is not None else data_tables(conn):
         h.update(table.encode())
-        order = "org_id, day" if table == "usage_daily" else "rowid"
-        for row in conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+        for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY {_order(conn, table)}'):
             h.update(repr(tuple(row)).encode())
     return h.hexdigest()
 
 
 def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    tables = (*DATA_TABLES, *RUNTIME_TABLES)
-    return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
-
-
-# --------------------------------------------------------------------------------------------
-# Generator
-# --------------------------------------------------------------------------------------------
-
-_ADJ = ["Acme", "Blue", "Northwind", "Granite", "Harbor", "Summit", "Lumen", "Cedar", "Vertex",
-        "Orbit", "Atlas", "Maple", "Silver", "Quantum", "Pioneer", "Nimbus", "Redwood", "Beacon",
-        "Falcon", "Juniper", "Keystone", "Meridian", "Nova", "Polar", "Sterling", "Tidal"]
-_NOUN = ["Logistics", "Health", "Analytics", "Foods", "Robotics", "Media", "Capital", "Labs",
-         "Retail", "Energy", "Travel", "Legal", "Studios", "Systems", "Freight", "Dental",
-         "Insurance", "Realty", "Bikes", "Apparel"]
-_FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas",
-          "Kira", "Liam", "Maya", "Noah", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara",
-          "Uma", "Victor", "Wen", "Yusuf", "Zoe", "Marco", "Priya", "Lena", "Omar", "Sofia"]
-_LAST = ["Alvarez", "Brooks", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Hughes",
-         "Ito", "Jensen", "Kowalski", "Lopez", "Martin", "Nakamura", "Okafor", "Patel", "Quinn",
-         "Rossi", "Schmidt", "Tanaka", "Usman", "Varga", "Weber", "Xu", "Young", "Zimmer"]
-_PLAN_WEIGHTS = {"starter": 0.33, "team": 0.40, "business": 0.21, "enterprise": 0.06}
-_SEAT_RANGE = {"starter": (1, 10), "team": (3, 60), "business": (10, 140),
-               "enterprise": (100, 260)}
-_UPGRADE = {"starter": "team", "team": "business", "business": "enterprise"}
-_US_TAX = [0.0, 0.0, 0.06, 0.0725, 0.0825]
-_ERROR_WEIGHTS = {
-    "QS-400": 8, "QS-401": 5, "QS-403": 5, "QS-404": 8, "QS-409": 3, "QS-413": 1, "QS-429": 6,
-    "QS-500": 2, "QS-503": 1, "WH-401": 4, "WH-404": 3, "WH-410": 1, "WH-504": 4,
-    "AUTH-423": 2, "SSO-001": 1, "SSO-002": 1, "IMP-422": 3, "IMP-507": 1, "WF-408": 3,
-}
-_TICKETS = {
-    "billing": ["Question about invoice {n}", "Card declined on renewal", "Need a VAT number on invoices",
-                "Unexpected overage charge"],
-    "login": ["Locked out after failed sign-ins", "Password reset email not arriving",
-              "MFA device lost"],
-    "api": ["Getting QS-429 rate limit errors", "API key stopped working", "Webhook deliveries failing"],
-    "workflows": ["Workflow step times out", "Approval step stuck", "How to retry failed runs"],
-    "migration": ["Import failed with IMP-422", "Planning a migration from our old tool"],
-    "sso": ["SAML assertion invalid after certificate rotation", "New hires not provisioned via SSO"],
-}
-
-
-def _add_months(d: date, months: int) -> date:
-    y, m = divmod(d.month - 1 + months, 12)
-    year, month = d.year + y, m + 1
-    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
-
-
-def _month_days(d: date) -> int:
-    return calendar.monthrange(d.year, d.month)[1]
-
-
-def _r2(x: float) -> float:
-    return round(x + 1e-9, 2)
-
-
-def _generate(product: dict[str, Any]) -> dict[str, list[tuple]]:
-    """Generate every data table's rows. Pure function of (SEED, AS_OF, product facts)."""
-    rng = random.Random(SEED)
-    plans = product["plans"]
-    addons_spec = product["addons"]
-    discount = product["annual_discount_pct"] / 100
-    overage_per_k = product["overage_per_1000_runs"]
-    terms = product["billing"]["payment_terms_days"]
-
-    first_issue = _add_months(AS_OF.replace(day=1), -(INVOICE_MONTHS - 1))
-    usage_start = _add_months(first_issue, -1)  # the first invoice bills the month before's overage
-    n_days = (AS_OF - usage_start).days + 1
-
-    orgs: list[dict[str, Any]] = []
-    used_names: set[str] = set()
-    for org_id in range(1, N_ORGS + 1):
-        while True:
-            name = f"{rng.choice(_ADJ)} {rng.choice(_NOUN)}"
-            if name not in used_names:
-                break
-            name = f"{name} {rng.choice(['Group', 'Co', 'Partners', 'Inc', 'GmbH', 'Ltd'])}"
-            if name not in used_names:
-                break
-        used_names.add(name)
-        plan = rng.choices(list(_PLAN_WEIGHTS), weights=list(_PLAN_WEIGHTS.values()))[0]
-        lo, hi = _SEAT_RANGE[plan]
-        region = "eu" if rng.random() < 0.35 else "us"
-        created = (first_issue - timedelta(days=rng.randint(30, 1500)) if rng.random() < 0.85
-                   else first_issue + timedelta(days=rng.randint(0, 640)))
-        org = {
-            "id": org_id, "name": name,
-            "domain": name.lower().replace(" ", "") + ".example",
-            "plan": plan, "seats": rng.randint(lo, hi), "region": region,
-            "tax_rate": 0.20 if region == "eu" else rng.choice(_US_TAX),
-            "cycle": "annual" if rng.random() < 0.3 else "monthly",
-            "created": created, "util": rng.uniform(0.15, 1.05),
-            "growth": rng.gauss(0.015, 0.03), "addons": [],
-        }
-        if plan == "team" and rng.random() < 0.25:
-            org["addons"].append("sso")
-        if rng.random() < 0.1:
-            org["addons"].append("sandbox")
-        if plan in ("team", "business") and rng.random() < 0.12:
-            org["addons"].append("premium_support")
-        orgs.append(org)
-
-    # The demo organization: a Team customer billed monthly, growing into overage, who added
-    # seats last month, whose latest card payment failed and whose webhooks started failing.
-    demo = orgs[0]
-    demo.update(name="Acme Logistics", domain="acmelogistics.example", plan="team", seats=38,
-                region="us", tax_rate=0.0725, cycle="monthly", created=date(2022, 3, 14),
-                util=1.0, growth=0.0, addons=["sso"])
-
-    # ---- plan/seat history over the invoice window (applied month by month) ----------------
-    plan_changes: list[tuple] = []
-    # per org: list of (effective date, plan, seats) in order; starts with the state at first_issue
-    for org in orgs:
-        start = max(org["created"], usage_start)
-        state_plan, state_seats = org["plan"], org["seats"]
-        timeline = [(start, state_plan, state_seats)]
-        events = []
-        month = _add_months(start.replace(day=1), 1)
-        while month <= AS_OF.replace(day=1):
-            if org["id"] == DEMO_ORG_ID:
-                break
-            p = rng.random()
-            day = month.replace(day=rng.randint(2, _month_days(month)))
-            if day > AS_OF:
-                break
-            max_seats = plans[state_plan]["max_seats"] or 100_000
-            if p < 0.07 and state_seats < max_seats:
-                new_seats = min(max_seats, state_seats + max(1, round(state_seats * rng.uniform(0.05, 0.3))))
-                events.append((day, "seats", state_plan, state_plan, state_seats, new_seats))
-                state_seats = new_seats
-                timeline.append((day, state_plan, state_seats))
-            elif p < 0.077 and state_plan in _UPGRADE:
-                new_plan = _UPGRADE[state_plan]
-                new_seats = max(state_seats, plans[new_plan]["min_seats"])
-                events.append((day, "upgrade", state_plan, new_plan, state_seats, new_seats))
-                state_plan, state_seats = new_plan, new_seats
-                timeline.append((day, state_plan, state_seats))
-            month = _add_months(month, 1)
-        if org["id"] == DEMO_ORG_ID:
-            # Upgraded from Starter long ago; added seats in 2025 and on 2026-10-17 (the latter
-            # is prorated on the 2026-11-01 invoice).
-            plan_changes.append((0, DEMO_ORG_ID, "2023-02-06", "upgrade", "starter", "team", 8, 30,
-                                 "Upgraded Starter -> Team (8 -> 30 seats)"))
-            events = [(date(2025, 4, 22), "seats", "team", "team", 30, 34),
-                      (date(2026, 10, 17), "seats", "team", "team", 34, 38)]
-            timeline = [(start, "team", 30), (date(2025, 4, 22), "team", 34),
-                        (date(2026, 10, 17), "team", 38)]
-            state_plan, state_seats = "team", 38
-        for day, kind, fp, tp, fs, ts in events:
-            note = (f"Added {ts - fs} seats ({fs} -> {ts})" if kind == "seats"
-                    else f"Upgraded {plans[fp]['name']} -> {plans[tp]['name']} ({fs} -> {ts} seats)")
-            plan_changes.append((0, org["id"], day.isoformat(), kind, fp, tp, fs, ts, note))
-        org["timeline"] = timeline
-        # Billing starts on the first invoice day on/after sign-up; annual terms renew then.
-        first_bill = org["created"] if org["created"].day == 1 else _add_months(org["created"].replace(day=1), 1)
-        org["anchor_month"] = first_bill.month
-        org["events"] = events
-        # The organization's current state is the end of its timeline; the initial draw was
-        # the state at the start of the window.
-        org["plan"], org["seats"] = state_plan, state_seats
-        if "sso" in org["addons"] and org["plan"] != "team":
-            org["addons"].remove("sso")  # SSO is built into Business and Enterprise
-        if "premium_support" in org["addons"] and org["plan"] not in ("team", "business"):
-            org["addons"].remove("premium_support")
-    plan_changes.sort(key=lambda r: (r[2], r[1]))
-    plan_changes = [(i + 1, *r[1:]) for i, r in enumerate(plan_changes)]
-
-    def state_on(org: dict[str, Any], d: date) -> tuple[str, int]:
-        plan, seats = org["timeline"][0][1], org["timeline"][0][2]
-        for day, p, s in org["timeline"]:
-            if day <= d:
-                plan, seats = p, s
-        return plan, seats
-
-    # ---- usage ----------------------------------------------------------------------------
-    usage: list[tuple] = []
-    monthly_runs: dict[tuple[int, str], int] = {}
-    for org in orgs:
-        first_day = max(org["created"], usage_start)
-        offset = (first_day - usage_start).days
-        users_active = max(1, round(org["seats"] * 0.85))
-        for i in range(offset, n_days):
-            d = usage_start + timedelta(days=i)
-            plan, _ = state_on(org, d)
-            months_in = i / 30.4
-            trend = (1 + org["growth"]) ** months_in
-            weekday = 1.0 if d.weekday() < 5 else 0.35
-            if org["id"] == DEMO_ORG_ID:
-                trend = 0.6 * (1.04 ** months_in)  # crosses the Team quota in the last months
-            runs = int(plans[plan]["workflow_runs_included"] / 30 * org["util"] * trend
-                       * weekday * rng.uniform(0.8, 1.2))
-            calls = int(runs * rng.uniform(1.8, 3.2)) + rng.randint(0, 50)
-            active = min(org["seats"], max(1, round(users_active * (0.8 if weekday == 1.0 else 0.2)
-                                                    * rng.uniform(0.85, 1.1))))
-            usage.append((org["id"], d.isoformat(), runs, calls, active))
-            key = (org["id"], d.strftime("%Y-%m"))
-            monthly_runs[key] = monthly_runs.get(key, 0) + runs
-
-    # ---- invoices, lines, payments ---------------------------------------------------------
-    invoices: list[tuple] = []
-    lines: list[tuple] = []
-    payments: list[tuple] = []
-    billing_errors: list[tuple[int, datetime]] = []
-    number = FIRST_INVOICE_NUMBER
-    for m in range(INVOICE_MONTHS):
-        issue = _add_months(first_issue, m)
-        prev_month = _add_months(issue, -1)
-        for org in orgs:
-            if org["created"] > issue:
-                continue
-            plan, seats = state_on(org, issue)
-            price = plans[plan]["price_per_user_month"]
-            items: list[tuple[str, str, float, float, float]] = []
-            renewal = org["anchor_month"] == issue.month
-            if org["cycle"] == "monthly":
-                items.append(("seats", f"{plans[plan]['name']} plan, {issue:%b %Y}: {seats} seats",
-                              seats, price, _r2(seats * price)))
-            elif renewal:
-                unit = _r2(price * 12 * (1 - discount))
-                items.append(("seats", f"{plans[plan]['name']} plan, annual term from {issue:%b %Y} "
-                              f"({product['annual_discount_pct']}% annual discount): {seats} seats",
-                              seats, unit, _r2(seats * unit)))
-            # Prorations for changes made during the previous month.
-            for day, kind, fp, tp, fs, ts in org["events"]:
-                if not (prev_month <= day < issue):
-                    continue
-                days_left = (issue - day).days
-                frac = days_left / _month_days(prev_month)
-                old_price = plans[fp]["price_per_user_month"]
-                new_price = plans[tp]["price_per_user_month"]
-                if org["cycle"] == "annual":
-                    # Annual terms prorate to the renewal date at the discounted price.
-                    renew = date(day.year, org["anchor_month"], 1)
-                    if renew <= day:
-                        renew = _add_months(renew, 12)
-                    days_left = (renew - day).days
-                    frac = days_left / 365 * 12 * (1 - discount)
-                if kind == "seats":
-                    amt = _r2((ts - fs) * new_price * frac)
-                    items.append(("proration", f"Proration: {ts - fs} seats added {day:%b %d}, "
-                                  f"{days_left} days at {plans[tp]['name']} price", ts - fs,
-                                  _r2(new_price * frac), amt))
-                else:
-                    amt = _r2((ts * new_price - fs * old_price) * frac)
-                    items.append(("proration", f"Proration: upgrade {plans[fp]['name']} -> "
-                                  f"{plans[tp]['name']} on {day:%b %d}, {days_left} days", 1, amt, amt))
-            # Overage for the previous month's runs above the plan quota.
-            pplan, _ = state_on(org, prev_month)
-            runs = monthly_runs.get((org["id"], prev_month.strftime("%Y-%m")), 0)
-            included = plans[pplan]["workflow_runs_included"]
-            if runs > included:
-                blocks = math.ceil((runs - included) / 1000)
-                items.append(("overage", f"Workflow run overage, {prev_month:%b %Y}: "
-                              f"{runs - included:,} runs above {included:,} included "
-                              f"({blocks} x 1,000 runs)", blocks, overage_per_k,
-                              _r2(blocks * overage_per_k)))
-            for addon in org["addons"]:
-                spec = addons_spec[addon]
-                if "price_per_user_month" in spec:
-                    items.append(("addon", f"{spec['name']}: {seats} seats", seats,
-                                  spec["price_per_user_month"], _r2(seats * spec["price_per_user_month"])))
-                else:
-                    items.append(("addon", spec["name"], 1, spec["price_per_month"], spec["price_per_month"]))
-            if not items:
-                continue
-            subtotal = _r2(sum(i[4] for i in items))
-            tax = _r2(subtotal * org["tax_rate"])
-            if tax:
-                items.append(("tax", f"{'VAT' if org['region'] == 'eu' else 'Sales tax'} "
-                              f"{org['tax_rate'] * 100:g}%", 1, tax, tax))
-            total = _r2(subtotal + tax)
-            due = issue + timedelta(days=terms)
-            for kind, desc, qty, unit, amt in items:
-                lines.append((0, number, kind, desc, qty, unit, amt))
-            # Payments: cards are charged on issue; some fail with BILL-402.
-            paid = 0.0
-            by_card = not (org["plan"] in ("business", "enterprise") and org["id"] % 4 == 0)
-            recent = m >= INVOICE_MONTHS - 2
-            at = datetime.combine(issue, datetime.min.time()) + timedelta(hours=6, minutes=rng.randint(0, 59))
-            if org["id"] == DEMO_ORG_ID and m == INVOICE_MONTHS - 1:
-                for k in range(2):  # first charge and the automatic retry 24 h later both fail
-                    t = at + timedelta(days=k)
-                    payments.append((0, number, org["id"], t.isoformat(), total, "card", "failed", "BILL-402"))
-                    billing_errors.append((org["id"], t))
-            elif by_card:
-                if rng.random() < 0.05:
-                    payments.append((0, number, org["id"], at.isoformat(), total, "card", "failed", "BILL-402"))
-                    billing_errors.append((org["id"], at))
-                    retry = at + timedelta(days=1)
-                    if recent and rng.random() < 0.6:
-                        payments.append((0, number, org["id"], retry.isoformat(), total, "card", "failed", "BILL-402"))
-                        billing_errors.append((org["id"], retry))
-                    else:
-                        later = at + timedelta(days=rng.randint(1, 9))
-                        if later.date() <= AS_OF:
-                            payments.append((0, number, org["id"], later.isoformat(), total, "card", "succeeded", None))
-                            paid = total
-                else:
-                    payments.append((0, number, org["id"], at.isoformat(), total, "card", "succeeded", None))
-                    paid = total
-            else:
-                when = at + timedelta(days=rng.randint(3, terms + 4))
-                if when.date() <= AS_OF:
-                    payments.append((0, number, org["id"], when.isoformat(), total, "bank_transfer", "succeeded", None))
-                    paid = total
-            status = "paid" if paid >= total else ("past_due" if due < AS_OF else "open")
-            period_end = _add_months(issue, 1) - timedelta(days=1)
-            invoices.append((number, org["id"], issue.isoformat(), due.isoformat(), issue.isoformat(),
-                             period_end.isoformat(), subtotal, tax, total, paid, status))
-            number += 1
-    lines = [(i + 1, *r[1:]) for i, r in enumerate(lines)]
-    payments = [(i + 1, *r[1:]) for i, r in enumerate(payments)]
-
-    # ---- organizations, subscriptions -----------------------------------------------------
-    org_rows = [(o["id"], o["name"], o["domain"], o["plan"], o["region"], o["seats"], o["cycle"],
-                 o["tax_rate"], o["created"].isoformat(), "active") for o in orgs]
-    subs = []
-    for o in orgs:
-        if o["cycle"] == "monthly":
-            period = AS_OF.replace(day=1)
-            renews = _add_months(period, 1)
-        else:
-            period = date(AS_OF.year, o["anchor_month"], 1)
-            if period > AS_OF:
-                period = _add_months(period, -12)
-            renews = _add_months(period, 12)
-        subs.append((o["id"], o["plan"], o["seats"], o["cycle"], ",".join(o["addons"]), "active",
-                     o["created"].isoformat(), period.isoformat(), renews.isoformat()))
-
-    # ---- users ----------------------------------------------------------------------------
-    users: list[tuple] = []
-    user_ids_by_org: dict[int, list[str]] = {}
-    seq = 1
-    for o in orgs:
-        n = max(1, round(o["seats"] * rng.uniform(0.78, 1.0)))
-        emails: set[str] = set()
-        for k in range(n):
-            uid = f"u-{seq:04d}"
-            seq += 1
-            first, last = rng.choice(_FIRST), rng.choice(_LAST)
-            if o["id"] == DEMO_ORG_ID and k == 0:
-                first, last = "Dana", "Reyes"
-            local = f"{first}.{last}".lower()
-            email = f"{local}@{o['domain']}"
-            j = 2
-            while email in emails:
-                email = f"{local}{j}@{o['domain']}"
-                j += 1
-            emails.add(email)
-            role = "admin" if k == 0 or rng.random() < 0.08 else rng.choice(["editor", "editor", "viewer"])
-            p = rng.random()
-            status, failed = "active", 0
-            if k > 0 and p < 0.03:
-                status = "invited"
-            elif k > 0 and p < 0.07:
-                status = "deactivated"
-            elif k > 0 and p < 0.08:
-                status, failed = "locked", 5
-            elif rng.random() < 0.1:
-                failed = rng.randint(1, 3)
-            created = o["created"] + timedelta(days=rng.randint(0, max(1, (AS_OF - o["created"]).days)))
-            if k == 0:
-                created = o["created"]
-            last_login = None if status == "invited" else (
-                datetime.combine(AS_OF, datetime.min.time())
-                - timedelta(minutes=rng.randint(10, 60 * 24 * 20))).isoformat()
-            users.append((uid, o["id"], email, f"{first} {last}", role,
-                          1 if (role == "admin" or rng.random() < 0.55) else 0,
-                          status, failed, created.isoformat(), last_login))
-            user_ids_by_org.setdefault(o["id"], []).append(uid)
-
-    # ---- API error logs (last 120 days) ----------------------------------------------------
-    codes = list(_ERROR_WEIGHTS)
-    weights = list(_ERROR_WEIGHTS.values())
-    http = {c: product["error_codes"][c]["http"] for c in product["error_codes"]}
-    raw_errors: list[tuple[int, datetime, str, str]] = []
-    window_start = datetime.combine(AS_OF - timedelta(days=120), datetime.min.time())
-    end_of_day = datetime.combine(AS_OF, datetime.min.time()) + timedelta(hours=18)
-    span = int((end_of_day - window_start).total_seconds())
-    for o in orgs:
-        for _ in range(rng.randint(0, 45)):
-            code = rng.choices(codes, weights=weights)[0]
-            t = window_start + timedelta(seconds=rng.randint(0, span))
-            raw_errors.append((o["id"], t, code, _endpoint(rng, code, o["domain"])))
-    for org_id, t in billing_errors:
-        raw_errors.append((org_id, t, "BILL-402", "/v1/billing/charges"))
-    # Demo: the webhook signing secret was rotated 4 days ago and the receiver was not updated.
-    rotated = end_of_day - timedelta(days=4, hours=3)
-    for k in range(46):
-        t = rotated + timedelta(minutes=11 + k * 118 + rng.randint(0, 40))
-        raw_errors.append((DEMO_ORG_ID, t, "WH-401", "POST https://hooks.acmelogistics.example/quillstack/events"))
-    raw_errors.append((DEMO_ORG_ID, end_of_day - timedelta(days=2, hours=5), "QS-429", "/v1/workflows/wf_8812/runs"))
-    raw_errors.sort(key=lambda e: (e[1], e[0], e[2]))
-    api_errors = [(i + 1, org_id, t.isoformat(timespec="seconds"), code, http[code], ep,
-                   f"req_{rng.getrandbits(48):012x}")
-                  for i, (org_id, t, code, ep) in enumerate(raw_errors)]
-
-    # ---- support tickets -------------------------------------------------------------------
-    tickets: list[tuple] = []
-    categories = list(_TICKETS)
-    for o in orgs:
-        for _ in range(rng.randint(1, 12)):
-            cat = rng.choice(categories)
-            subject = rng.choice(_TICKETS[cat]).format(n=rng.randint(FIRST_INVOICE_NUMBER, number - 1))
-            opened = first_issue + timedelta(days=rng.randint(0, (AS_OF - first_issue).days))
-            status = "open" if (AS_OF - opened).days < 10 and rng.random() < 0.6 else "closed"
-            tickets.append((opened.isoformat(), o["id"], rng.choice(user_ids_by_org[o["id"]]), cat,
-                            subject, status, rng.choice(["low", "normal", "normal", "high"])))
-    tickets.append(((AS_OF - timedelta(days=1)).isoformat(), DEMO_ORG_ID, "u-0001", "api",
-                    "Webhook deliveries failing with WH-401 since Monday", "open", "high"))
-    tickets.sort(key=lambda t: (t[0], t[1]))
-    ticket_rows = [(i + 1, t[1], t[2], t[0], t[3], t[4], t[5], t[6]) for i, t in enumerate(tickets)]
-
-    return {
-        "organizations": org_rows, "users": users, "subscriptions": subs,
-        "plan_changes": plan_changes, "invoices": invoices, "invoice_lines": lines,
-        "payments": payments, "usage_daily": usage, "api_errors": api_errors,
-        "support_tickets": ticket_rows,
-    }
-
-
-def _endpoint(rng: random.Random, code: str, domain: str) -> str:
-    if code.startswith("WH-"):
-        path = rng.choice(["events", "webhooks/quillstack", "hooks/runs"])
-        return f"POST https://hooks.{domain}/{path}"
-    if code.startswith("SSO-"):
-        return "/sso/saml/acs"
-    if code == "AUTH-423":
-        return "/login"
-    if code.startswith("IMP-"):
-        return "/v1/imports"
-    if code == "WF-408":
-        return f"/v1/runs/run_{rng.randint(10000, 99999)}"
-    return rng.choice(["/v1/workflows", f"/v1/workflows/wf_{rng.randint(1000, 9999)}/runs",
-                       "/v1/records", "/v1/runs", "/v1/files", "/v1/connections"])
+    tables = (*data_tables(conn), *RUNTIME_TABLES)
+    return {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}

@@ -88,6 +88,19 @@ def resolve_account_snapshot(pack: DomainPack) -> Callable[..., dict[str, Any]] 
     return hook  # type: ignore[return-value]
 
 
+def resolve_account_seed(pack: DomainPack) -> Callable[[dict[str, Any]], Any] | None:
+    """The pack's ``[accounts] seed`` function, or None when it declares none."""
+    ref = pack.manifest.accounts.seed
+    if ref is None:
+        return None
+    hook = resolve_ref(pack, "accounts.seed", ref)
+    if not callable(hook):
+        raise PackError(f"{pack.manifest_path}: key accounts.seed: {ref} is a "
+                        f"{type(hook).__name__}, not a function; fix: point it at a function "
+                        "(product: dict) -> switchyard.tools.database.AccountSeed")
+    return hook  # type: ignore[no-any-return]
+
+
 def resolve_tools(pack: DomainPack) -> dict[str, BaseTool]:
     """Every tool the pack declares, imported and checked, in the manifest's order."""
     return {name: resolve_tool(pack, name) for name in pack.manifest.tools}

@@ -16,6 +16,7 @@ file, the key and the fix. Tools are only *named* here (this layer imports nothi
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import tomllib
 from dataclasses import dataclass
@@ -100,6 +101,20 @@ class PathsSpec(_Strict):
     tool_choice: str | None = None
     cache_pairs: str | None = None
     sample_traffic: str | None = None
+    # The product fact sheet (JSON: plans, prices, quotas, ...), handed to the pack's tools as
+    # ``accounts.product`` and to its account seed. None: an empty sheet.
+    product: str | None = None
+
+
+class AccountsSpec(_Strict):
+    """The customer database (``switchyard.tools.database``). Every pack gets the account
+    directory (organizations and users who can sign in); ``seed`` is a pack's own data."""
+
+    # ``module:function`` called with the product sheet (a dict), returning a
+    # ``switchyard.tools.database.AccountSeed``: the pack's tables and rows (it may add columns
+    # to the directory's organizations and users). None: a generic directory of demo
+    # organizations and users (``u-0001``, ``u-0002``, ...).
+    seed: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 # The optional data files a pack may declare under [paths], and the command that reads each.
@@ -158,12 +173,13 @@ class DemoRequest(_Strict):
 class Manifest(_Strict):
     product: ProductSpec
     paths: PathsSpec = Field(default_factory=PathsSpec)
+    accounts: AccountsSpec = Field(default_factory=AccountsSpec)
     tools: dict[str, ToolSpec] = Field(default_factory=dict)
     intents: dict[str, IntentSpec]
     # The vocabulary inline, or the name of a TOML file in the pack holding it.
     guard: GuardSpec | str = Field(default_factory=GuardSpec)
     # ``module:function`` giving the fast tier a personal intent's account snapshot:
-    # ``fn(accounts, user_id, *, include_name=False) -> dict`` over switchyard's customer database
+    # ``fn(accounts, user_id, *, include_name=False) -> dict`` over the customer database
     # (raising the tools' ``ToolAuthError`` for an unknown or inactive user). None: packs read their
     # customers' data through their own tools (a fixed action or the standard tier's tool loop).
     account_snapshot: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -200,6 +216,12 @@ class DomainPack:
     @property
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
+
+    @property
+    def product_path(self) -> Path | None:
+        """The product fact sheet (``[paths] product``), or None when the pack has none."""
+        declared = self.manifest.paths.product
+        return None if declared is None else self.root / declared
 
     def data_file(self, key: str) -> Path:
         """The optional data file declared as ``[paths] <key>``; a :class:`PackError` naming the
@@ -322,6 +344,21 @@ def _check(pack_root: Path, manifest: Manifest, guard: GuardSpec) -> list[str]:
         if plan not in guard.plans:
             problems.append(f"key guard.standalone_plans: {plan!r} is not in guard.plans; "
                             f"fix: add it to guard.plans")
+    if manifest.paths.product is not None:
+        sheet = pack_root / manifest.paths.product
+        if not sheet.is_file():
+            problems.append(f"key paths.product: file {sheet} does not exist; fix: create it "
+                            "(a JSON object of product facts) or correct the path")
+        else:
+            facts: Any = {}
+            try:
+                facts = json.loads(sheet.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                problems.append(f"key paths.product: {sheet} is not valid JSON ({exc}); fix: "
+                                "correct the file")
+            if not isinstance(facts, dict):
+                problems.append(f"key paths.product: {sheet} holds a {type(facts).__name__}, "
+                                "not a JSON object; fix: make it one object of facts")
     articles = pack_root / manifest.paths.articles
     if not articles.is_dir():
         problems.append(f"key paths.articles: folder {articles} does not exist; fix: create it "

@@ -488,10 +488,10 @@ class Settings(BaseSettings):
 
     # The domain pack (SWITCHYARD_DOMAIN, or `switchyard --domain DIR`): a folder holding a
     # domain.toml (switchyard.core.pack; `switchyard init DIR` writes one). None = the bundled
-    # default pack. Its articles and labelled routing data are the defaults of the two paths
-    # below.
+    # default pack. Its product sheet, articles and labelled routing data are the defaults of
+    # the three paths below (no product sheet: None, an empty one).
     domain: Path | None = None
-    product_path: Path = Field(default_factory=lambda: bundled_path("switchyard.knowledge", "product.json"))
+    product_path: Path | None = Field(default_factory=lambda data: _pack_for(data).product_path)
     articles_dir: Path = Field(default_factory=lambda data: _pack_for(data).articles_dir)
     routing_data_dir: Path = Field(default_factory=lambda data: _pack_for(data).routing_dir)
 

@@ -29,16 +29,15 @@ SMALL = ["resetting-your-password", "refund-policy", "api-rate-limits"]
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small complete home: database, a three-article index, an (empty) cache."""
+    from support.bundled_accounts import accounts_seed
     from support.knowledge_fixtures import ingest_at
-
-    from switchyard.core.settings import Settings
 
     base = tmp_path_factory.mktemp("storage-template")
     home, articles = base / "home", base / "articles"
     articles.mkdir()
     for slug in SMALL:
         shutil.copy(ARTICLES / f"{slug}.md", articles)
-    db.seed(home / "customers.sqlite", db.load_product(Settings().product_path))
+    db.seed(home / "customers.sqlite", accounts_seed())
     ingest_at(articles, home / "index")
     return base
 

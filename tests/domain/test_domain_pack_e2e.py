@@ -125,3 +125,31 @@ def test_route_eval_runs_on_the_pack_s_own_test_split(fernhill, monkeypatch) -> 
     assert report["tier_accuracy"] >= 0.85
     assert report["high_recall"] == 1.0
     domain.activate(fernhill.settings.pack)  # the CLI activated its own load of the pack
+
+
+def test_setup_seeds_the_account_directory_and_none_of_quillstack_s_data(fernhill) -> None:
+    """A pack without an ``[accounts] seed``: setup writes the generic directory only (no
+    invoices or other product tables, none of the bundled pack's plans or names), and its demo
+    users still sign in and are answered."""
+    from pydantic import SecretStr
+
+    from switchyard.core.pack import default_pack_dir, load_pack
+    from switchyard.service.auth import Authenticator, issue_token
+    from switchyard.tools.database import RUNTIME_TABLES, connect
+
+    assert fernhill.report.database.summary().startswith("20 organizations, 200 users")
+    with connect(fernhill.settings.db_path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        text = " ".join(str(v) for t in tables for row in conn.execute(f"SELECT * FROM {t}")
+                        for v in tuple(row)).lower()
+    assert tables == {"meta", "organizations", "users", *RUNTIME_TABLES}
+    bundled = load_pack(default_pack_dir())
+    for name in (bundled.name, *bundled.guard.plans):
+        assert name.lower() not in text, name
+
+    settings = fernhill.settings.model_copy(update={"auth": "jwt", "auth_secret": SecretStr("s" * 32)})
+    who = Authenticator(settings, fernhill.database).authenticate(
+        f"Bearer {issue_token(settings, 'u-0002')}")
+    assert who is not None and (who.user_id, who.tenant, who.customer) == ("u-0002", "org-1", True)
+    answered = fernhill.ask("Where is my order?", user_id="u-0002")
+    assert answered.intent == "order_status" and "FH-2002" in answered.answer

@@ -19,14 +19,10 @@ import pytest
 from switchyard.core.pack import DomainPack, default_pack_dir, load_pack
 
 ROOT = Path(__file__).resolve().parents[2]
-# Files switchyard ships that still hold the bundled pack's names: the customer database (the
-# user directory authentication reads for every pack) and its product sheet
-# (moving them into the pack needs a pack-declared account store; see the issue's notes). Each
-# entry must still leak (a stale entry fails), and nothing else may.
-NOT_YET_MOVED: frozenset[str] = frozenset({
-    "knowledge/product.json",
-    "tools/database.py",
-})
+# Files switchyard ships that may still hold the bundled pack's names: none since its customer
+# data (seed and product sheet) moved into the pack. An entry added here must still leak (a
+# stale entry fails), and nothing else may.
+NOT_YET_MOVED: frozenset[str] = frozenset()
 SHIPPED_SUFFIXES = {".py", ".toml", ".json", ".jsonl", ".md", ".txt", ".html", ".js", ".css"}
 
 
@@ -115,3 +111,12 @@ def test_the_check_fails_when_a_name_is_planted(tmp_path: Path, planted: str) ->
     clean.write_text('"""A generic module about the product and a plan."""\n', encoding="utf-8")
     patterns = vocabulary(pack)
     assert set(leaks([generic, clean], patterns).keys()) == {"generic.py"}
+
+
+def test_the_pack_s_customer_data_would_be_caught_outside_it() -> None:
+    """The customer seed and product sheet that moved into the pack still name its vocabulary,
+    so putting either back among the shipped files (e.g. tools/) fails the check above."""
+    pack = load_pack(default_pack_dir())
+    seed_module = pack.root / pack.manifest.accounts.seed.partition(":")[0].replace(".", "/")
+    moved = [seed_module.with_suffix(".py"), pack.product_path]
+    assert {Path(f).name for f in leaks(moved, vocabulary(pack))} == {"seed.py", "product.json"}

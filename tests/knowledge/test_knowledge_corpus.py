@@ -1,4 +1,4 @@
-"""The support corpus and the eval set: front-matter, size, and facts that must match product.json.
+"""The support corpus and the eval set: front-matter, size, and facts that must match the pack's product.json.
 
 No model is loaded here: these checks are pure text.
 """
@@ -18,7 +18,7 @@ from switchyard.knowledge.retriever import load_eval
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLES = ROOT / "switchyard" / "domains" / "quillstack" / "articles"
-PRODUCT = json.loads((ROOT / "knowledge" / "product.json").read_text())
+PRODUCT = json.loads((ROOT / "switchyard" / "domains" / "quillstack" / "product.json").read_text())
 
 
 def _text(slug: str) -> str:

@@ -21,7 +21,7 @@ def accounts() -> Any:
     from switchyard.tools.database import CustomerDatabase
 
     settings = Settings()
-    return CustomerDatabase.open(settings.db_path, settings.product_path)
+    return CustomerDatabase.for_settings(settings)
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""The customer database seed: deterministic, idempotent, big enough, consistent with product.json."""
+"""The bundled pack's customer database seed: deterministic, idempotent, big enough, consistent
+with its product sheet (the directory's own seed and a pack without one: test_account_directory.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from support.bundled_accounts import accounts_seed, product, seed_module
 
-from switchyard.core.settings import Settings
 from switchyard.tools import database
-from switchyard.tools.database import AS_OF, connect, load_product, seed
+from switchyard.tools.database import connect, seed
 
-PRODUCT = load_product(Settings().product_path)
+PRODUCT = product()
+SEED = accounts_seed()
+AS_OF = seed_module().AS_OF
 
 
 @pytest.fixture(scope="module")
 def two_seeds(tmp_path_factory: pytest.TempPathFactory) -> tuple[database.SeedResult, database.SeedResult]:
-    a = seed(tmp_path_factory.mktemp("seed-a") / "customers.sqlite", PRODUCT)
-    b = seed(tmp_path_factory.mktemp("seed-b") / "customers.sqlite", PRODUCT)
+    a = seed(tmp_path_factory.mktemp("seed-a") / "customers.sqlite", SEED)
+    b = seed(tmp_path_factory.mktemp("seed-b") / "customers.sqlite", SEED)
     return a, b
 
 
@@ -50,16 +53,16 @@ def test_row_count_minimums(two_seeds) -> None:
 
 def test_seed_is_idempotent_and_force_rebuilds_atomically(tmp_path: Path) -> None:
     path = tmp_path / "customers.sqlite"
-    first = seed(path, PRODUCT)
+    first = seed(path, SEED)
     mtime = path.stat().st_mtime_ns
-    again = seed(path, PRODUCT)
+    again = seed(path, SEED)
     assert again.skipped and again.content_hash == first.content_hash
     assert path.stat().st_mtime_ns == mtime
     # A runtime write (verification) survives --force (issue 15), and the data hash is unchanged.
     with connect(read_only=False, path=path) as conn:
         conn.execute("INSERT INTO identity_verifications (user_id, method, verified_at, expires_at) "
                      "VALUES ('u-0001', 'session', '2026-01-01T00:00:00', '2026-01-01T00:15:00')")
-    forced = seed(path, PRODUCT, force=True)
+    forced = seed(path, SEED, force=True)
     assert not forced.skipped and forced.content_hash == first.content_hash
     with connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM identity_verifications").fetchone()[0] == 1

@@ -7,18 +7,20 @@ over the file, and a killed seed leaves no temporary files behind after the next
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+from support.bundled_accounts import accounts_seed, product
 from support.faultkit import kill_at, read_only
 from typer.testing import CliRunner
 
-from switchyard.core.settings import Settings
 from switchyard.tools import database as db
 
-PRODUCT = db.load_product(Settings().product_path)
+PRODUCT = product()
+SEED = accounts_seed()
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +30,7 @@ RESETS, VERIFICATIONS = 234, 290
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("seeded") / "customers.sqlite"
-    db.seed(path, PRODUCT)
+    db.seed(path, SEED)
     return path
 
 
@@ -42,7 +44,7 @@ def home(seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _accounts(home: Path) -> db.CustomerDatabase:
-    return db.CustomerDatabase(home / "customers.sqlite", PRODUCT)
+    return db.CustomerDatabase(home / "customers.sqlite", PRODUCT, SEED)
 
 
 def _add_runtime_rows(path: Path) -> None:
@@ -94,8 +96,8 @@ def test_forced_reseed_keeps_password_resets_and_verifications(home: Path) -> No
 def test_reseed_after_a_generator_change_keeps_runtime_rows(home: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     path = home / "customers.sqlite"
-    monkeypatch.setattr(db, "GENERATOR_VERSION", db.GENERATOR_VERSION + 1)
-    result = db.seed(path, PRODUCT)  # outdated seed version: rebuilt without --force
+    changed = dataclasses.replace(SEED, version=f"{SEED.version}-next")  # a new generator
+    result = db.seed(path, changed)  # outdated seed version: rebuilt without --force
     assert not result.skipped
     assert result.kept_runtime_rows == {"identity_verifications": VERIFICATIONS,
                                         "password_resets": RESETS}
@@ -112,7 +114,7 @@ def test_unreadable_database_is_reported_and_left_untouched(home: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     before = path.read_bytes()
     with pytest.raises(db.DatabaseUnreadableError, match="cannot be read"):
-        db.seed(path, PRODUCT)
+        db.seed(path, SEED)
     assert path.read_bytes() == before
     info = _cli("db", "info")
     assert info.exit_code != 0 and "cannot be read" in info.output
@@ -122,7 +124,7 @@ def test_unreadable_database_is_reported_and_left_untouched(home: Path) -> None:
 def test_force_on_an_unreadable_database_sets_it_aside(home: Path) -> None:
     path = home / "customers.sqlite"
     path.write_bytes(b"garbage" * 100)
-    db.seed(path, PRODUCT, force=True)
+    db.seed(path, SEED, force=True)
     assert _integrity(path) == "ok"
     aside = list(home.glob("customers.sqlite.unreadable-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == b"garbage" * 100
@@ -130,11 +132,11 @@ def test_force_on_an_unreadable_database_sets_it_aside(home: Path) -> None:
 
 def test_read_only_home_reads_without_reseeding(home: Path) -> None:
     path = home / "customers.sqlite"
-    db.seed(path, PRODUCT)  # settle: WAL folded, nothing pending
+    db.seed(path, SEED)  # settle: WAL folded, nothing pending
     meta = db.read_meta(path)
     with read_only(home):
         assert db.read_meta(path) == meta  # -shm cannot be created: immutable read instead
-        result = db.seed(path, PRODUCT)
+        result = db.seed(path, SEED)
         assert result.skipped
         assert _runtime_counts(path) == (RESETS, VERIFICATIONS)
         accounts = _accounts(home)
@@ -154,14 +156,14 @@ import os, sys, time
 from pathlib import Path
 from switchyard.tools import database as db
 original = db._fill
-def fill(conn, data, version):
-    result = original(conn, data, version)
+def fill(conn, data, version, spec):
+    result = original(conn, data, version, spec)
     Path({marker!r}).touch()   # the data tables are replaced, the transaction is not committed
     time.sleep(600)
     return result
 db._fill = fill
 from switchyard.core.settings import Settings
-db.seed(Path({path!r}), db.load_product(Settings().product_path), force={force})
+db.seed(Path({path!r}), db.CustomerDatabase.for_settings(Settings()).accounts_seed, force={force})
 """
 
 
@@ -175,7 +177,7 @@ def test_kill_during_reseed_rolls_back_and_loses_nothing(home: Path, tmp_path: P
     assert db.read_meta(path) == before
     with db.connect(path) as conn:
         assert db.content_hash(conn) == before["content_hash"]
-    assert db.seed(path, PRODUCT).skipped
+    assert db.seed(path, SEED).skipped
 
 
 def test_kill_during_first_seed_leaves_no_orphans_after_the_next_start(tmp_path: Path) -> None:
@@ -185,7 +187,7 @@ def test_kill_during_first_seed_leaves_no_orphans_after_the_next_start(tmp_path:
     kill_at(_KILL_IN_FILL.format(marker=str(marker), path=str(path), force=False), marker)
     orphans = list(path.parent.glob(".customers.sqlite.*.tmp*"))
     assert orphans and not path.exists()  # the crash left its temporary file, nothing else
-    db.seed(path, PRODUCT)
+    db.seed(path, SEED)
     assert list(path.parent.glob(".customers.sqlite.*.tmp*")) == []
     assert _integrity(path) == "ok"
 
@@ -194,7 +196,7 @@ def test_orphans_are_removed_even_when_the_database_is_up_to_date(home: Path) ->
     orphan = home / ".customers.sqlite.4242.1.tmp"
     orphan.write_bytes(b"x" * 1000)
     Path(f"{orphan}-wal").write_bytes(b"x")
-    assert db.seed(home / "customers.sqlite", PRODUCT).skipped
+    assert db.seed(home / "customers.sqlite", SEED).skipped
     assert not orphan.exists() and not Path(f"{orphan}-wal").exists()
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from support.bundled_accounts import seed_module
 from support.tool_calls import accounts, call_tool, call_tool_message
 
 from switchyard.tools import (
@@ -20,9 +21,9 @@ from switchyard.tools import (
     account_snapshot,
     common,
 )
-from switchyard.tools.database import AS_OF
 
 DEMO = "u-0001"
+AS_OF = seed_module().AS_OF
 
 
 @pytest.fixture(scope="module")

@@ -145,7 +145,7 @@ def _live(settings: Settings, n: int, concurrency: int, shares: tuple[float, flo
         typer.echo("error: --live needs a configured endpoint (OPENAI_API_KEY, OPENAI_BASE_URL or a "
                    "tier's base_url); without one every tier is the offline model.", err=True)
         raise typer.Exit(code=2)
-    CustomerDatabase.open(settings.db_path, settings.product_path).seed()
+    CustomerDatabase.for_settings(settings).seed()
     workload = build_workload(n, settings=settings, mix=shares, seed=seed,
                               rows=rows,  # type: ignore[arg-type]
                               source=str(data) if data else str(settings.routing_data_dir / "test.jsonl"))

@@ -34,7 +34,7 @@ def seed_cmd(force: bool = typer.Option(False, "--force", help="Rebuild even if 
 def info_cmd() -> None:
     """Show where the database is, its seed version, row counts and the demo user."""
     from switchyard.app import Switchyard
-    from switchyard.tools.database import connect, read_meta, row_counts, seed_version
+    from switchyard.tools.database import connect, read_meta, row_counts
 
     database = Switchyard().database
     path = database.path
@@ -45,8 +45,9 @@ def info_cmd() -> None:
     typer.echo(f"path: {path}")
     for key in ("schema_version", "seed", "seed_version", "as_of", "content_hash", "demo_user_id"):
         typer.echo(f"{key}: {meta.get(key)}")
-    if meta.get("seed_version") != seed_version(database.product):
-        typer.echo("status: OUTDATED (generator or price sheet changed); run `switchyard db seed`")
+    if meta.get("seed_version") != database.seed_version():
+        typer.echo("status: OUTDATED (the domain pack's seed or product sheet changed); run "
+                   "`switchyard db seed`")
     with connect(path) as conn:
         counts = row_counts(conn)
         demo = conn.execute(

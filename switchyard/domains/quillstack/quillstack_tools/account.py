@@ -6,9 +6,10 @@ from typing import Annotated, Any
 from langchain_core.tools import InjectedToolArg
 from langgraph.prebuilt import ToolRuntime
 
+from quillstack_tools.seed import AS_OF, add_months
 from switchyard.tools.auth import Caller, load_caller, resolve_caller
 from switchyard.tools.common import ToolArgs, mask_email, money, render, support_tool
-from switchyard.tools.database import AS_OF, CustomerDatabase, _add_months
+from switchyard.tools.database import CustomerDatabase
 
 
 class NoArgs(ToolArgs):
@@ -40,7 +41,7 @@ def _facts(conn: sqlite3.Connection, caller: Caller, product: dict[str, Any]) ->
     return {
         "sub": sub, "plan_name": plan["name"], "seats_used": used, "seats": sub["seats"],
         "plan_max_seats": plan["max_seats"], "balance": round(balance, 2), "unpaid": unpaid,
-        "last": last, "next_invoice": _add_months(AS_OF.replace(day=1), 1).isoformat(),
+        "last": last, "next_invoice": add_months(AS_OF.replace(day=1), 1).isoformat(),
     }
 
 

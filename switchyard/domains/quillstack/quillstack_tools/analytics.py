@@ -5,9 +5,10 @@ from typing import Literal
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
 
+from quillstack_tools.seed import AS_OF, add_months, month_days
 from switchyard.tools.auth import resolve_caller
 from switchyard.tools.common import ToolArgs, render, support_tool
-from switchyard.tools.database import AS_OF, CustomerDatabase, _add_months, _month_days
+from switchyard.tools.database import CustomerDatabase
 
 Metric = Literal["workflow_runs", "api_calls", "active_users"]
 
@@ -30,7 +31,7 @@ def usage_analytics(months: int = 6, metric: Metric = "workflow_runs", *,
     """Analyse the signed-in customer's organization usage over time: a monthly series of
     workflow runs, API calls or active users, the trend in percent, and utilisation of the
     plan's quota (included runs, seats, API rate limit). For capacity and upgrade questions."""
-    start = _add_months(AS_OF.replace(day=1), -(months - 1))
+    start = add_months(AS_OF.replace(day=1), -(months - 1))
     agg = "MAX(active_users)" if metric == "active_users" else f"SUM({metric})"
     with accounts.connect() as conn:
         caller = resolve_caller(runtime, conn)
@@ -60,7 +61,7 @@ def usage_analytics(months: int = 6, metric: Metric = "workflow_runs", *,
             extra = f" = {r['value'] / plan['workflow_runs_included'] * 100:.0f}% of quota"
             if r["month"] == current:
                 y, m = map(int, r["month"].split("-"))
-                projected = r["value"] / r["days"] * _month_days(AS_OF.replace(year=y, month=m))
+                projected = r["value"] / r["days"] * month_days(AS_OF.replace(year=y, month=m))
                 extra += f", on pace for {projected:,.0f}"
         elif metric == "active_users":
             extra = f" of {sub['seats']} seats"

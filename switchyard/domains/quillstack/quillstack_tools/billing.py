@@ -6,9 +6,10 @@ import sqlite3
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
 
+from quillstack_tools.seed import AS_OF, add_months
 from switchyard.tools.auth import authorize_invoice, require_admin, resolve_caller
 from switchyard.tools.common import ToolArgs, money, render, support_tool
-from switchyard.tools.database import AS_OF, CustomerDatabase, _add_months
+from switchyard.tools.database import CustomerDatabase
 
 _MAX_INVOICE = 2_147_483_647
 
@@ -46,7 +47,7 @@ def _status(inv: sqlite3.Row) -> str:
 def list_invoices(months: int = 6, *, runtime: ToolRuntime, accounts: CustomerDatabase) -> str:
     """List the signed-in customer's invoices for the last `months` months (default 6): number,
     issue date, total and payment status, plus the balance due. Admins only."""
-    since = _add_months(AS_OF.replace(day=1), -(months - 1)).isoformat()
+    since = add_months(AS_OF.replace(day=1), -(months - 1)).isoformat()
     with accounts.connect() as conn:
         caller = resolve_caller(runtime, conn)
         require_admin(caller)

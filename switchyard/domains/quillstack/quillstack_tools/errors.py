@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
 
+from quillstack_tools.seed import AS_OF
 from switchyard.tools.auth import resolve_caller
 from switchyard.tools.common import ToolArgs, ToolError, render, support_tool
-from switchyard.tools.database import AS_OF, CustomerDatabase
+from switchyard.tools.database import CustomerDatabase
 
 # Words customers use for a code's family.
 _FAMILY_WORDS = {

@@ -1,4 +1,4 @@
-"""Price quotes from the price sheet in ``knowledge/product.json`` (public; no account data)."""
+"""Price quotes from the price sheet in the pack's ``product.json`` (public; no account data)."""
 
 import math
 from typing import Any, Literal
