@@ -137,3 +137,38 @@ def test_eval_set_is_large_and_labels_exist() -> None:
     titles = {a.title.lower() for a in load_articles(ARTICLES)}
     # Questions are phrased by customers, not copied from article titles.
     assert not [r for r in rows if r["question"].lower().rstrip("?") in titles]
+
+
+HTML_PAGE = """<!doctype html><html><head><title>Repotting a fern</title>
+<style>body { color: red }</style><script>trackVisit("repotting")</script></head>
+<body><nav>Home | Shop | Care guides</nav>
+<h1>Repotting</h1><p>Repot a fern in <b>early spring</b>, one pot size up.</p>
+<ul><li>Water the day before.</li><li>Keep the crown at soil level.</li></ul>
+<footer>Copyright Fernhill</footer></body></html>"""
+
+
+def test_an_html_article_is_read_through_beautifulsoup(tmp_path: Path) -> None:
+    """A pack's help centre may be exported HTML (the `html` extra): the page's <title> is the
+    title, and its text is the body without scripts, styles, navigation or footer."""
+    (tmp_path / "repotting-a-fern.html").write_text(HTML_PAGE, encoding="utf-8")
+    (tmp_path / "watering.md").write_text("# Watering\n\nWater when the top inch is dry.\n")
+    articles = {a.id: a for a in load_articles(tmp_path)}
+    page = articles["repotting-a-fern"]
+    assert page.title == "Repotting a fern"
+    assert "Repot a fern in\nearly spring\n, one pot size up." in page.body
+    assert "Keep the crown at soil level." in page.body
+    for junk in ("trackVisit", "color: red", "Home | Shop", "Copyright"):
+        assert junk not in page.body
+    assert articles["watering"].title == "Watering"
+
+
+def test_an_html_article_without_beautifulsoup_says_how_to_get_it(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    from switchyard.knowledge.ingest import ArticleError
+
+    monkeypatch.setitem(sys.modules, "bs4", None)  # as if the html extra were not installed
+    page = tmp_path / "page.html"
+    page.write_text(HTML_PAGE, encoding="utf-8")
+    with pytest.raises(ArticleError, match=r"page\.html: HTML articles need BeautifulSoup.*switchyard\[html\]"):
+        parse_article(page)
