@@ -459,7 +459,7 @@ class Settings(BaseSettings):
     # train/eval/calibrate, cache calibrate): 0 = every core. A request path keeps
     # embedding_threads (1): replicas, not threads, use a machine's cores.
     embedding_batch_threads: int = Field(default=0, ge=0)
-    # The encoder's weights: "int8" (default; weight-only block-wise int8, 2-3x faster) or
+    # The encoder's weights: "int8" (default; weight-only block-wise int8, ~1.4x faster) or
     # "fp32" (torch's vectors exactly). Changing it re-exports the encoder at the next setup and
     # refits/re-embeds what was built on the other vectors (docs/encoder.md).
     embedding_precision: Literal["int8", "fp32"] = "int8"
