@@ -18,6 +18,7 @@ os.environ["SWITCHYARD_OFFLINE"] = "true"
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ["LANGSMITH_TRACING"] = "false"
 os.environ["LANGCHAIN_TRACING_V2"] = "false"
+os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")  # langgraph dev, started by tests
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -59,8 +60,10 @@ def nodes(deps):
 
 
 # -- PostgreSQL (switchyard.pg): a fresh, migrated database per test session ------------------
-# CI starts a throwaway server with scripts/dev-postgres.sh and sets SWITCHYARD_TEST_DATABASE_URL;
-# locally a server started by that script (default dir) is found too. Otherwise these tests skip.
+# SWITCHYARD_TEST_DATABASE_URL, or a server started by scripts/dev-postgres.sh (default dir), is
+# used when there is one. Otherwise the first test that needs PostgreSQL starts a throwaway
+# server with that script in a directory of its own, stopped and removed when the session ends:
+# the README's test command alone runs every test on a clean machine (and .ci/run adds nothing).
 
 _REPO = Path(__file__).resolve().parent.parent
 PG_TABLES = "sy_cache_entries, sy_cache_partitions, sy_cache_counters, sy_flights, sy_rate_limits, sy_slots"
@@ -82,17 +85,47 @@ def _server_url() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> str:
+def pg_server():
+    """URL of the PostgreSQL server this session uses: the configured or running one, or a
+    throwaway server it starts (and stops) itself."""
+    import shutil
+    import subprocess
+
+    url = _server_url()
+    if url:
+        yield url
+        return
+    own = Path(tempfile.mkdtemp(prefix="switchyard-test-pg-", dir="/var/tmp"))
+    env = {**os.environ, "SWITCHYARD_PG_DIR": str(own)}
+    script = str(_REPO / "scripts" / "dev-postgres.sh")
+    try:
+        started = subprocess.run([script, "start"], env=env, capture_output=True, text=True,
+                                 timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        started = subprocess.CompletedProcess([script], 1, "", str(exc))
+    if started.returncode != 0 or not started.stdout.strip():
+        shutil.rmtree(own, ignore_errors=True)
+        why = (f"no PostgreSQL: SWITCHYARD_TEST_DATABASE_URL is unset and a throwaway server "
+               f"did not start ({started.stderr.strip()[-400:]})")
+        if os.environ.get("CI"):  # CI runs every test: a server that cannot start is a failure
+            pytest.fail(why)
+        pytest.skip(why)
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([script, "stop"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(own, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: str) -> str:
     """URL of a fresh database with the current schema; dropped at the end of the session."""
     import uuid
 
     psycopg = pytest.importorskip("psycopg", reason="PostgreSQL tests need the postgres extra")
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    server = _server_url()
-    if not server:
-        pytest.skip("no PostgreSQL: set SWITCHYARD_TEST_DATABASE_URL "
-                    "(scripts/dev-postgres.sh start prints one)")
+    server = pg_server
     from switchyard.pg.schema import migrate
 
     name = f"sy_test_{uuid.uuid4().hex[:10]}"
