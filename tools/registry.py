@@ -75,30 +75,29 @@ def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
     return tool
 
 
-def resolve_account_snapshot(pack: DomainPack) -> Callable[..., dict[str, Any]] | None:
-    """The pack's ``account_snapshot`` function, or None when it declares none."""
-    ref = pack.manifest.account_snapshot
+def _resolve_hook(pack: DomainPack, key: str, ref: str | None, signature: str) -> Any:
+    """The function a manifest ``key`` names, or None when the pack declares none; anything
+    but a function is refused with the key and the ``signature`` it should have."""
     if ref is None:
         return None
-    hook = resolve_ref(pack, "account_snapshot", ref)
+    hook = resolve_ref(pack, key, ref)
     if not callable(hook):
-        raise PackError(f"{pack.manifest_path}: key account_snapshot: {ref} is a "
+        raise PackError(f"{pack.manifest_path}: key {key}: {ref} is a "
                         f"{type(hook).__name__}, not a function; fix: point it at a function "
-                        "(accounts, user_id, *, include_name=False) -> dict")
-    return hook  # type: ignore[return-value]
+                        f"{signature}")
+    return hook
+
+
+def resolve_account_snapshot(pack: DomainPack) -> Callable[..., dict[str, Any]] | None:
+    """The pack's ``account_snapshot`` function, or None when it declares none."""
+    return _resolve_hook(pack, "account_snapshot", pack.manifest.account_snapshot,
+                         "(accounts, user_id, *, include_name=False) -> dict")
 
 
 def resolve_account_seed(pack: DomainPack) -> Callable[[dict[str, Any]], Any] | None:
     """The pack's ``[accounts] seed`` function, or None when it declares none."""
-    ref = pack.manifest.accounts.seed
-    if ref is None:
-        return None
-    hook = resolve_ref(pack, "accounts.seed", ref)
-    if not callable(hook):
-        raise PackError(f"{pack.manifest_path}: key accounts.seed: {ref} is a "
-                        f"{type(hook).__name__}, not a function; fix: point it at a function "
-                        "(product: dict) -> switchyard.tools.database.AccountSeed")
-    return hook  # type: ignore[no-any-return]
+    return _resolve_hook(pack, "accounts.seed", pack.manifest.accounts.seed,
+                         "(product: dict) -> switchyard.tools.database.AccountSeed")
 
 
 def resolve_tools(pack: DomainPack) -> dict[str, BaseTool]:
