@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,14 +23,19 @@ class Example:
     follow_up: bool = False
 
 
-def load_labeled(path: Path) -> list[Example]:
-    """Read a labelled JSONL file. Only ``text`` and ``complexity`` are required.
+def iter_labeled(path: Path) -> Iterator[Example]:
+    """The rows of a labelled JSONL file, read as they are needed (ValueError, with the line
+    number, when a line is malformed). Only ``text`` and ``complexity`` are required.
 
     Rows without an intent get a per-complexity pseudo-intent, so a user's file with just
     text + complexity still trains a working router.
     """
-    rows: list[Example] = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    with Path(path).open(encoding="utf-8") as lines:
+        yield from _rows(path, lines)
+
+
+def _rows(path: Path, lines: Iterable[str]) -> Iterator[Example]:
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
@@ -42,20 +48,23 @@ def load_labeled(path: Path) -> list[Example]:
         in_scope = bool(d.get("in_scope", d.get("intent") != OUT_OF_SCOPE))
         intent = str(d.get("intent") or (OUT_OF_SCOPE if not in_scope else f"general_{complexity}"))
         history = [str(h) for h in d.get("history") or []]
-        rows.append(
-            Example(
-                text=text,
-                complexity=complexity,
-                intent=intent,
-                requires_auth=bool(d.get("requires_auth", False)),
-                tools_needed=[str(t) for t in d.get("tools_needed") or []],
-                in_scope=in_scope,
-                history=history,
-                # Rows with history are follow-ups unless marked otherwise.
-                follow_up=bool(d.get("follow_up", bool(history))),
-            )
+        yield Example(
+            text=text,
+            complexity=complexity,
+            intent=intent,
+            requires_auth=bool(d.get("requires_auth", False)),
+            tools_needed=[str(t) for t in d.get("tools_needed") or []],
+            in_scope=in_scope,
+            history=history,
+            # Rows with history are follow-ups unless marked otherwise.
+            follow_up=bool(d.get("follow_up", bool(history))),
         )
-    return rows
+
+
+def load_labeled(path: Path) -> list[Example]:
+    """Every row of a labelled JSONL file (see :func:`iter_labeled`); ValueError on the first
+    malformed line, with its number."""
+    return list(iter_labeled(path))
 
 
 def files_hash(paths: list[Path]) -> str:

@@ -77,3 +77,22 @@ def test_splits_disjoint(rows: dict[str, list[dict]]) -> None:
     # Standalone texts never repeat across splits either (follow-ups like "yes" may, with other history).
     standalone = {s: {r["text"].strip().lower() for r in rs if not r.get("follow_up")} for s, rs in rows.items()}
     assert not standalone["test"] & (standalone["train"] | standalone["dev"])
+
+
+def test_counting_enough_rows_stops_reading(tmp_path: Path) -> None:
+    """A process start only asks whether there are enough labelled rows: it stops reading once
+    it has found them, and a full read still reports a bad line with its number."""
+    from switchyard.classifier.data import load_labeled
+    from switchyard.classifier.local import MIN_LABELLED_TO_FIT, count_labelled
+
+    good = [json.dumps({"text": f"question {i}", "complexity": "low"}) for i in range(10)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join([*good[:MIN_LABELLED_TO_FIT], "{not json", *good]) + "\n")
+    assert count_labelled([path], stop_at=MIN_LABELLED_TO_FIT) == MIN_LABELLED_TO_FIT
+    with pytest.raises(ValueError, match=rf"train.jsonl:{MIN_LABELLED_TO_FIT + 1}:"):
+        load_labeled(path)
+    with pytest.raises(ValueError, match="need a JSON object"):
+        count_labelled([path])
+    path.write_text("\n".join(good[:3]) + "\n\n")
+    assert count_labelled([path, path], stop_at=MIN_LABELLED_TO_FIT) == MIN_LABELLED_TO_FIT
+    assert count_labelled([path]) == 3
