@@ -16,6 +16,8 @@ import time
 # model loading that follow, and never depend on /proc arithmetic (wrong in some containers).
 STARTED = time.perf_counter()
 
+import atexit  # noqa: E402
+import gc  # noqa: E402
 import importlib  # noqa: E402
 import os  # noqa: E402
 import pkgutil  # noqa: E402
@@ -100,6 +102,11 @@ def main(
         file_okay=False)] = None,
 ) -> None:
     """Route each LLM agent request to the cheapest agent that can handle it."""
+    # A finished command's process spent ~0.37 s in the interpreter's final garbage collection
+    # of LangGraph's and LangChain's object graphs: a fifth of an `ask` answered from the cache.
+    # Freezing the heap at exit skips that collection only: commands close their files and
+    # databases themselves, and every other exit handler still runs.
+    atexit.register(gc.freeze)
     # Before any command imports a model library: their output is configured at the source.
     library_output.configure(verbose=verbose or None)
     if domain is not None:
