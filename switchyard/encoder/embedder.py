@@ -55,8 +55,10 @@ class Embedder:
                                 recipe=RECIPES[precision])
         self._encoder: OnnxEncoder = loaded.encoder
         self.provenance = loaded.describe()
-        # What the classifier's heads and the knowledge index record (see vectors_id()).
-        self.vectors_id = default_vectors_id(precision)
+        # What the classifier's heads and the knowledge index record (see vectors_id()), as the
+        # export named it from the model files and recipe the encoder's key checked (the same
+        # as default_vectors_id(precision); a home without the model package has only this).
+        self.vectors_id = str(loaded.encoder.meta["vectors"])
         self._lru_size = lru_size
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []

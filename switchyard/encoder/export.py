@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -54,10 +55,12 @@ from switchyard.encoder.onnx_encoder import (
     file_sha256,
     load_tokenizer,
     mean_pool,
+    model_files_digest,
     open_session,
     ort_version,
     pad,
     probe_output,
+    tokenizer_copy,
     vectors_id,
 )
 
@@ -186,6 +189,10 @@ def export_onnx(out_dir: Path, model_dir: Path | None = None, recipe: Recipe = R
             raise RuntimeError(f"the exported encoder does not reproduce torch's vectors (cosine "
                                f"{cosines.round(7).tolist()} on {b_ids.shape[1]} tokens)")
         probe = probe_output(session)
+        # The tokenizer travels with the model: a runtime without the model package (installed
+        # without the `export` extra) reads it from the home (onnx_encoder.open_exported).
+        tokenizer = Path(tmp_dir) / "tokenizer.json"
+        shutil.copyfile(model_dir / "tokenizer.json", tokenizer)
         meta = {
             "format": FORMAT,
             "key": key,
@@ -195,6 +202,8 @@ def export_onnx(out_dir: Path, model_dir: Path | None = None, recipe: Recipe = R
             "torch": torch.__version__,
             "max_tokens": MAX_TOKENS,
             "weights_sha256": file_sha256(model_dir / "model.safetensors"),
+            "model_digest": model_files_digest(model_dir),
+            "tokenizer_sha256": file_sha256(tokenizer),
             "onnx_sha256": file_sha256(fused),
             "probe_text": PROBE_TEXT,
             "probe_ids": PROBE_IDS,
@@ -202,6 +211,7 @@ def export_onnx(out_dir: Path, model_dir: Path | None = None, recipe: Recipe = R
             "check_cosine_vs_torch": float(cosines.min()),
         }
         del session
+        os.replace(tokenizer, tokenizer_copy(onnx_path))
         os.replace(fused, onnx_path)  # the temp dir is inside out_dir: same file system
     _atomic_write_text(sidecar, json.dumps(meta))
     return onnx_path

