@@ -1,14 +1,18 @@
 """all-MiniLM-L6-v2 on ONNX Runtime: the request-time encoder (onnxruntime + tokenizers + numpy).
 
 The model file is exported once per home by ``switchyard.encoder.export`` (where torch is
-installed) and saved under ``SWITCHYARD_HOME/models/`` as ``encoder-<key>-fp32.onnx`` with a JSON
-sidecar. :class:`OnnxEncoder` opens it only if it checks out:
+installed) and saved under ``SWITCHYARD_HOME/models/`` as ``encoder-<key>-<precision>.onnx`` with
+a JSON sidecar and the model's tokenizer (``.tokenizer.json``). :class:`OnnxEncoder` opens it only
+if it checks out:
 
-* the sidecar's key matches this model's files, this onnxruntime, this file format and recipe;
+* the sidecar's key matches this model's files, this onnxruntime, this file format and recipe
+  (without the model package installed, the files' digest recorded at export stands in for
+  them: :func:`open_exported`);
 * the file's sha256 matches the one recorded at export (the probe alone reads only a few rows of
   the 30,522-row embedding table, so damage elsewhere would pass it);
 * onnxruntime loads it and it reproduces, on a fixed probe input, the vector recorded at export;
-* the tokenizer reproduces the probe's recorded token ids.
+* the tokenizer reproduces the probe's recorded token ids (and the home's copy of it, when it is
+  the one used, matches the sha256 recorded at export).
 
 Otherwise it raises :class:`EncoderUnavailable`, whose message says to run ``switchyard setup``.
 Importing this module imports numpy only; onnxruntime and tokenizers load with the encoder, and
@@ -248,6 +252,7 @@ def open_exported(store_dir: Path, threads: int = 1, recipe: Recipe = RECIPE) ->
     EncoderUnavailable, saying what to do, when there is none."""
     store_dir = Path(store_dir)
     reasons: list[str] = []
+
     def newest_first(path: Path) -> float:
         with contextlib.suppress(OSError):
             return -path.stat().st_mtime
@@ -272,7 +277,11 @@ def open_exported(store_dir: Path, threads: int = 1, recipe: Recipe = RECIPE) ->
         if not tokenizer.is_file() or file_sha256(tokenizer) != tokenizer_sha:
             reasons.append(f"{tokenizer.name}: missing or not the tokenizer it was exported with")
             continue
-        return OnnxEncoder(path, None, threads, key=key, recipe=recipe, tokenizer_path=tokenizer)
+        try:
+            return OnnxEncoder(path, None, threads, key=key, recipe=recipe,
+                               tokenizer_path=tokenizer)
+        except EncoderUnavailable as exc:  # damaged: its sha256 or probe does not check out
+            reasons.append(f"{path.name}: {str(exc).split('; run ')[0]}")
     found = "; ".join(reasons) if reasons else "none found"
     raise EncoderUnavailable(
         f"the package {MODEL_PACKAGE.replace('_', '-')} is not installed and {store_dir} holds no "

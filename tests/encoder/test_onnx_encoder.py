@@ -199,6 +199,15 @@ def test_without_the_model_package_a_bad_export_is_refused(models: Path, monkeyp
                        match=r"not the tokenizer it was exported with.*switchyard\[export\].*copy the models/"):
         store.load_or_export(models)
     tokenizer.write_bytes(original)
+    model = _onnx(models)
+    blob = model.read_bytes()
+    model.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(oe.EncoderUnavailable,
+                       match=r"does not match the sha256.*switchyard\[export\]"):
+        store.load_or_export(models)
+    model.write_bytes(blob)
+    assert np.array_equal(store.load_or_export(models).encoder.embed(TEXTS[:1]),
+                          _open(models).embed(TEXTS[:1]))
     _edit_sidecar(models, onnxruntime="0.0.1", key="0" * 16)  # exported for another onnxruntime
     with pytest.raises(oe.EncoderUnavailable, match=r"exported for onnxruntime 0\.0\.1"):
         store.load_or_export(models)
