@@ -25,53 +25,50 @@ IDENTITY_PARAMS = frozenset({"user_id", "user", "userid", "account_id", "custome
                              "organization_id", "tenant", "tenant_id"})
 
 
-def _fail(pack: DomainPack, name: str, problem: str, fix: str) -> PackError:
-    return PackError(f"{pack.manifest_path}: key tools.{name}.ref: {problem}; fix: {fix}")
+def _key_error(pack: DomainPack, key: str, problem: str, fix: str) -> PackError:
+    """The manifest's file, the key, what is wrong and the fix, in one sentence."""
+    return PackError(f"{pack.manifest_path}: key {key}: {problem}; fix: {fix}")
 
 
 def resolve_ref(pack: DomainPack, key: str, ref: str) -> object:
     """Import ``module:attribute`` for the manifest's ``key`` (a module in the pack's folder is
     importable); a :class:`PackError` naming the key and the fix when it cannot be."""
     module_name, _, attribute = ref.partition(":")
-
-    def fail(problem: str, fix: str) -> PackError:
-        return PackError(f"{pack.manifest_path}: key {key}: {problem}; fix: {fix}")
-
     # A module in the pack's own folder is importable (appended: it never shadows a library).
     if str(pack.root) not in sys.path:
         sys.path.append(str(pack.root))
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise fail(f"cannot import module {module_name!r} ({exc})",
-                   "make the module importable (install it, or put the pack's folder on "
-                   "PYTHONPATH) or correct the reference") from None
+        raise _key_error(pack, key, f"cannot import module {module_name!r} ({exc})",
+                         "make the module importable (install it, or put the pack's folder on "
+                         "PYTHONPATH) or correct the reference") from None
     except Exception as exc:  # the module itself fails while importing
-        raise fail(f"importing {module_name!r} raised {type(exc).__name__}: {exc}",
-                   "fix that module") from None
+        raise _key_error(pack, key, f"importing {module_name!r} raised "
+                         f"{type(exc).__name__}: {exc}", "fix that module") from None
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise fail(f"module {module_name!r} has no attribute {attribute!r}",
-                   "correct the attribute name after ':'") from None
+        raise _key_error(pack, key, f"module {module_name!r} has no attribute {attribute!r}",
+                         "correct the attribute name after ':'") from None
 
 
 def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
-    ref = pack.manifest.tools[name].ref
-    tool = resolve_ref(pack, f"tools.{name}.ref", ref)
+    key, ref = f"tools.{name}.ref", pack.manifest.tools[name].ref
+    tool = resolve_ref(pack, key, ref)
     if not isinstance(tool, BaseTool):
-        raise _fail(pack, name, f"{ref} is a {type(tool).__name__}, not a LangChain tool",
-                    "decorate the function with @tool (langchain_core.tools)")
+        raise _key_error(pack, key, f"{ref} is a {type(tool).__name__}, not a LangChain tool",
+                          "decorate the function with @tool (langchain_core.tools)")
     if tool.name != name:
-        raise _fail(pack, name, f"the tool at {ref} is named {tool.name!r}",
-                    f"rename the manifest's [tools.{name}] to [tools.{tool.name}] "
-                    "or the tool itself")
+        raise _key_error(pack, key, f"the tool at {ref} is named {tool.name!r}",
+                          f"rename the manifest's [tools.{name}] to [tools.{tool.name}] "
+                          "or the tool itself")
     visible = set(tool.tool_call_schema.model_json_schema().get("properties", {}))
     leaked = sorted(visible & IDENTITY_PARAMS)
     if leaked:
-        raise _fail(pack, name, f"the model would choose the parameter(s) {leaked}",
-                    "take the signed-in user from the injected runtime instead "
-                    "(a `runtime: ToolRuntime` parameter: runtime.context.user_id)")
+        raise _key_error(pack, key, f"the model would choose the parameter(s) {leaked}",
+                          "take the signed-in user from the injected runtime instead "
+                          "(a `runtime: ToolRuntime` parameter: runtime.context.user_id)")
     return tool
 
 
@@ -82,9 +79,8 @@ def _resolve_hook(pack: DomainPack, key: str, ref: str | None, signature: str) -
         return None
     hook = resolve_ref(pack, key, ref)
     if not callable(hook):
-        raise PackError(f"{pack.manifest_path}: key {key}: {ref} is a "
-                        f"{type(hook).__name__}, not a function; fix: point it at a function "
-                        f"{signature}")
+        raise _key_error(pack, key, f"{ref} is a {type(hook).__name__}, not a function",
+                         f"point it at a function {signature}")
     return hook
 
 
