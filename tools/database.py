@@ -181,24 +181,23 @@ def pack_seed(pack: DomainPack, product: dict[str, Any]) -> AccountSeed:
     """The seed a pack declares (``[accounts] seed``, called with the product sheet), else the
     generic directory's. A hook that cannot be imported, raises or returns something else is a
     ``PackError`` naming the manifest, the key and the fix."""
-    from switchyard.core.pack import PackError
-    from switchyard.tools.registry import resolve_account_seed
+    from switchyard.tools.registry import manifest_key_error, resolve_account_seed
 
     hook = resolve_account_seed(pack)
     if hook is None:
         return directory_seed()
-    where = f"{pack.manifest_path}: key accounts.seed"
-    ref = pack.manifest.accounts.seed
+    key, ref = "accounts.seed", pack.manifest.accounts.seed
     try:
         made = hook(product)
     except Exception as exc:
-        raise PackError(f"{where}: {ref} raised {type(exc).__name__}: {exc}; fix: that "
-                        "function (it is called with the product sheet, a dict)") from exc
+        raise manifest_key_error(pack, key, f"{ref} raised {type(exc).__name__}: {exc}",
+                                 "that function (it is called with the product sheet, a dict)"
+                                 ) from exc
     if not isinstance(made, AccountSeed):
-        raise PackError(f"{where}: {ref} returned a {type(made).__name__}, not an AccountSeed; "
-                        "fix: return switchyard.tools.database.AccountSeed(...)")
+        raise manifest_key_error(pack, key, f"{ref} returned a {type(made).__name__}, not an "
+                                 "AccountSeed", "return switchyard.tools.database.AccountSeed(...)")
     return AccountSeed(made.version, made.generate, made.schema, dict(made.meta), made.headline,
-                       source=where)
+                       source=f"{pack.manifest_path}: key {key}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ IDENTITY_PARAMS = frozenset({"user_id", "user", "userid", "account_id", "custome
                              "organization_id", "tenant", "tenant_id"})
 
 
-def _key_error(pack: DomainPack, key: str, problem: str, fix: str) -> PackError:
+def manifest_key_error(pack: DomainPack, key: str, problem: str, fix: str) -> PackError:
     """The manifest's file, the key, what is wrong and the fix, in one sentence."""
     return PackError(f"{pack.manifest_path}: key {key}: {problem}; fix: {fix}")
 
@@ -40,16 +40,16 @@ def resolve_ref(pack: DomainPack, key: str, ref: str) -> object:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise _key_error(pack, key, f"cannot import module {module_name!r} ({exc})",
+        raise manifest_key_error(pack, key, f"cannot import module {module_name!r} ({exc})",
                          "make the module importable (install it, or put the pack's folder on "
                          "PYTHONPATH) or correct the reference") from None
     except Exception as exc:  # the module itself fails while importing
-        raise _key_error(pack, key, f"importing {module_name!r} raised "
+        raise manifest_key_error(pack, key, f"importing {module_name!r} raised "
                          f"{type(exc).__name__}: {exc}", "fix that module") from None
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise _key_error(pack, key, f"module {module_name!r} has no attribute {attribute!r}",
+        raise manifest_key_error(pack, key, f"module {module_name!r} has no attribute {attribute!r}",
                          "correct the attribute name after ':'") from None
 
 
@@ -57,16 +57,16 @@ def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
     key, ref = f"tools.{name}.ref", pack.manifest.tools[name].ref
     tool = resolve_ref(pack, key, ref)
     if not isinstance(tool, BaseTool):
-        raise _key_error(pack, key, f"{ref} is a {type(tool).__name__}, not a LangChain tool",
+        raise manifest_key_error(pack, key, f"{ref} is a {type(tool).__name__}, not a LangChain tool",
                           "decorate the function with @tool (langchain_core.tools)")
     if tool.name != name:
-        raise _key_error(pack, key, f"the tool at {ref} is named {tool.name!r}",
+        raise manifest_key_error(pack, key, f"the tool at {ref} is named {tool.name!r}",
                           f"rename the manifest's [tools.{name}] to [tools.{tool.name}] "
                           "or the tool itself")
     visible = set(tool.tool_call_schema.model_json_schema().get("properties", {}))
     leaked = sorted(visible & IDENTITY_PARAMS)
     if leaked:
-        raise _key_error(pack, key, f"the model would choose the parameter(s) {leaked}",
+        raise manifest_key_error(pack, key, f"the model would choose the parameter(s) {leaked}",
                           "take the signed-in user from the injected runtime instead "
                           "(a `runtime: ToolRuntime` parameter: runtime.context.user_id)")
     return tool
@@ -79,7 +79,7 @@ def _resolve_hook(pack: DomainPack, key: str, ref: str | None, signature: str) -
         return None
     hook = resolve_ref(pack, key, ref)
     if not callable(hook):
-        raise _key_error(pack, key, f"{ref} is a {type(hook).__name__}, not a function",
+        raise manifest_key_error(pack, key, f"{ref} is a {type(hook).__name__}, not a function",
                          f"point it at a function {signature}")
     return hook
 
