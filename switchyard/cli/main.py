@@ -62,6 +62,20 @@ def friendly_error(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}: {exc}"
 
 
+def pack_data_file(settings: Any, key: str, given: Path | None = None) -> Path:
+    """``given``, else the domain pack's ``[paths] <key>`` file; when the pack has none, the
+    pack's own message (manifest, key, fix) and exit code 1."""
+    if given is not None:
+        return given
+    from switchyard.core.pack import PackError
+
+    try:
+        return settings.pack.data_file(key)  # type: ignore[no-any-return]
+    except PackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 # Typer vendors its own click; exceptions of either are click's business, not faults.
 _PASS_THROUGH = (TyperException, typer.Exit, typer.Abort, click.exceptions.Exit,
                  click.exceptions.Abort, click.ClickException)

@@ -233,14 +233,10 @@ def calibrate(
         raise typer.BadParameter("--by must be 'tier' or 'intent'")
     if write is not None:
         read_overlay(write)  # a bad overlay fails now, not after embedding every pair
-    from switchyard.core.pack import PackError
+    from switchyard.cli.main import pack_data_file
 
     sy = Switchyard.for_batch()
-    try:
-        pairs = pairs or sy.settings.pack.data_file("cache_pairs")
-    except PackError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    pairs = pack_data_file(sy.settings, "cache_pairs", pairs)
     settings = sy.settings.cache
     default_t = settings.similarity_threshold
     # Redirected output would be cut to 80 columns: the table needs more.

@@ -38,10 +38,7 @@ def eval_routing(sy: Switchyard, split: str = "test") -> dict[str, Any]:
     from switchyard.classifier.data import load_labeled
     from switchyard.classifier.metrics import expected_agent, routing_report
 
-    path = sy.settings.routing_data_dir / f"{split}.jsonl"
-    if not path.is_file():
-        raise EvalDataError(f"no routing split {path}; fix: add {split}.jsonl (labelled requests "
-                            "kept out of training) to the domain pack's routing folder")
+    path = _routing_split(sy.settings, split)
     rows = load_labeled(path)
     preds = sy.classifier.classify_many([r.text for r in rows], [r.history or None for r in rows])
     report = routing_report(rows, preds)
@@ -60,7 +57,7 @@ def eval_routing(sy: Switchyard, split: str = "test") -> dict[str, Any]:
 def eval_retrieval(sy: Switchyard, k: int = 4) -> dict[str, Any]:
     from switchyard.knowledge.retriever import evaluate_retrieval, load_eval
 
-    path = _pack_file(sy, "retrieval_eval")
+    path = _pack_file(sy.settings, "retrieval_eval")
     result = evaluate_retrieval(sy.retriever, path, k=k).model_dump()
     missed = {m["question"] for m in result["misses"]}
     result["path"] = str(path)
@@ -77,32 +74,33 @@ class EvalDataError(Exception):
     """A suite's data is missing from the domain pack; the message says what to add."""
 
 
-def _pack_file(sy: Switchyard, key: str) -> Path:
+def _pack_file(settings: Any, key: str) -> Path:
+    """The domain pack's ``[paths] <key>`` file (an :class:`EvalDataError` naming the fix)."""
     from switchyard.core.pack import PackError
 
     try:
-        return sy.settings.pack.data_file(key)
+        return settings.pack.data_file(key)
     except PackError as exc:
         raise EvalDataError(str(exc)) from None
+
+
+def _routing_split(settings: Any, split: str) -> Path:
+    """The pack's ``routing/<split>.jsonl`` (an :class:`EvalDataError` naming the fix)."""
+    path = settings.routing_data_dir / f"{split}.jsonl"
+    if not path.is_file():
+        raise EvalDataError(f"no routing split {path}; fix: add {split}.jsonl (labelled requests "
+                            "kept out of training) to the domain pack's routing folder")
+    return path
 
 
 def check_suite_data(settings: Any, suites: list[str], split: str = "test") -> None:
     """Every file the chosen suites read exists in the domain pack (an :class:`EvalDataError`
     otherwise), checked before anything is set up."""
-    from switchyard.core.pack import PackError
-
     for suite in suites:
         if suite == "routing":
-            path = settings.routing_data_dir / f"{split}.jsonl"
-            if not path.is_file():
-                raise EvalDataError(f"no routing split {path}; fix: add {split}.jsonl (labelled "
-                                    "requests kept out of training) to the domain pack's "
-                                    "routing folder")
+            _routing_split(settings, split)
         else:
-            try:
-                settings.pack.data_file("retrieval_eval" if suite == "retrieval" else "tool_choice")
-            except PackError as exc:
-                raise EvalDataError(str(exc)) from None
+            _pack_file(settings, "retrieval_eval" if suite == "retrieval" else "tool_choice")
 
 
 def load_tool_choice(path: Path) -> list[dict[str, Any]]:
@@ -132,7 +130,7 @@ async def _choose(sy: Switchyard, tier: str, request: str) -> list[str]:
 
 
 def eval_tools(sy: Switchyard, path: Path | None = None) -> dict[str, Any]:
-    path = path or _pack_file(sy, "tool_choice")
+    path = path or _pack_file(sy.settings, "tool_choice")
     rows = load_tool_choice(path)
 
     async def run_all() -> list[list[str]]:

@@ -71,16 +71,12 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from switchyard.app import Switchyard
-        from switchyard.core.pack import PackError
+        from switchyard.cli.main import pack_data_file
         from switchyard.knowledge.retriever import evaluate_retrieval
 
         console = Console()
         with Switchyard() as sy:
-            try:
-                path = path or sy.settings.pack.data_file("retrieval_eval")
-            except PackError as exc:
-                typer.echo(f"error: {exc}", err=True)
-                raise typer.Exit(1) from None
+            path = pack_data_file(sy.settings, "retrieval_eval", path)
             result = evaluate_retrieval(sy.retriever, path, k=k)
         summary = Table(title=f"Retrieval evaluation (kb {result.kb_version})", show_header=False)
         summary.add_row("questions", str(result.questions))

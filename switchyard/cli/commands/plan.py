@@ -25,15 +25,11 @@ def register(app: typer.Typer) -> None:
 
         from switchyard.app import Switchyard
         from switchyard.bench.plan import plan_from_log
-        from switchyard.core.pack import PackError
+        from switchyard.cli.main import pack_data_file
 
         err = Console(stderr=True)
         sy = Switchyard()
-        try:
-            log = log or sy.settings.pack.data_file("sample_traffic")
-        except PackError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+        log = pack_data_file(sy.settings, "sample_traffic", log)
         with err.status(f"classifying {log} ..."):
             data, markdown = plan_from_log(log, sy.classifier, sy.settings,
                                            daily_volume=daily_volume)
