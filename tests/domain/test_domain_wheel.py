@@ -10,57 +10,39 @@ from __future__ import annotations
 
 import os
 import site
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.wheel_venv import install_wheel, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-         timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, (args, done.stdout[-3000:], done.stderr[-3000:])
-    return done
-
-
 def test_init_setup_and_demo_from_a_non_editable_install(tmp_path: Path,
                                                          switchyard_home: Path) -> None:
-    wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-          "-w", str(wheels), str(ROOT)], cwd=tmp_path)
-    (wheel,) = wheels.glob("switchyard-*.whl")
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
-    py = venv / "bin" / "python"
-    purelib = Path(_run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                        cwd=tmp_path).stdout.strip())
-    (purelib / "test-deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
-          "-q", str(wheel)], cwd=tmp_path)
+    venv = install_wheel(tmp_path, [Path(p) for p in site.getsitepackages()])
+    py, purelib = venv.python, venv.purelib
 
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "SWITCHYARD_HOME": str(tmp_path / "home"), "SWITCHYARD_OFFLINE": "true",
            "LANGSMITH_TRACING": "false", "PYTHONPATH": ""}
     env.pop("SWITCHYARD_DOMAIN", None)
-    where = _run([str(py), "-c", "import switchyard, switchyard.domains as d; "
+    where = run([str(py), "-c", "import switchyard, switchyard.domains as d; "
                   "print(switchyard.__file__); print(d.__file__)"], cwd=work, env=env).stdout
     assert str(purelib) in where and str(ROOT) not in where  # the wheel, not the checkout
     if (switchyard_home / "models").is_dir():  # reuse the session's exported encoder
         import shutil
 
         shutil.copytree(switchyard_home / "models", tmp_path / "home" / "models")
-    exe = str(venv / "bin" / "switchyard")
-    _run([exe, "init", "my-pack"], cwd=work, env=env)
-    setup = _run([exe, "--domain", "my-pack", "setup"], cwd=work, env=env)
+    exe = venv.switchyard
+    run([exe, "init", "my-pack"], cwd=work, env=env)
+    setup = run([exe, "--domain", "my-pack", "setup"], cwd=work, env=env)
     assert "3 articles" in setup.stdout
-    demo = _run([exe, "--domain", "my-pack", "demo"], cwd=work, env=env)
+    demo = run([exe, "--domain", "my-pack", "demo"], cwd=work, env=env)
     assert "help.larkspur.example" in demo.stdout and "Quillstack" not in demo.stdout
     # The bundled default pack ships too.
-    default = _run([exe, "ask", "I forgot my password"], cwd=work, env=env)
+    default = run([exe, "ask", "I forgot my password"], cwd=work, env=env)
     assert "help.quillstack.example" in default.stdout

