@@ -7,7 +7,7 @@ from langgraph.prebuilt import ToolRuntime
 from pydantic import Field
 
 from quillstack_tools.seed import AS_OF, add_months
-from switchyard.tools.auth import authorize_invoice, require_admin, resolve_caller
+from switchyard.tools.auth import Caller, authorize_invoice, require_admin, resolve_caller
 from switchyard.tools.common import ToolArgs, money, render, support_tool
 from switchyard.tools.database import CustomerDatabase
 
@@ -35,6 +35,15 @@ def _lines(conn: sqlite3.Connection, number: int) -> list[sqlite3.Row]:
         "SELECT kind, description, quantity, unit_price, amount FROM invoice_lines "
         "WHERE invoice_number = ? ORDER BY id", (number,),
     ).fetchall()
+
+
+def _admins_invoice(conn: sqlite3.Connection, runtime: ToolRuntime, invoice_number: int
+                    ) -> tuple[Caller, sqlite3.Row, list[sqlite3.Row]]:
+    """The signed-in caller, one of their organization's invoices and its lines: the checks
+    every invoice tool makes, in one place (signed in, an Admin, the invoice is theirs)."""
+    caller = resolve_caller(runtime, conn)
+    require_admin(caller)
+    return caller, authorize_invoice(conn, caller, invoice_number), _lines(conn, invoice_number)
 
 
 def _status(inv: sqlite3.Row) -> str:
@@ -75,10 +84,7 @@ def get_invoice(invoice_number: int, *, runtime: ToolRuntime,
     """Show one invoice of the signed-in customer's organization by `invoice_number`: dates,
     line items, tax, total, payment attempts and status. Admins only."""
     with accounts.connect() as conn:
-        caller = resolve_caller(runtime, conn)
-        require_admin(caller)
-        inv = authorize_invoice(conn, caller, invoice_number)
-        lines = _lines(conn, invoice_number)
+        _, inv, lines = _admins_invoice(conn, runtime, invoice_number)
         pays = conn.execute(
             "SELECT attempted_at, amount, method, status, error_code FROM payments "
             "WHERE invoice_number = ? ORDER BY attempted_at", (invoice_number,),
@@ -107,10 +113,7 @@ def explain_charge(invoice_number: int, amount: float | None = None, *,
     and what changed since the previous invoice. For 'why was I charged X', 'why is my bill
     higher'. Admins only."""
     with accounts.connect() as conn:
-        caller = resolve_caller(runtime, conn)
-        require_admin(caller)
-        inv = authorize_invoice(conn, caller, invoice_number)
-        lines = _lines(conn, invoice_number)
+        caller, inv, lines = _admins_invoice(conn, runtime, invoice_number)
         prev = conn.execute(
             "SELECT number, total FROM invoices WHERE org_id = ? AND issued < ? "
             "ORDER BY issued DESC, number DESC LIMIT 1", (caller.org_id, inv["issued"]),
