@@ -38,9 +38,11 @@ from switchyard import Switchyard
 from switchyard.cache import CachedAnswer, Partition, cache_policy
 from switchyard.cache.faiss_backend import FaissSemanticCache
 from switchyard.core.domain import is_personal_intent
+from switchyard.core.pack import default_pack_dir, load_pack
 from switchyard.core.settings import CacheSettings
 
-REPO = Path(__file__).resolve().parent.parent
+# The bundled pack's cache pairs, where its manifest declares them ([paths] cache_pairs).
+PACK = load_pack(default_pack_dir())
 
 
 def pct(values: list[float], q: float) -> float:
@@ -58,7 +60,7 @@ def summary(ms: list[float]) -> dict[str, float]:
 
 def load_texts() -> tuple[list[str], list[str]]:
     rows = [
-        json.loads(line) for line in (REPO / "switchyard" / "domains" / "quillstack" / "cache" / "cache_pairs.jsonl").read_text().splitlines()
+        json.loads(line) for line in PACK.data_file("cache_pairs").read_text().splitlines()
     ]
     bases = sorted({r["a"] for r in rows})
     queries = sorted({r["b"] for r in rows} - set(bases))

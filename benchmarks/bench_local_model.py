@@ -2,8 +2,8 @@
 
 Each request is what the fast agent sends: its system prompt with help-center passages (sections of
 the question's gold article, ~2,600 characters, ~750 prompt tokens) and the customer's question
-from switchyard/domains/quillstack/eval/retrieval.jsonl. Requests run one after another (on a small CPU, parallel slots
-add no throughput). Reports median / p95 latency and prompt / generated tokens per second as the
+from the bundled pack's retrieval questions ([paths] retrieval_eval). Requests run one after
+another (on a small CPU, parallel slots add no throughput). Reports median / p95 latency and prompt / generated tokens per second as the
 server measured them (llama.cpp's ``timings``; cached prompt tokens are not re-processed).
 
     .venv/bin/python benchmarks/bench_local_model.py                    # starts the bundled SmolLM2
@@ -28,10 +28,13 @@ import httpx
 import yaml
 
 from switchyard.agents.prompts import FAST_SYSTEM, render_passages
-from switchyard.core.settings import LocalModelSettings, bundled_path
+from switchyard.core.pack import default_pack_dir, load_pack
+from switchyard.core.settings import LocalModelSettings
 from switchyard.llm.local_server import BUNDLED_MODEL_ALIAS, LocalModelServer, LocalServerError
 
 PASSAGE_CHARS = 2600
+# The bundled pack: its articles and retrieval questions, where its manifest declares them.
+PACK = load_pack(default_pack_dir())
 
 # Five grounded questions and the facts a correct answer must state (from the articles).
 QUALITY = [
@@ -51,7 +54,7 @@ QUALITY = [
 
 def load_article(article_id: str) -> tuple[str, list[dict]]:
     """The article's title and its sections as passages (the retriever's shape: title, url, text)."""
-    raw = bundled_path("switchyard.domains", "quillstack", "articles", f"{article_id}.md").read_text()
+    raw = (PACK.root / PACK.manifest.paths.articles / f"{article_id}.md").read_text()
     _, front, body = raw.split("---\n", 2)
     title = yaml.safe_load(front)["title"]
     sections = [s.strip() for s in ("\n" + body).split("\n## ") if s.strip()]
@@ -69,7 +72,7 @@ def load_article(article_id: str) -> tuple[str, list[dict]]:
 def build_requests(n: int) -> list[tuple[str, str]]:
     """``n`` (article id, question) pairs spread over the evaluation set's articles."""
     rows = [json.loads(line) for line in
-            bundled_path("switchyard.domains", "quillstack", "eval", "retrieval.jsonl").read_text().splitlines()
+            PACK.data_file("retrieval_eval").read_text().splitlines()
             if line.strip()]
     rows = [r for r in rows if r.get("article")]
     step = max(1, len(rows) // n)
