@@ -50,9 +50,9 @@ from switchyard.encoder.onnx_encoder import (
     RECIPES,
     Recipe,
     bundled_model_dir,
-    encoder_key,
     encoder_paths,
     file_sha256,
+    key_for_digest,
     load_tokenizer,
     mean_pool,
     model_files_digest,
@@ -145,7 +145,8 @@ def export_onnx(out_dir: Path, model_dir: Path | None = None, recipe: Recipe = R
     model_dir = Path(model_dir or bundled_model_dir())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    key = encoder_key(model_dir, recipe)
+    digest = model_files_digest(model_dir)
+    key = key_for_digest(digest, recipe)
     onnx_path, sidecar = encoder_paths(out_dir, key, recipe)
     model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
 
@@ -202,7 +203,7 @@ def export_onnx(out_dir: Path, model_dir: Path | None = None, recipe: Recipe = R
             "torch": torch.__version__,
             "max_tokens": MAX_TOKENS,
             "weights_sha256": file_sha256(model_dir / "model.safetensors"),
-            "model_digest": model_files_digest(model_dir),
+            "model_digest": digest,
             "tokenizer_sha256": file_sha256(tokenizer),
             "onnx_sha256": file_sha256(fused),
             "probe_text": PROBE_TEXT,
