@@ -54,7 +54,7 @@ QUALITY = [
 
 def load_article(article_id: str) -> tuple[str, list[dict]]:
     """The article's title and its sections as passages (the retriever's shape: title, url, text)."""
-    raw = (PACK.root / PACK.manifest.paths.articles / f"{article_id}.md").read_text()
+    raw = (PACK.articles_dir / f"{article_id}.md").read_text()
     _, front, body = raw.split("---\n", 2)
     title = yaml.safe_load(front)["title"]
     sections = [s.strip() for s in ("\n" + body).split("\n## ") if s.strip()]
