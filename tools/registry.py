@@ -41,16 +41,16 @@ def resolve_ref(pack: DomainPack, key: str, ref: str) -> object:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise manifest_key_error(pack, key, f"cannot import module {module_name!r} ({exc})",
-                         "make the module importable (install it, or put the pack's folder on "
-                         "PYTHONPATH) or correct the reference") from None
+                                 "make the module importable (install it, or put the pack's folder on "
+                                 "PYTHONPATH) or correct the reference") from None
     except Exception as exc:  # the module itself fails while importing
         raise manifest_key_error(pack, key, f"importing {module_name!r} raised "
-                         f"{type(exc).__name__}: {exc}", "fix that module") from None
+                                 f"{type(exc).__name__}: {exc}", "fix that module") from None
     try:
         return getattr(module, attribute)
     except AttributeError:
         raise manifest_key_error(pack, key, f"module {module_name!r} has no attribute {attribute!r}",
-                         "correct the attribute name after ':'") from None
+                                 "correct the attribute name after ':'") from None
 
 
 def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
@@ -58,17 +58,17 @@ def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
     tool = resolve_ref(pack, key, ref)
     if not isinstance(tool, BaseTool):
         raise manifest_key_error(pack, key, f"{ref} is a {type(tool).__name__}, not a LangChain tool",
-                          "decorate the function with @tool (langchain_core.tools)")
+                                 "decorate the function with @tool (langchain_core.tools)")
     if tool.name != name:
         raise manifest_key_error(pack, key, f"the tool at {ref} is named {tool.name!r}",
-                          f"rename the manifest's [tools.{name}] to [tools.{tool.name}] "
-                          "or the tool itself")
+                                 f"rename the manifest's [tools.{name}] to [tools.{tool.name}] "
+                                 "or the tool itself")
     visible = set(tool.tool_call_schema.model_json_schema().get("properties", {}))
     leaked = sorted(visible & IDENTITY_PARAMS)
     if leaked:
         raise manifest_key_error(pack, key, f"the model would choose the parameter(s) {leaked}",
-                          "take the signed-in user from the injected runtime instead "
-                          "(a `runtime: ToolRuntime` parameter: runtime.context.user_id)")
+                                 "take the signed-in user from the injected runtime instead "
+                                 "(a `runtime: ToolRuntime` parameter: runtime.context.user_id)")
     return tool
 
 
@@ -80,7 +80,7 @@ def _resolve_hook(pack: DomainPack, key: str, ref: str | None, signature: str) -
     hook = resolve_ref(pack, key, ref)
     if not callable(hook):
         raise manifest_key_error(pack, key, f"{ref} is a {type(hook).__name__}, not a function",
-                         f"point it at a function {signature}")
+                                 f"point it at a function {signature}")
     return hook
 
 

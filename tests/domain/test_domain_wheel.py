@@ -31,7 +31,7 @@ def test_init_setup_and_demo_from_a_non_editable_install(tmp_path: Path,
            "LANGSMITH_TRACING": "false", "PYTHONPATH": ""}
     env.pop("SWITCHYARD_DOMAIN", None)
     where = run([str(py), "-c", "import switchyard, switchyard.domains as d; "
-                  "print(switchyard.__file__); print(d.__file__)"], cwd=work, env=env).stdout
+                 "print(switchyard.__file__); print(d.__file__)"], cwd=work, env=env).stdout
     assert str(purelib) in where and str(ROOT) not in where  # the wheel, not the checkout
     if (switchyard_home / "models").is_dir():  # reuse the session's exported encoder
         import shutil

@@ -97,8 +97,8 @@ def test_a_runtime_without_the_export_extra(tmp_path: Path, switchyard_home: Pat
            "PYTHONPATH": ""}
     env.pop("SWITCHYARD_DOMAIN", None)
     absent = run([str(py), "-c", "import importlib.util as u, switchyard; "
-                   f"print([m for m in {EXPORT_MODULES!r} if u.find_spec(m)]); "
-                   "print(switchyard.__file__)"], cwd=tmp_path, env=env).stdout.splitlines()
+                  f"print([m for m in {EXPORT_MODULES!r} if u.find_spec(m)]); "
+                  "print(switchyard.__file__)"], cwd=tmp_path, env=env).stdout.splitlines()
     assert absent[0] == "[]" and str(purelib) in absent[1]  # the wheel, without the extra
     exe = venv.switchyard
 
@@ -120,7 +120,7 @@ def test_a_runtime_without_the_export_extra(tmp_path: Path, switchyard_home: Pat
 
     # A fresh home cannot get an encoder here, and says what to do: no traceback.
     fresh = run([exe, "setup"], cwd=tmp_path, check=False,
-                 env={**env, "SWITCHYARD_HOME": str(tmp_path / "fresh")})
+                env={**env, "SWITCHYARD_HOME": str(tmp_path / "fresh")})
     assert fresh.returncode == 1
     assert "switchyard[export]" in fresh.stderr and "copy the models/ directory" in fresh.stderr
     assert "Traceback" not in fresh.stderr + fresh.stdout
