@@ -39,9 +39,10 @@ from sse_starlette import EventSourceResponse
 from switchyard.agents.common import ANSWER_TAG
 from switchyard.app import Switchyard
 from switchyard.core.context import Context
+from switchyard.core.langsmith_feedback import record_langsmith_feedback
 from switchyard.core.sealing import SealError
 from switchyard.core.settings import Settings, get_settings
-from switchyard.core.tracing import record_langsmith_feedback, user_hash
+from switchyard.core.tracing import user_hash
 from switchyard.observability import request_log
 from switchyard.record import RoutingRecord
 from switchyard.service import metrics as metrics_endpoint

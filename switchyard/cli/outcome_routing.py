@@ -72,14 +72,15 @@ def feedback_outcomes(sy: Switchyard) -> list[Outcome]:
     return rows
 
 
-def langsmith_outcomes(sy: Switchyard, project: str) -> list[Outcome]:
-    """The feedback on a LangSmith project's switchyard runs, as importance-weighted outcomes."""
+def langsmith_outcomes(sy: Switchyard, project: str, since_days: float) -> list[Outcome]:
+    """The feedback on a LangSmith project's switchyard runs of the last ``since_days`` days,
+    as importance-weighted outcomes."""
     from switchyard.classifier.outcomes import TIER_NAMES, Outcome
-    from switchyard.core.tracing import read_langsmith_feedback
+    from switchyard.core.langsmith_feedback import read_langsmith_feedback
 
     max_w = sy.settings.classifier.exploration_max_weight
     rows = []
-    for r in read_langsmith_feedback(project):
+    for r in read_langsmith_feedback(project, since_days=since_days):
         if not r["text"] or r["answered_by"] not in TIER_NAMES or r["cache_hit"]:
             continue
         p = r["propensity"]

@@ -23,9 +23,6 @@ TRACE_NAME = "switchyard"
 # Keys the annotation writes into the root run's metadata (and nothing else).
 METADATA_KEYS = ("intent", "confidence", "similarity", "model", "tokens", "cost_usd", "user_hash",
                  "agent", "complexity", "cache_hit", "latency_ms", "error", "propensity")
-# The LangSmith feedback key an outcome is recorded under (POST /v1/feedback) and read back from
-# (`switchyard route train --from-langsmith`).
-FEEDBACK_KEY = "user_score"
 
 
 def user_hash(user_id: str | None, key: bytes) -> str | None:
@@ -143,66 +140,3 @@ def tracing_enabled() -> bool:
         return bool(_tracing_v2_is_enabled())
     except Exception:  # pragma: no cover - tracing is optional
         return False
-
-
-def record_langsmith_feedback(run_id: str, score: float, comment: str | None) -> bool:
-    """Record an outcome as LangSmith feedback on the run (key :data:`FEEDBACK_KEY`) when
-    tracing is on; False when it is off or LangSmith cannot be reached (the outcome is kept in
-    switchyard's own store either way)."""
-    if not tracing_enabled():
-        return False
-    try:
-        from langsmith import Client
-
-        Client().create_feedback(run_id, key=FEEDBACK_KEY, score=float(score), comment=comment)
-        return True
-    except Exception:  # noqa: BLE001 - LangSmith is optional; the outcome is stored locally
-        import logging
-
-        logging.getLogger(__name__).warning("could not record LangSmith feedback on run %s",
-                                            run_id, exc_info=True)
-        return False
-
-
-def read_langsmith_feedback(project: str, *, limit: int = 10_000) -> list[dict[str, Any]]:
-    """The outcomes recorded on a LangSmith project's switchyard runs: one dict per rated root
-    run with ``run_id``, ``score`` (the latest :data:`FEEDBACK_KEY` feedback), the request
-    text, the tier that answered and the propensity, as far as the run shows them."""
-    from langsmith import Client
-
-    client = Client()
-    runs = {str(r.id): r for r in client.list_runs(project_name=project, is_root=True,
-                                                   limit=limit)}
-    if not runs:
-        return []
-    scores: dict[str, tuple[Any, float]] = {}
-    for fb in client.list_feedback(run_ids=list(runs), feedback_key=[FEEDBACK_KEY]):
-        if fb.score is None or fb.run_id is None:
-            continue
-        rid = str(fb.run_id)
-        at = fb.modified_at or fb.created_at
-        if rid not in scores or (at and scores[rid][0] and at > scores[rid][0]):
-            scores[rid] = (at, float(fb.score))
-    out = []
-    for rid, (_, score) in scores.items():
-        run = runs[rid]
-        outputs = run.outputs or {}
-        meta = (run.extra or {}).get("metadata") or {}
-        out.append({"run_id": rid, "score": score,
-                    "text": outputs.get("request") or _last_human(run.inputs or {}),
-                    "history": list(outputs.get("history") or []),
-                    "answered_by": outputs.get("agent") or meta.get("agent"),
-                    "cache_hit": bool(meta.get("cache_hit") or (outputs.get("cache") or {}).get("hit")),
-                    "propensity": meta.get("propensity")
-                    or (outputs.get("exploration") or {}).get("propensity")})
-    return out
-
-
-def _last_human(inputs: Mapping[str, Any]) -> str | None:
-    for m in reversed(list(inputs.get("messages") or [])):
-        if isinstance(m, Mapping):
-            kind = m.get("type") or (m.get("kwargs") or {}).get("type") or m.get("role")
-            content = m.get("content") or (m.get("kwargs") or {}).get("content")
-            if kind in ("human", "user") and isinstance(content, str):
-                return content
-    return None

@@ -4,7 +4,9 @@ the routing record, learnt from by `route train --from-feedback` (docs/outcomes.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -165,15 +167,22 @@ async def test_feedback_teaches_the_router(client: httpx.AsyncClient, home: Path
 
 async def test_feedback_is_recorded_on_the_langsmith_run_and_read_back(
         client: httpx.AsyncClient, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import langsmith
     from langchain_core.tracers.langchain import wait_for_all_tracers
     from support.langsmith_stub import LangSmithStub
 
     from switchyard.cli.main import app
-    from switchyard.core.tracing import FEEDBACK_KEY, read_langsmith_feedback
+    from switchyard.core.langsmith_feedback import (
+        FEEDBACK_KEY,
+        LangSmithReadError,
+        read_langsmith_feedback,
+    )
 
     settings = _settings(home)
     project = "switchyard-feedback-test"
-    with LangSmithStub() as stub:
+    # SmithDB only: feedback must name the run's project, and runs are read only through the
+    # runs query API.
+    with LangSmithStub(backend="smithdb") as stub:
         for key, value in {"LANGSMITH_TRACING": "true", "LANGSMITH_ENDPOINT": stub.url,
                            "LANGCHAIN_TRACING_V2": "true", "LANGSMITH_API_KEY": "stub-key",
                            "LANGSMITH_PROJECT": project}.items():
@@ -194,14 +203,43 @@ async def test_feedback_is_recorded_on_the_langsmith_run_and_read_back(
         assert set(on_runs) == set(rated)
         for run_id, (_, _, score) in rated.items():
             assert on_runs[run_id]["key"] == FEEDBACK_KEY and on_runs[run_id]["score"] == score
+            assert on_runs[run_id]["session_id"] == stub.project_id(project)
             assert stub.runs[run_id]["name"] == "switchyard"
-        # Read back through the langsmith client: text, tier and score of each rated run.
-        back = {r["run_id"]: r for r in read_langsmith_feedback(project)}
-        assert set(back) == set(rated)
-        for run_id, (text, agent, score) in rated.items():
-            assert (back[run_id]["text"], back[run_id]["answered_by"], back[run_id]["score"]) == (
-                text, agent, score)
-            assert back[run_id]["propensity"] in (0.5, 0.25)
+        # Read back through the langsmith client: text, tier and score of each rated run,
+        # through the runs query API (SmithDB, alone or beside ClickHouse) and through
+        # list_runs (ClickHouse only: a server before 0.16), without a deprecation warning.
+        for backend, path in (("smithdb", "/api/v2/runs/query"), ("dual", "/api/v2/runs/query"),
+                              ("clickhouse", "/runs/query")):
+            stub.backend, stub.requests[:] = backend, []
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                back = {r["run_id"]: r for r in read_langsmith_feedback(project)}
+            assert ("POST", path) in stub.requests
+            assert {"/runs/query", "/api/v2/runs/query"} & {p for _, p in stub.requests} == {path}
+            assert set(back) == set(rated), backend
+            for run_id, (text, agent, score) in rated.items():
+                assert (back[run_id]["text"], back[run_id]["answered_by"],
+                        back[run_id]["score"]) == (text, agent, score)
+                assert back[run_id]["propensity"] in (0.5, 0.25)
+        # An SDK without list_runs (removed after 2027-01-31) reads through the runs query API.
+        stub.backend = "dual"
+        with monkeypatch.context() as m:
+            m.delattr(langsmith.Client, "list_runs")
+            assert set(r["run_id"] for r in read_langsmith_feedback(project)) == set(rated)
+        # Only runs started inside the window are read, by either API.
+        old_run = next(iter(rated))
+        stub.runs[old_run]["start_time"] = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+        for backend in ("smithdb", "clickhouse"):
+            stub.backend = backend
+            got = {r["run_id"] for r in read_langsmith_feedback(project, since_days=5)}
+            assert got == set(rated) - {old_run}, backend
+            assert old_run in {r["run_id"] for r in read_langsmith_feedback(project, since_days=30)}
+        # A project that does not exist is a clear error, not a traceback.
+        with pytest.raises(LangSmithReadError, match="no project named 'no-such-project'"):
+            read_langsmith_feedback("no-such-project")
+        res = runner.invoke(app, ["route", "train", "--from-langsmith", "no-such-project"])
+        assert res.exit_code == 1 and "no project named 'no-such-project'" in res.output
+        assert "Traceback" not in res.output
         monkeypatch.setenv("SWITCHYARD_HOME", str(home))
         monkeypatch.setenv("SWITCHYARD_SECRET", SECRET)
         monkeypatch.delenv("SWITCHYARD_CONFIG", raising=False)

@@ -7,7 +7,20 @@ feedback and to read them back, over real HTTP on a loopback port.
 
 Runs arrive as ``POST /runs/batch`` (``{"post": [...], "patch": [...]}``; ``/info`` turns the
 multipart endpoint off), ``POST /runs`` and ``PATCH /runs/{id}``; feedback as ``POST /feedback``.
-Reading back: ``GET /sessions?name=`` (the project), ``POST /runs/query`` and ``GET /feedback``.
+Reading back: ``GET /sessions?name=`` (the project), ``GET /feedback``, and the runs through
+``POST /runs/query`` (``Client.list_runs``) or the runs query API ``POST /api/v2/runs/query``
+(``Client.runs.query``).
+
+``backend`` is the deployment's query backend, as ``/info``'s ``instance_flags`` tell the SDK:
+``"clickhouse"`` (a server before 0.16: no runs query API), ``"dual"`` (both) or ``"smithdb"``
+(SmithDB only: no ``POST /runs/query``, and feedback on a run must name its project,
+``session_id``).
+
+The runs query API's documented rules are enforced (langsmith's ``RunQueryV2Params``):
+``project_ids`` is required unless ``reference_dataset_id`` is set, and not both; ``page_size``
+is 1..1000 (default 100); the start-time window defaults to the last day; without ``selects``
+only ``id`` comes back, and a select that is not a ``RunSelectField`` is refused; pages follow an
+opaque ``next_cursor``. Every request needs an ``x-api-key``.
 """
 
 from __future__ import annotations
@@ -16,13 +29,27 @@ import gzip
 import json
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qs, urlparse
+
+from langsmith.types.run_select_field import RunSelectField
+
+# The properties a runs query may select, as the installed SDK types them.
+RUN_SELECT_FIELDS = frozenset(get_args(RunSelectField))
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 class LangSmithStub:
-    def __init__(self) -> None:
+    def __init__(self, backend: str = "dual") -> None:
+        self.backend = backend
         self.runs: dict[str, dict[str, Any]] = {}
         self.feedback: dict[str, dict[str, Any]] = {}
         self.projects: dict[str, str] = {}  # name -> id
@@ -62,6 +89,46 @@ class LangSmithStub:
                 run["session_id"] = self.projects.setdefault(
                     project, str(uuid.uuid5(uuid.NAMESPACE_URL, project)))
 
+    def _query_v2(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The runs query API, as RunQueryV2Params documents it."""
+        projects, dataset = body.get("project_ids"), body.get("reference_dataset_id")
+        if bool(projects) == bool(dataset):
+            return 422, {"detail": "set exactly one of project_ids and reference_dataset_id"}
+        size = body.get("page_size", 100)
+        if not isinstance(size, int) or not 1 <= size <= 1000:
+            return 422, {"detail": "page_size must be between 1 and 1000"}
+        selects = body.get("selects") or ["ID"]
+        bad = [f for f in selects if f not in RUN_SELECT_FIELDS]
+        if bad:
+            return 422, {"detail": f"unknown selects: {bad}"}
+        now = datetime.now(UTC)
+        lo = _time(body.get("min_start_time")) or now - timedelta(days=1)
+        hi = _time(body.get("max_start_time")) or now
+        ids = set(body.get("ids") or [])
+        with self._lock:
+            runs = sorted((r for r in self.runs.values()
+                           if r.get("session_id") in set(projects or [])
+                           and (not ids or r["id"] in ids)
+                           and lo <= (_time(r.get("start_time")) or now) <= hi
+                           and (body.get("is_root") is None
+                                or body["is_root"] == (not r.get("parent_run_id")))),
+                          key=lambda r: r["id"])
+        offset = int(body.get("cursor") or 0)
+        page = runs[offset:offset + size]
+
+        def view(r: dict[str, Any]) -> dict[str, Any]:
+            full = {"ID": ("id", r["id"]), "INPUTS": ("inputs", r.get("inputs")),
+                    "OUTPUTS": ("outputs", r.get("outputs")), "EXTRA": ("extra", r.get("extra")),
+                    "METADATA": ("metadata", (r.get("extra") or {}).get("metadata")),
+                    "START_TIME": ("start_time", r.get("start_time")),
+                    "IS_ROOT": ("is_root", not r.get("parent_run_id")),
+                    "NAME": ("name", r.get("name"))}
+            return dict(full[f] for f in ["ID", *selects] if f in full)
+
+        more = offset + size < len(runs)
+        return 200, {"items": [view(r) for r in page],
+                     "next_cursor": str(offset + size) if more else None}
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         stub = self
 
@@ -84,12 +151,23 @@ class LangSmithStub:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _authorised(self) -> bool:
+                if self.headers.get("x-api-key"):
+                    return True
+                self._send(401, {"detail": "missing x-api-key"})
+                return False
+
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 url = urlparse(self.path)
                 q = parse_qs(url.query)
                 stub.requests.append(("GET", url.path))
+                if url.path != "/info" and not self._authorised():
+                    return
                 if url.path == "/info":
-                    self._send(200, {"version": "0.0.1", "instance_flags": {},
+                    flags = {"ch_query_enabled": stub.backend != "smithdb",
+                             "sdb_query_enabled": stub.backend != "clickhouse"}
+                    version = "0.15.9" if stub.backend == "clickhouse" else "0.16.2"
+                    self._send(200, {"version": version, "instance_flags": flags,
                                      "batch_ingest_config": {"use_multipart_endpoint": False,
                                                              "size_limit": 100,
                                                              "scale_up_qsize_trigger": 1000,
@@ -97,7 +175,8 @@ class LangSmithStub:
                                                              "scale_down_nempty_trigger": 4,
                                                              "size_limit_bytes": 20_000_000}})
                 elif url.path == "/sessions":
-                    names = q.get("name") or []
+                    with stub._lock:  # only projects that exist (runs were traced to them)
+                        names = [n for n in q.get("name") or [] if n in stub.projects]
                     self._send(200, [{"id": stub.project_id(n), "name": n,
                                       "tenant_id": str(uuid.UUID(int=0)),
                                       "start_time": "2026-01-01T00:00:00",
@@ -122,6 +201,8 @@ class LangSmithStub:
                 url = urlparse(self.path)
                 stub.requests.append(("POST", url.path))
                 body = self._body()
+                if not self._authorised():
+                    return
                 if url.path == "/runs/batch":
                     for run in body.get("post") or []:
                         stub._post_run(run)
@@ -131,6 +212,12 @@ class LangSmithStub:
                 elif url.path == "/runs":
                     stub._post_run(body)
                     self._send(200, {})
+                elif url.path == "/feedback" and stub.backend == "smithdb" and (
+                        not body.get("session_id") or str(body["session_id"]) != (
+                            stub.runs.get(str(body.get("run_id"))) or {}).get("session_id")):
+                    self._send(404 if body.get("session_id") else 422,
+                               {"detail": "a SmithDB-only deployment finds a run by its "
+                                          "session_id: missing, or not the run's project"})
                 elif url.path == "/feedback":
                     fid = str(body.get("id") or uuid.uuid4())
                     with stub._lock:
@@ -139,19 +226,27 @@ class LangSmithStub:
                                               "created_at": "2026-01-01T00:00:00",
                                               "modified_at": "2026-01-01T00:00:00"}
                     self._send(200, stub.feedback[fid])
-                elif url.path == "/runs/query":
+                elif url.path == "/runs/query" and stub.backend != "smithdb":
                     sessions = set(body.get("session") or [])
+                    ids = set(body.get("id") or [])
+                    start = _time(body.get("start_time"))
                     with stub._lock:
                         runs = [r for r in stub.runs.values()
                                 if (not sessions or r.get("session_id") in sessions)
+                                and (not ids or r["id"] in ids)
+                                and (not start or (_time(r.get("start_time")) or start) >= start)
                                 and (not body.get("is_root") or not r.get("parent_run_id"))]
                     self._send(200, {"runs": runs, "cursors": {"next": None}})
+                elif url.path == "/api/v2/runs/query" and stub.backend != "clickhouse":
+                    self._send(*stub._query_v2(body or {}))
                 else:
                     self._send(404, {"detail": f"stub has no POST {url.path}"})
 
             def do_PATCH(self) -> None:  # noqa: N802
                 url = urlparse(self.path)
                 stub.requests.append(("PATCH", url.path))
+                if not self._authorised():
+                    return
                 stub._patch_run(url.path.split("/")[2], self._body() or {})
                 self._send(200, {})
 

@@ -12,6 +12,7 @@ import typer
 
 from switchyard.cli.overlay import merge_overlay
 from switchyard.core.jsonsafe import loads_limited
+from switchyard.core.langsmith_feedback import DEFAULT_SINCE_DAYS
 
 if TYPE_CHECKING:
     from switchyard.classifier import Classifier
@@ -269,6 +270,9 @@ def register(app: typer.Typer) -> None:
         from_langsmith: Annotated[str | None, typer.Option(
             "--from-langsmith", help="Learn from the feedback on this LangSmith project's "
                                      "switchyard runs.")] = None,
+        since_days: Annotated[float, typer.Option(
+            "--since-days", min=0.001, help="With --from-langsmith: runs started in the last N "
+                                            "days.")] = DEFAULT_SINCE_DAYS,
     ) -> None:
         """Refit the local classifier (on your own labelled file, or back on the bundled data);
         with --outcomes / --from-feedback / --from-langsmith, fit the router on outcomes."""
@@ -290,7 +294,7 @@ def register(app: typer.Typer) -> None:
                 rows_o += got
                 sources.append(f"feedback:{len(got)}")
             if from_langsmith:
-                got = orr.langsmith_outcomes(sy, from_langsmith)
+                got = orr.langsmith_outcomes(sy, from_langsmith, since_days)
                 rows_o += got
                 sources.append(f"langsmith:{from_langsmith}:{len(got)}")
             if not rows_o:
