@@ -39,8 +39,9 @@ class FakeLangSmith:
     def create_examples(self, *, dataset_id: Any, examples: list[dict[str, Any]]) -> None:
         self.examples[str(dataset_id)].extend(examples)
 
-    def create_project(self, name: str, **kwargs: Any) -> None:
-        self.projects.append({"name": name, **kwargs})
+    def create_project(self, name: str, **kwargs: Any) -> SimpleNamespace:
+        self.projects.append({"name": name, "id": uuid.uuid4(), **kwargs})
+        return SimpleNamespace(id=self.projects[-1]["id"], name=name)
 
     def create_run(self, **kwargs: Any) -> None:
         self.runs.append(kwargs)
@@ -70,6 +71,7 @@ def test_upload_creates_dataset_experiment_runs_and_feedback() -> None:
     assert all(r["project_name"] == "sy-routing-t1" for r in client.runs)
     assert [f["score"] for f in client.feedback] == [1.0, 0.0]
     assert {f["key"] for f in client.feedback} == {"correct"}
+    assert {f["session_id"] for f in client.feedback} == {client.projects[0]["id"]}
 
     # A second upload reuses the dataset (ids derive from the inputs) and adds a new experiment.
     again = upload(_results(), client, prefix="sy", experiment_tag="t2")

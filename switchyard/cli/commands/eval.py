@@ -208,15 +208,17 @@ def upload(results: dict[str, dict[str, Any]], client: Any, *, prefix: str = "sw
             client.create_examples(dataset_id=dataset.id, examples=new)
         experiment = f"{name}-{stamp}"
         metrics = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        client.create_project(experiment, reference_dataset_id=dataset.id,
-                              metadata={"suite": suite, **metrics})
+        project = client.create_project(experiment, reference_dataset_id=dataset.id,
+                                        metadata={"suite": suite, **metrics})
         now = datetime.now(UTC)
         for row, example in zip(rows, examples, strict=True):
             run_id = uuid.uuid4()
             client.create_run(name=f"switchyard-eval-{suite}", inputs=row["inputs"], run_type="chain",
                               project_name=experiment, id=run_id, outputs=row["prediction"],
                               reference_example_id=example["id"], start_time=now, end_time=now)
-            client.create_feedback(run_id, key="correct", score=1.0 if row["correct"] else 0.0)
+            # With its project: SmithDB-only deployments cannot locate the run without it.
+            client.create_feedback(run_id, key="correct", score=1.0 if row["correct"] else 0.0,
+                                   session_id=project.id)
         summary[suite] = {"dataset": name, "examples_added": len(new), "experiment": experiment,
                           "runs": len(rows)}
     if hasattr(client, "flush"):
