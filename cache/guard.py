@@ -409,19 +409,27 @@ def _fmt(values: frozenset[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
+_VOCABULARY: list[frozenset[str]] = []  # the vocabulary, once found (it never changes)
+
+
 def _english_words() -> frozenset[str]:
     """Whole-word entries of the embedding model's WordPiece vocabulary (~20k English words).
 
     Two tokens one edit apart are a typo only if at least one of them is *not* a word:
     "pasword"/"password" qualifies, "lock"/"block" or "export"/"expert" do not.
     """
+    if _VOCABULARY:
+        return _VOCABULARY[0]
     from switchyard.encoder.onnx_encoder import wordpiece_words
 
     # The encoder's own tokenizer (a home's saved copy when the model package is not installed).
     words = wordpiece_words()
-    # No vocabulary: treat every token as a word (strict: no typo is forgiven).
-    return words if words else frozenset({"*"})
+    if not words:
+        # No vocabulary yet: treat every token as a word (strict: no typo is forgiven). Not
+        # kept: without the model package the home's tokenizer is known once an encoder opens.
+        return frozenset({"*"})
+    _VOCABULARY.append(words)
+    return words
 
 
 def _within_one_edit(a: str, b: str) -> bool:

@@ -262,6 +262,21 @@ def test_exact_then_semantic_then_guard(cache, embed) -> None:
     assert typo_hit.similarity < t
 
 
+def test_spelling_is_strict_until_a_vocabulary_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the model package and before an encoder opened there is no vocabulary: no typo is
+    forgiven then, and that strict answer is not kept once the encoder's vocabulary is known."""
+    from switchyard.cache import guard
+    from switchyard.encoder import onnx_encoder
+
+    real = onnx_encoder.wordpiece_words
+    monkeypatch.setattr(guard, "_VOCABULARY", [])
+    monkeypatch.setattr(onnx_encoder, "wordpiece_words", lambda: None)
+    assert not guard.is_spelling_variant("pasword", "password")
+    monkeypatch.setattr(onnx_encoder, "wordpiece_words", real)
+    assert guard.is_spelling_variant("pasword", "password")
+    assert not guard.is_spelling_variant("lock", "block")  # two words: not a typo
+
+
 @pytest.mark.parametrize(
     ("stored", "query", "why"),
     [
