@@ -75,8 +75,11 @@ def test_init_writes_a_small_pack_and_refuses_a_folder_in_use(tmp_path: Path) ->
 
 def test_demo_runs_on_the_pack_with_its_tools_and_sources(pack: tuple[Path, Path]) -> None:
     folder, home = pack
+    # A pack tool typed as the docs say gets the context without pydantic's serializer warning
+    # (a bare ToolRuntime warns on every call): made an error here, the tool would fail.
+    env = {**_env(home), "PYTHONWARNINGS": "error:Pydantic serializer warnings:UserWarning"}
     demo = subprocess.run([EXE, "--domain", str(folder), "demo", "--json"], cwd=folder.parent,
-                          env=_env(home), capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=600)
     assert demo.returncode == 0, demo.stderr
     records = [json.loads(line) for line in demo.stdout.splitlines() if line.startswith("{")]
     assert len(records) == 7  # the pack's [[demo]] requests

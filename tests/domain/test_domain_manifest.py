@@ -20,6 +20,8 @@ TOOLS_MODULE = '''
 from langchain_core.tools import tool
 from langgraph.prebuilt import ToolRuntime
 
+from switchyard.core.context import Context
+
 
 @tool
 def weather(city: str) -> str:
@@ -28,7 +30,7 @@ def weather(city: str) -> str:
 
 
 @tool
-def my_orders(runtime: ToolRuntime) -> str:
+def my_orders(runtime: ToolRuntime[Context]) -> str:
     """The signed-in customer's orders."""
     return "no orders"
 

@@ -2,7 +2,9 @@
 
 A pack tool is a plain LangChain tool. The user is never an argument the model fills: it is
 the signed-in user in LangGraph's runtime context (``runtime.context.user_id``), which the graph
-injects and hides from the model. Return a string; start it with ``ERROR:`` to refuse.
+injects and hides from the model. Type it ``ToolRuntime[Context]`` (switchyard's context): a
+bare ``ToolRuntime`` expects no context, and pydantic warns on every call that gets one. Return a
+string; start it with ``ERROR:`` to refuse.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 from langchain_core.tools import tool
 from langgraph.prebuilt import ToolRuntime
+
+from switchyard.core.context import Context
 
 BOOKINGS = Path(__file__).with_name("bookings.json")
 
@@ -31,7 +35,7 @@ def service_status() -> str:
 
 
 @tool
-def my_bookings(runtime: ToolRuntime) -> str:
+def my_bookings(runtime: ToolRuntime[Context]) -> str:
     """List the signed-in customer's upcoming bookings (class, studio, date and time)."""
     user = _user_id(runtime)
     if user is None:

@@ -7,6 +7,8 @@ from typing import Any
 from langchain_core.tools import tool
 from langgraph.prebuilt import ToolRuntime
 
+from switchyard.core.context import Context
+
 ORDERS = {
     "u-0001": [("FH-1001", "Monstera deliciosa", "shipped, arriving Thursday"),
                ("FH-1002", "Pothos", "delivered")],
@@ -33,7 +35,7 @@ def frost_calendar(region: str = "north") -> str:
 
 
 @tool
-def my_orders(runtime: ToolRuntime) -> str:
+def my_orders(runtime: ToolRuntime[Context]) -> str:
     """The signed-in customer's Fernhill orders and where each one is."""
     user = _user(runtime)
     if user is None:
