@@ -10,7 +10,11 @@ Scores outcome-model variants on an outcome file (default RouteLLM's GSM8K outco
 - ``knn``: the mean strong-minus-weak gain of the 100 nearest training requests (cosine);
 - ``shipped + knn``: the two rank-averaged (0.7 / 0.3);
 - ``nested CV``: C and directions chosen per training fold by an inner 3-fold APGR over
-  C 0.01-0.1 x directions 8-32, on the training fold only.
+  C 0.01-0.1 x directions 8-32, on the training fold only;
+- ``+ complexity probs``: the shipped head with the classifier's three complexity probabilities
+  (log) as more features.
+
+Each line also gives each fold scored on its own (the table pools both folds' scores).
 
 Then the split's luck: the shipped head and the 15-feature head on ``--splits`` other two-fold
 splits of the same file (a salted prompt hash), mean, spread and a paired count.
@@ -96,6 +100,22 @@ def main() -> int:
                     best = (a, hp)
         return shipped(tr, te, best[1])
 
+    def with_complexity(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        # The classifier's own complexity probabilities (log), which the router computes anyway.
+        if not complexity:
+            from switchyard.app import Switchyard
+
+            p = Switchyard().classifier.model.predict(emb, texts)["p"]
+            complexity.update({t: np.log(np.clip(p[i], 1e-4, 1.0)) for i, t in enumerate(texts)})
+        om.text_features = lambda ts: np.hstack([full_features(ts),
+                                                 np.array([complexity[t] for t in ts])])
+        try:
+            return shipped(tr, te)
+        finally:
+            om.text_features = full_features
+
+    complexity: dict[str, np.ndarray] = {}
+
     def oof(fn: Score, fold: np.ndarray) -> np.ndarray:
         out = np.zeros(len(rows))
         for f in range(int(fold.max()) + 1):
@@ -117,12 +137,15 @@ def main() -> int:
     scores = {"shipped": oof(shipped, fold), "15 features": oof(first15, fold), "knn": oof(knn, fold)}
     scores["shipped + knn"] = oof(blend, fold)
     scores["nested CV"] = oof(nested, fold)
+    scores["+ complexity probs"] = oof(with_complexity, fold)
     for name, s in scores.items():
         c = curve(s, weak, strong).summary()
         per = [curve(s[fold == f], weak[fold == f], strong[fold == f]).summary() for f in (0, 1)]
         print(f"{name:24s} {c['apgr']:6.3f} {c['cpt50']:6.1%} {c['cpt80']:6.1%}   "
               + "  ".join(f"{p['apgr']:.3f} / {p['cpt50']:.1%}" for p in per), flush=True)
 
+    if args.splits < 1:
+        return 0
     print(f"\n{args.splits} other two-fold splits (salted prompt hash):")
     res: dict[str, list[tuple[float, float]]] = {"shipped": [], "15 features": [],
                                                   "shipped + knn": []}
