@@ -81,6 +81,7 @@ def record_langsmith_feedback(run_id: str, score: float, comment: str | None) ->
                                session_id=project_id)
         return True
     except Exception:  # noqa: BLE001 - LangSmith is optional; the outcome is stored locally
+        _PROJECT_IDS.clear()  # a project deleted and made again has a new id: look it up again
         log.warning("could not record LangSmith feedback on run %s", run_id, exc_info=True)
         return False
 
@@ -122,7 +123,7 @@ _PROJECT_IDS: dict[tuple[str, str], str] = {}
 
 
 def _project_id(client: Any, project: str) -> str:
-    """The id of a tracing project by name (kept per process: it never changes)."""
+    """The id of a tracing project by name (kept per process until a feedback write fails)."""
     key = (str(getattr(client, "api_url", "")), project)
     if key not in _PROJECT_IDS:
         _PROJECT_IDS[key] = str(client.read_project(project_name=project).id)
