@@ -97,6 +97,8 @@ def read_langsmith_feedback(project: str, *, since_days: float = DEFAULT_SINCE_D
     exist or the server refuses the query."""
     from langsmith.utils import LangSmithError
 
+    if not project.strip():
+        raise LangSmithReadError("name the LangSmith project to read (the name is empty)")
     if since_days <= 0:
         raise LangSmithReadError(f"the window must be a positive number of days (got {since_days})")
     since = datetime.now(UTC) - timedelta(days=since_days)
@@ -111,11 +113,13 @@ def read_langsmith_feedback(project: str, *, since_days: float = DEFAULT_SINCE_D
         runs = _read_runs(client, project, list(scores), since)
     except LangSmithError as exc:
         raise LangSmithReadError(f"could not read LangSmith at {_url(client)}: {exc}") from exc
-    except Exception as exc:  # the runs query client raises httpx / its own API errors
-        if type(exc).__module__.split(".")[0] not in ("langsmith", "httpx"):
+    except Exception as exc:
+        # The runs query client raises httpx and its own API errors; an answer the SDK cannot
+        # parse is pydantic's ValidationError. Anything else is not LangSmith's: raised as is.
+        if type(exc).__module__.split(".")[0] not in ("langsmith", "httpx", "pydantic_core"):
             raise
         raise LangSmithReadError(f"could not read LangSmith at {_url(client)}: "
-                                 f"{type(exc).__name__}: {exc}") from exc
+                                 f"{type(exc).__name__}: {str(exc)[:500]}") from exc
     return [_as_outcome(run, scores[run.run_id]) for run in runs if run.run_id in scores]
 
 
@@ -136,7 +140,8 @@ def _existing_project_id(client: Any, project: str) -> str:
     try:
         return _project_id(client, project)
     except LangSmithNotFoundError as exc:
-        raise LangSmithReadError(f"LangSmith has no project named {project!r}") from exc
+        name = project if len(project) <= 200 else project[:200] + "..."
+        raise LangSmithReadError(f"LangSmith has no project named {name!r}") from exc
 
 
 def _url(client: Any) -> str:
