@@ -1,53 +1,16 @@
-"""``switchyard eval``: the suites' report shape, and the LangSmith upload path with a fake client."""
+"""``switchyard eval``: the suites' report shape, and the LangSmith upload path (the real
+langsmith client against the local LangSmith-protocol stub)."""
 
 from __future__ import annotations
 
-import uuid
-from types import SimpleNamespace
+import warnings
 from typing import Any
 
 import pytest
+from langsmith.utils import LangSmithWarning
 
 from switchyard.cli.commands.eval import load_tool_choice, upload
 from switchyard.core.domain import active_pack
-
-
-class FakeLangSmith:
-    """Records the calls ``upload`` makes; behaves like a workspace with no datasets yet."""
-
-    def __init__(self) -> None:
-        self.datasets: dict[str, SimpleNamespace] = {}
-        self.examples: dict[str, list[dict[str, Any]]] = {}
-        self.projects: list[dict[str, Any]] = []
-        self.runs: list[dict[str, Any]] = []
-        self.feedback: list[dict[str, Any]] = []
-
-    def has_dataset(self, *, dataset_name: str) -> bool:
-        return dataset_name in self.datasets
-
-    def read_dataset(self, *, dataset_name: str) -> SimpleNamespace:
-        return self.datasets[dataset_name]
-
-    def create_dataset(self, name: str, **kwargs: Any) -> SimpleNamespace:
-        self.datasets[name] = SimpleNamespace(id=uuid.uuid4(), name=name)
-        self.examples[str(self.datasets[name].id)] = []
-        return self.datasets[name]
-
-    def list_examples(self, *, dataset_id: Any) -> list[SimpleNamespace]:
-        return [SimpleNamespace(id=e["id"]) for e in self.examples[str(dataset_id)]]
-
-    def create_examples(self, *, dataset_id: Any, examples: list[dict[str, Any]]) -> None:
-        self.examples[str(dataset_id)].extend(examples)
-
-    def create_project(self, name: str, **kwargs: Any) -> SimpleNamespace:
-        self.projects.append({"name": name, "id": uuid.uuid4(), **kwargs})
-        return SimpleNamespace(id=self.projects[-1]["id"], name=name)
-
-    def create_run(self, **kwargs: Any) -> None:
-        self.runs.append(kwargs)
-
-    def create_feedback(self, run_id: Any, key: str, **kwargs: Any) -> None:
-        self.feedback.append({"run_id": run_id, "key": key, **kwargs})
 
 
 def _results() -> dict[str, dict[str, Any]]:
@@ -58,25 +21,44 @@ def _results() -> dict[str, dict[str, Any]]:
     return {"routing": {"n": 2, "tier_accuracy": 0.5, "high_recall": 0.0, "rows": rows}}
 
 
-def test_upload_creates_dataset_experiment_runs_and_feedback() -> None:
-    client = FakeLangSmith()
-    summary = upload(_results(), client, prefix="sy", experiment_tag="t1")
-    assert summary == {"routing": {"dataset": "sy-routing", "examples_added": 2,
-                                   "experiment": "sy-routing-t1", "runs": 2}}
-    dataset = client.datasets["sy-routing"]
-    assert client.projects[0]["reference_dataset_id"] == dataset.id
-    assert client.projects[0]["metadata"]["tier_accuracy"] == 0.5
-    example_ids = [e["id"] for e in client.examples[str(dataset.id)]]
-    assert [r["reference_example_id"] for r in client.runs] == example_ids
-    assert all(r["project_name"] == "sy-routing-t1" for r in client.runs)
-    assert [f["score"] for f in client.feedback] == [1.0, 0.0]
-    assert {f["key"] for f in client.feedback} == {"correct"}
-    assert {f["session_id"] for f in client.feedback} == {client.projects[0]["id"]}
+@pytest.mark.parametrize("backend", ["smithdb", "clickhouse"])
+def test_upload_creates_dataset_experiment_runs_and_feedback(backend: str) -> None:
+    """Through the real langsmith client, over HTTP, to the local LangSmith-protocol stub: on a
+    SmithDB-only deployment (feedback must name the run's project) and a ClickHouse-only one,
+    with none of the SDK's deprecation warnings."""
+    from langsmith import Client
+    from support.langsmith_stub import LangSmithStub
 
-    # A second upload reuses the dataset (ids derive from the inputs) and adds a new experiment.
-    again = upload(_results(), client, prefix="sy", experiment_tag="t2")
-    assert again["routing"]["examples_added"] == 0
-    assert len(client.examples[str(dataset.id)]) == 2 and len(client.projects) == 2
+    with LangSmithStub(backend=backend) as stub, warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", LangSmithWarning)
+        client = Client(api_url=stub.url, api_key="stub-key")
+        summary = upload(_results(), client, prefix="sy", experiment_tag="t1")
+        assert summary == {"routing": {"dataset": "sy-routing", "examples_added": 2,
+                                       "experiment": "sy-routing-t1", "runs": 2}}
+        (dataset,) = stub.datasets.values()
+        assert dataset["name"] == "sy-routing" and dataset["example_count"] == 2
+        examples = sorted(stub.examples.values(), key=lambda e: e["inputs"]["text"])
+        assert [e["outputs"] for e in examples] == [{"agent": "fast"}, {"agent": "expert"}]
+        experiment = stub.project_bodies["sy-routing-t1"]
+        assert experiment["reference_dataset_id"] == dataset["id"]
+        assert experiment["extra"]["metadata"]["tier_accuracy"] == 0.5
+        runs = {r["id"]: r for r in stub.runs.values()}
+        assert len(runs) == 2
+        assert {r["reference_example_id"] for r in runs.values()} == set(stub.examples)
+        assert {r["session_id"] for r in runs.values()} == {stub.projects["sy-routing-t1"]}
+        feedback = {f["run_id"]: f for f in stub.feedback.values()}
+        assert set(feedback) == set(runs)
+        assert {f["key"] for f in feedback.values()} == {"correct"}
+        assert {f["session_id"] for f in feedback.values()} == {stub.projects["sy-routing-t1"]}
+        by_text = {runs[r]["inputs"]["text"]: f["score"] for r, f in feedback.items()}
+        assert by_text == {"I forgot my password": 1.0, "migrate 10K users": 0.0}
+
+        # A second upload reuses the dataset (ids derive from the inputs) and adds an experiment.
+        again = upload(_results(), client, prefix="sy", experiment_tag="t2")
+        assert again["routing"]["examples_added"] == 0
+        assert len(stub.examples) == 2 and len(stub.datasets) == 1
+        assert {"sy-routing-t1", "sy-routing-t2"} <= set(stub.project_bodies)
 
 
 def test_tool_choice_set_is_well_formed() -> None:

@@ -7,7 +7,10 @@ feedback and to read them back, over real HTTP on a loopback port.
 
 Runs arrive as ``POST /runs/batch`` (``{"post": [...], "patch": [...]}``; ``/info`` turns the
 multipart endpoint off), ``POST /runs`` and ``PATCH /runs/{id}``; feedback as ``POST /feedback``.
-Reading back: ``GET /sessions?name=`` (the project), ``GET /feedback``, and the runs through
+Datasets and experiments (``switchyard eval --langsmith``): ``GET``/``POST /datasets``,
+``GET /examples?dataset=``, ``POST /examples/bulk`` and ``POST /sessions`` (a project, here an
+experiment on a dataset). Reading back: ``GET /sessions?name=`` (the project), ``GET /feedback``,
+and the runs through
 ``POST /runs/query`` (``Client.list_runs``) or the runs query API ``POST /api/v2/runs/query``
 (``Client.runs.query``).
 
@@ -53,6 +56,9 @@ class LangSmithStub:
         self.runs: dict[str, dict[str, Any]] = {}
         self.feedback: dict[str, dict[str, Any]] = {}
         self.projects: dict[str, str] = {}  # name -> id
+        self.project_bodies: dict[str, dict[str, Any]] = {}  # name -> POST /sessions body
+        self.datasets: dict[str, dict[str, Any]] = {}  # id -> dataset
+        self.examples: dict[str, dict[str, Any]] = {}  # id -> example
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -88,6 +94,60 @@ class LangSmithStub:
             if project and not run.get("session_id"):
                 run["session_id"] = self.projects.setdefault(
                     project, str(uuid.uuid5(uuid.NAMESPACE_URL, project)))
+
+    # -- datasets and experiments --------------------------------------------------------------
+    @staticmethod
+    def _now() -> str:
+        return datetime.now(UTC).isoformat()
+
+    def _create_dataset(self, body: dict[str, Any]) -> tuple[int, Any]:
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            return 422, {"detail": "a dataset needs a name"}
+        with self._lock:
+            if any(d["name"] == name for d in self.datasets.values()):
+                return 409, {"detail": f"dataset {name!r} already exists"}
+            did = str(body.get("id") or uuid.uuid4())
+            self.datasets[did] = {"id": did, "name": name, "description": body.get("description"),
+                                  "data_type": body.get("data_type") or "kv",
+                                  "created_at": self._now(), "modified_at": self._now(),
+                                  "tenant_id": str(uuid.UUID(int=0)), "example_count": 0}
+            return 200, self.datasets[did]
+
+    def _create_examples(self, body: Any) -> tuple[int, Any]:
+        if not isinstance(body, list):
+            return 422, {"detail": "POST /examples/bulk takes a list of examples"}
+        out = []
+        with self._lock:
+            for ex in body:
+                if not isinstance(ex, dict) or str(ex.get("dataset_id")) not in self.datasets:
+                    return 404, {"detail": "an example names no existing dataset"}
+                eid = str(ex.get("id") or uuid.uuid4())
+                if eid in self.examples:
+                    return 409, {"detail": f"example {eid} already exists"}
+                self.examples[eid] = {"id": eid, "dataset_id": str(ex["dataset_id"]),
+                                      "inputs": ex.get("inputs"), "outputs": ex.get("outputs"),
+                                      "metadata": ex.get("metadata"),
+                                      "created_at": self._now(), "modified_at": self._now()}
+                self.datasets[str(ex["dataset_id"])]["example_count"] += 1
+                out.append(self.examples[eid])
+        return 200, out
+
+    def _create_project(self, body: dict[str, Any]) -> tuple[int, Any]:
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            return 422, {"detail": "a project needs a name"}
+        with self._lock:
+            if name in self.projects:
+                return 409, {"detail": f"project {name!r} already exists"}
+            ref = body.get("reference_dataset_id")
+            if ref is not None and str(ref) not in self.datasets:
+                return 404, {"detail": "reference_dataset_id names no dataset"}
+            self.projects[name] = str(body.get("id") or uuid.uuid4())
+            self.project_bodies[name] = body
+            return 200, {"id": self.projects[name], "name": name, "start_time": self._now(),
+                         "tenant_id": str(uuid.UUID(int=0)), "extra": body.get("extra"),
+                         "reference_dataset_id": ref}
 
     def _query_v2(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The runs query API, as RunQueryV2Params documents it."""
@@ -181,6 +241,18 @@ class LangSmithStub:
                                       "tenant_id": str(uuid.UUID(int=0)),
                                       "start_time": "2026-01-01T00:00:00",
                                       "reference_dataset_id": None} for n in names])
+                elif url.path == "/datasets":
+                    names = set(q.get("name") or [])
+                    with stub._lock:
+                        got = [d for d in stub.datasets.values() if not names or d["name"] in names]
+                    self._send(200, got)
+                elif url.path == "/examples":
+                    sets = set(q.get("dataset") or [])
+                    offset = int((q.get("offset") or ["0"])[0])
+                    limit = int((q.get("limit") or ["100"])[0])
+                    with stub._lock:
+                        got = [e for e in stub.examples.values() if e["dataset_id"] in sets]
+                    self._send(200, got[offset:offset + limit])
                 elif url.path == "/feedback":
                     runs = set(q.get("run") or [])
                     keys = set(q.get("key") or [])
@@ -226,6 +298,12 @@ class LangSmithStub:
                                               "created_at": "2026-01-01T00:00:00",
                                               "modified_at": "2026-01-01T00:00:00"}
                     self._send(200, stub.feedback[fid])
+                elif url.path == "/datasets":
+                    self._send(*stub._create_dataset(body or {}))
+                elif url.path == "/examples/bulk":
+                    self._send(*stub._create_examples(body or []))
+                elif url.path == "/sessions":
+                    self._send(*stub._create_project(body or {}))
                 elif url.path == "/runs/query" and stub.backend != "smithdb":
                     sessions = set(body.get("session") or [])
                     ids = set(body.get("id") or [])

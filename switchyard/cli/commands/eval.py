@@ -187,10 +187,19 @@ def _example_id(suite: str, inputs: dict[str, Any]) -> str:
     return str(uuid.uuid5(_NAMESPACE, suite + json.dumps(inputs, sort_keys=True)))
 
 
+def _example_outputs_key() -> str:
+    """langsmith 0.15 renamed an example's ``outputs`` to ``reference_outputs`` (the old name is
+    deprecated); older SDKs, still allowed, know only ``outputs``."""
+    from langsmith import schemas
+
+    return "reference_outputs" if "reference_outputs" in schemas.ExampleCreate.model_fields else "outputs"
+
+
 def upload(results: dict[str, dict[str, Any]], client: Any, *, prefix: str = "switchyard",
            experiment_tag: str | None = None) -> dict[str, dict[str, Any]]:
     """Each suite -> dataset ``<prefix>-<suite>`` (created or topped up) + one experiment on it."""
     stamp = experiment_tag or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    outputs_key = _example_outputs_key()
     summary: dict[str, dict[str, Any]] = {}
     for suite, result in results.items():
         rows = result.get("rows") or []
@@ -202,7 +211,7 @@ def upload(results: dict[str, dict[str, Any]], client: Any, *, prefix: str = "sw
             dataset = client.create_dataset(name, description=f"switchyard {suite} evaluation set")
             existing = set()
         examples = [{"id": _example_id(suite, r["inputs"]), "inputs": r["inputs"],
-                     "outputs": r["reference"]} for r in rows]
+                     outputs_key: r["reference"]} for r in rows]
         new = [e for e in examples if e["id"] not in existing]
         if new:
             client.create_examples(dataset_id=dataset.id, examples=new)
@@ -211,11 +220,14 @@ def upload(results: dict[str, dict[str, Any]], client: Any, *, prefix: str = "sw
         project = client.create_project(experiment, reference_dataset_id=dataset.id,
                                         metadata={"suite": suite, **metrics})
         now = datetime.now(UTC)
-        for row, example in zip(rows, examples, strict=True):
-            run_id = uuid.uuid4()
+        run_ids = [uuid.uuid4() for _ in rows]
+        for row, example, run_id in zip(rows, examples, run_ids, strict=True):
             client.create_run(name=f"switchyard-eval-{suite}", inputs=row["inputs"], run_type="chain",
                               project_name=experiment, id=run_id, outputs=row["prediction"],
                               reference_example_id=example["id"], start_time=now, end_time=now)
+        if hasattr(client, "flush"):
+            client.flush()  # the runs exist before the feedback that points at them
+        for row, run_id in zip(rows, run_ids, strict=True):
             # With its project: SmithDB-only deployments cannot locate the run without it.
             client.create_feedback(run_id, key="correct", score=1.0 if row["correct"] else 0.0,
                                    session_id=project.id)
