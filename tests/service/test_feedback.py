@@ -237,12 +237,12 @@ async def test_feedback_is_recorded_on_the_langsmith_run_and_read_back(
         # A project that does not exist is a clear error, not a traceback.
         with pytest.raises(LangSmithReadError, match="no project named 'no-such-project'"):
             read_langsmith_feedback("no-such-project")
-        res = runner.invoke(app, ["route", "train", "--from-langsmith", "no-such-project"])
-        assert res.exit_code == 1 and "no project named 'no-such-project'" in res.output
-        assert "Traceback" not in res.output
         monkeypatch.setenv("SWITCHYARD_HOME", str(home))
         monkeypatch.setenv("SWITCHYARD_SECRET", SECRET)
         monkeypatch.delenv("SWITCHYARD_CONFIG", raising=False)
+        res = runner.invoke(app, ["route", "train", "--from-langsmith", "no-such-project"])
+        assert res.exit_code == 1 and "no project named 'no-such-project'" in res.output
+        assert "Traceback" not in res.output
         res = runner.invoke(app, ["route", "train", "--from-langsmith", project])
         assert res.exit_code == 0, res.output
         manifest = json.loads((home / "classifier" / "outcome.json").read_text())
