@@ -57,7 +57,7 @@ def _step_of(run_manager: Any) -> str:
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-\.']*", re.I)
 _PASSAGE_HEAD = re.compile(r"^\[(\d+)\]\s+(.+?)\s+\(source:\s*(\S+?)\)\s*$", re.M)
 _STOP = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "then", "to", "of", "in", "on", "for", "with", "at", "by", "from", "as", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "done", "i", "me", "my", "we", "our", "us", "you", "your", "it", "its", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "how", "why", "when", "where", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "have", "has", "had", "not", "no", "yes", "please", "thanks", "thank", "hi", "hello", "hey", "just", "also", "so", "very", "too", "any", "some", "all", "get", "got", "want", "need", "like", "know", "tell", "about", "into", "out", "up", "down", "over", "under", "again", "more", "most", "such", "only", "own", "same", "than", "s", "t"]
+    ["a", "an", "the", "and", "or", "but", "if", "then", "to", "of", "in", "on", "for", "with", "at", "by", "from", "as", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "done", "i", "me", "my", "we", "our", "us", "you", "your", "it", "its", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "how", "why", "when", "where", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "have", "has", "had", "not", "no", "yes", "please", "thanks", "thank", "hi", "hello", "hey", "just", "also", "so", "very", "too", "any", "some", "all", "get", "got", "want", "need", "like", "know", "tell", "about", "into", "out", "up", "down", "over", "under", "again", "more", "most", "such", "only", "own", "same", "than", "much", "many", "he", "she", "him", "her", "his", "they", "them", "their", "s", "t"]
 )
 # How many tools one model turn may call; more looks like a model that did not choose.
 _MAX_TOOL_CALLS = 3
@@ -74,8 +74,20 @@ def approx_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
+# English clitics: "what's" is "what", "don't" is "do" (then a stop word). Kept on, they made
+# stems such as "what'" that matched any other "what's" as if it were a rare content word.
+_CLITIC = re.compile(r"(?:'s|'re|'ve|'ll|'d|'m|n't)$")
+_NEGATED = {"can't": "can", "won't": "will", "shan't": "shall"}
+
+
 def content_words(text: str) -> list[str]:
-    return [w.lower().strip(".'") for w in _WORD.findall(text) if w.lower() not in _STOP]
+    words = []
+    for raw in _WORD.findall(text):
+        w = raw.lower().strip(".'")
+        w = _NEGATED.get(w) or _CLITIC.sub("", w)
+        if w and w not in _STOP:
+            words.append(w)
+    return words
 
 
 def _stem(word: str) -> str:

@@ -132,3 +132,18 @@ def test_passage_rendering_round_trips():
     parsed = parse_passages(render_passages(PASSAGES))
     assert [p["title"] for p in parsed] == ["Reset your password", "Invoices"]
     assert parsed[1]["url"].endswith("/invoices")
+
+
+def test_word_matching_drops_clitics_and_function_words():
+    """"What's" is "what" (a stop word), not a rare stem "what'" that matches any other
+    "what's"; "can't" is "can"; quantifiers and pronouns carry no topic."""
+    from switchyard.llm.offline import best_units, content_words, word_stems
+
+    assert content_words("What's my account balance?") == ["account", "balance"]
+    assert content_words("I can't sign in, they've locked it") == ["sign", "locked"]
+    assert word_stems("How much do I owe? Don't know") == {"owe"}
+    passages = [{"n": "1", "title": "Plans", "url": "u",
+                 "text": "Plans\nWhat's included: SSO and audit logs.\nYour balance is on the "
+                         "Billing page."}]
+    picked = [unit.text for _, unit in best_units("What's my balance?", passages, limit=3)]
+    assert picked == ["Your balance is on the Billing page."]
