@@ -178,15 +178,15 @@ def uses_runs_query(client: Any) -> bool:
 
 def _read_runs(client: Any, project: str, ids: Sequence[str], since: datetime) -> list[RatedRun]:
     chunks = [list(ids[i:i + _IDS_PER_QUERY]) for i in range(0, len(ids), _IDS_PER_QUERY)]
+    project_id = _existing_project_id(client, project)  # a clear error, not the query's 404
     if uses_runs_query(client):
-        return _run_sync(_query_runs(client, _existing_project_id(client, project), chunks, since))
+        return _run_sync(_query_runs(client, project_id, chunks, since))
     out: list[RatedRun] = []
-    _existing_project_id(client, project)  # a clear error, not the query's 404
     with warnings.catch_warnings():
         # Chosen on purpose for a server without the runs query API.
         warnings.filterwarnings("ignore", r"list_runs\(\) is deprecated", DeprecationWarning)
         for chunk in chunks:
-            for r in client.list_runs(project_name=project, run_ids=chunk, is_root=True,
+            for r in client.list_runs(project_id=project_id, run_ids=chunk, is_root=True,
                                       start_time=since):
                 out.append(RatedRun(str(r.id), r.inputs or {}, r.outputs or {},
                                     (r.extra or {}).get("metadata") or {}))
