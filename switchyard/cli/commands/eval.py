@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from langsmith import Client
+
     from switchyard.app import Switchyard
 
 SUITES = ("routing", "retrieval", "tools")
@@ -195,7 +197,7 @@ def _example_outputs_key() -> str:
     return "reference_outputs" if "reference_outputs" in schemas.ExampleCreate.model_fields else "outputs"
 
 
-def upload(results: dict[str, dict[str, Any]], client: Any, *, prefix: str = "switchyard",
+def upload(results: dict[str, dict[str, Any]], client: Client, *, prefix: str = "switchyard",
            experiment_tag: str | None = None) -> dict[str, dict[str, Any]]:
     """Each suite -> dataset ``<prefix>-<suite>`` (created or topped up) + one experiment on it."""
     stamp = experiment_tag or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -225,16 +227,13 @@ def upload(results: dict[str, dict[str, Any]], client: Any, *, prefix: str = "sw
             client.create_run(name=f"switchyard-eval-{suite}", inputs=row["inputs"], run_type="chain",
                               project_name=experiment, id=run_id, outputs=row["prediction"],
                               reference_example_id=example["id"], start_time=now, end_time=now)
-        if hasattr(client, "flush"):
-            client.flush()  # the runs exist before the feedback that points at them
+        client.flush()  # the runs exist before the feedback that points at them
         for row, run_id in zip(rows, run_ids, strict=True):
             # With its project: SmithDB-only deployments cannot locate the run without it.
             client.create_feedback(run_id, key="correct", score=1.0 if row["correct"] else 0.0,
                                    session_id=project.id)
         summary[suite] = {"dataset": name, "examples_added": len(new), "experiment": experiment,
                           "runs": len(rows)}
-    if hasattr(client, "flush"):
-        client.flush()
     return summary
 
 
