@@ -409,7 +409,16 @@ def _fmt(values: frozenset[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-_VOCABULARY: list[frozenset[str]] = []  # the vocabulary, once found (it never changes)
+@lru_cache(maxsize=1)
+def _found_vocabulary() -> frozenset[str]:
+    """The encoder's WordPiece words (a home's saved tokenizer when the model package is not
+    installed); LookupError while there is none, which lru_cache does not keep."""
+    from switchyard.encoder.onnx_encoder import wordpiece_words
+
+    words = wordpiece_words()
+    if not words:
+        raise LookupError("no WordPiece vocabulary yet")
+    return words
 
 
 def _english_words() -> frozenset[str]:
@@ -418,18 +427,12 @@ def _english_words() -> frozenset[str]:
     Two tokens one edit apart are a typo only if at least one of them is *not* a word:
     "pasword"/"password" qualifies, "lock"/"block" or "export"/"expert" do not.
     """
-    if _VOCABULARY:
-        return _VOCABULARY[0]
-    from switchyard.encoder.onnx_encoder import wordpiece_words
-
-    # The encoder's own tokenizer (a home's saved copy when the model package is not installed).
-    words = wordpiece_words()
-    if not words:
+    try:
+        return _found_vocabulary()
+    except LookupError:
         # No vocabulary yet: treat every token as a word (strict: no typo is forgiven). Not
         # kept: without the model package the home's tokenizer is known once an encoder opens.
         return frozenset({"*"})
-    _VOCABULARY.append(words)
-    return words
 
 
 def _within_one_edit(a: str, b: str) -> bool:

@@ -269,7 +269,7 @@ def test_spelling_is_strict_until_a_vocabulary_is_found(monkeypatch: pytest.Monk
     from switchyard.encoder import onnx_encoder
 
     real = onnx_encoder.wordpiece_words
-    monkeypatch.setattr(guard, "_VOCABULARY", [])
+    guard._found_vocabulary.cache_clear()
     monkeypatch.setattr(onnx_encoder, "wordpiece_words", lambda: None)
     assert not guard.is_spelling_variant("pasword", "password")
     monkeypatch.setattr(onnx_encoder, "wordpiece_words", real)
