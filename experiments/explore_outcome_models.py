@@ -100,6 +100,8 @@ def main() -> int:
                     best = (a, hp)
         return shipped(tr, te, best[1])
 
+    complexity: dict[str, np.ndarray] = {}  # text -> log complexity probabilities, made once
+
     def with_complexity(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
         # The classifier's own complexity probabilities (log), which the router computes anyway.
         if not complexity:
@@ -113,8 +115,6 @@ def main() -> int:
             return shipped(tr, te)
         finally:
             om.text_features = full_features
-
-    complexity: dict[str, np.ndarray] = {}
 
     def oof(fn: Score, fold: np.ndarray) -> np.ndarray:
         out = np.zeros(len(rows))
