@@ -68,7 +68,7 @@ def resolve_tool(pack: DomainPack, name: str) -> BaseTool:
     if leaked:
         raise manifest_key_error(pack, key, f"the model would choose the parameter(s) {leaked}",
                                  "take the signed-in user from the injected runtime instead "
-                                 "(a `runtime: ToolRuntime` parameter: runtime.context.user_id)")
+                                 "(a `runtime: ToolRuntime[Context]` parameter: runtime.context.user_id)")
     return tool
 
 

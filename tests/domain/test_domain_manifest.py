@@ -176,6 +176,8 @@ def test_a_tool_whose_caller_the_model_would_choose_is_refused(tmp_path: Path) -
     assert "key tools.orders_of.ref" in message
     assert "the model would choose the parameter(s) ['user_id']" in message
     assert "fix: take the signed-in user from the injected runtime" in message
+    # The hint names the typed runtime: a bare ToolRuntime warns on every call with a context.
+    assert "`runtime: ToolRuntime[Context]`" in message
 
 
 def test_an_empty_articles_folder_is_a_warning_then_a_clear_setup_error(tmp_path: Path) -> None:
