@@ -24,8 +24,9 @@ day unless told otherwise, so the window is always explicit.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
+import os
+import threading
 import warnings
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -205,15 +206,30 @@ async def _query_runs(client: Any, project_id: str, chunks: Sequence[list[str]],
     return out
 
 
+_QUERY_LOOP: tuple[int, asyncio.AbstractEventLoop] | None = None  # (pid, loop)
+_QUERY_LOOP_LOCK = threading.Lock()
+
+
+def _query_loop() -> asyncio.AbstractEventLoop:
+    """The one event loop, on a daemon thread, that every runs query of this process runs on.
+    The langsmith client's async HTTP client keeps its pooled connections on the loop that
+    opened them: with a new loop per read (``asyncio.run``), a client handed in again found
+    them dead ("Event loop is closed") and each read paid a retry after a back-off. A forked
+    child starts its own loop (the parent's thread does not exist there)."""
+    global _QUERY_LOOP
+    with _QUERY_LOOP_LOCK:
+        if _QUERY_LOOP is None or _QUERY_LOOP[0] != os.getpid() or _QUERY_LOOP[1].is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="langsmith-runs-query",
+                             daemon=True).start()
+            _QUERY_LOOP = (os.getpid(), loop)
+        return _QUERY_LOOP[1]
+
+
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine from synchronous code, also when this thread already runs a loop (a
-    notebook): then on a worker thread with its own loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+    """Run a runs query coroutine from synchronous code, also when this thread already runs a
+    loop (a notebook): on the process's query loop, waiting here for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, _query_loop()).result()
 
 
 def _as_outcome(run: RatedRun, score: float) -> dict[str, Any]:

@@ -5,8 +5,10 @@ tests/service/test_feedback.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from support.langsmith_stub import LangSmithStub
@@ -68,6 +70,35 @@ def test_an_answer_the_sdk_cannot_parse_is_a_clear_error(stub: LangSmithStub) ->
     _rate(stub, trace_id=None, id="not-a-uuid")
     with pytest.raises(LangSmithReadError, match="could not read LangSmith at http://127.0.0.1"):
         read_langsmith_feedback("p", client=_client(stub))
+
+
+def test_one_client_reads_again_over_its_kept_alive_connections() -> None:
+    # Each read runs the runs query API on a new event loop (asyncio.run): a client whose pooled
+    # connections stayed bound to the first loop would fail the second read ("Event loop is
+    # closed"). A notebook or a long-lived process hands the same client in more than once.
+    with LangSmithStub(backend="smithdb", keep_alive=True) as stub:
+        project = stub.project_id("p")
+        rids = [str(uuid.uuid4()) for _ in range(3)]
+        for i, rid in enumerate(rids):
+            stub.runs[rid] = {"id": rid, "trace_id": rid, "session_id": project, "is_root": True,
+                              "name": "switchyard", "run_type": "chain",
+                              "start_time": datetime.now(UTC).isoformat(),
+                              "inputs": {"messages": [{"type": "human", "content": f"q{i}"}]},
+                              "outputs": {}, "extra": {"metadata": {"agent": "fast"}}}
+            _rate(stub, run_id=rid, trace_id=rid, session_id=project)
+        client = _client(stub)
+        for _ in range(3):
+            got = read_langsmith_feedback("p", client=client)
+            assert sorted(r["run_id"] for r in got) == sorted(rids)
+
+        async def in_a_notebook() -> list[dict[str, object]]:  # this thread runs a loop
+            return read_langsmith_feedback("p", client=client)
+
+        assert len(asyncio.run(in_a_notebook())) == 3
+        # One query per read: none retried after finding its connection dead.
+        runs_queries = [p for _, p in stub.requests if p == "/api/v2/runs/query"]
+        assert len(runs_queries) == 4
+        assert stub.connections < len(stub.requests)  # connections were kept and reused
 
 
 def test_an_unreachable_langsmith_is_a_clear_error() -> None:

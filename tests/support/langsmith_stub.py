@@ -24,6 +24,9 @@ The runs query API's documented rules are enforced (langsmith's ``RunQueryV2Para
 is 1..1000 (default 100); the start-time window defaults to the last day; without ``selects``
 only ``id`` comes back, and a select that is not a ``RunSelectField`` is refused; pages follow an
 opaque ``next_cursor``. Every request needs an ``x-api-key``.
+
+``keep_alive=True`` answers HTTP/1.1 and keeps connections open, as LangSmith does, so a client
+that pools connections reuses them (``stub.connections`` counts the ones opened).
 """
 
 from __future__ import annotations
@@ -51,8 +54,10 @@ def _time(value: Any) -> datetime | None:
 
 
 class LangSmithStub:
-    def __init__(self, backend: str = "dual") -> None:
+    def __init__(self, backend: str = "dual", *, keep_alive: bool = False) -> None:
         self.backend = backend
+        self.keep_alive = keep_alive
+        self.connections = 0
         self.runs: dict[str, dict[str, Any]] = {}
         self.feedback: dict[str, dict[str, Any]] = {}
         self.projects: dict[str, str] = {}  # name -> id
@@ -193,6 +198,13 @@ class LangSmithStub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if stub.keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:  # once per connection
+                super().setup()
+                with stub._lock:
+                    stub.connections += 1
+
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
