@@ -6,7 +6,8 @@ Two pieces, both reusable by any endpoint of the service:
   ``prefixes`` (``/v1/`` by default). It verifies ``Authorization`` from the headers alone and
   answers **401** (a short JSON body and ``WWW-Authenticate: Bearer``) before the body is read,
   parsed or validated, whatever the body holds; the unread body is drained and dropped within a
-  budget so the client can read the 401. A verified :class:`~switchyard.service.auth.Identity`
+  budget so the client can read the 401 (unless the client waits for ``100 Continue``: then it
+  has sent no body, and is answered at once). A verified :class:`~switchyard.service.auth.Identity`
   goes to the route in ``request.state.identity``.
 - FastAPI dependencies: :func:`signed_in` (the request's identity; ``None`` in the local-trial
   mode, where the body names the user) and :func:`require_role` (``Depends(require_role("admin"))``
@@ -29,7 +30,7 @@ from fastapi import Request
 
 from switchyard.core.settings import Settings
 from switchyard.service.auth import Authenticator, AuthError, Identity
-from switchyard.service.limits import DrainBudget, drain
+from switchyard.service.limits import DrainBudget, drain, expects_continue
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -91,7 +92,7 @@ class AuthenticateFirst:
             # A database read (is the user known and active?): off the event loop.
             who = await anyio.to_thread.run_sync(authenticator.authenticate, header)
         except AuthError as exc:
-            await _refuse(receive, send, exc.status, exc.message, self.drain_budget)
+            await _refuse(scope, receive, send, exc.status, exc.message, self.drain_budget)
             return
         scope.setdefault("state", {})[_STATE_KEY] = who
         await self.app(scope, receive, send)
@@ -142,9 +143,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _refuse(receive: Receive, send: Send, status: int, message: str,
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str,
                   budget: DrainBudget | None = None) -> None:
-    await drain(receive, budget, _DRAIN_BYTES, _DRAIN_SECONDS)
+    # A client waiting for "100 Continue" is answered at once: reading would ask for its body.
+    if not expects_continue(scope):
+        await drain(receive, budget, _DRAIN_BYTES, _DRAIN_SECONDS)
     payload = json.dumps({"error": message}).encode()
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(payload)).encode()), (b"connection", b"close")]

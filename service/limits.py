@@ -12,6 +12,10 @@ responses). For requests that carry a body it
 - replays the buffered body to the application otherwise, then hands over the real ``receive``
   so disconnect detection (SSE) keeps working.
 
+A client that sent ``Expect: 100-continue`` has not sent its body yet and waits to be asked: a
+refusal is then answered at once and nothing is drained (reading would ask for the body, the
+server's first ``receive()`` answering "100 Continue"); ``Connection: close`` ends the exchange.
+
 Refused bodies (here and in :mod:`switchyard.service.access`'s 401) are drained through one
 :class:`DrainBudget` per app: all connections together read and drop at most
 ``service.refused_drain_bytes_per_s``. A flood of hostile bodies then waits on a timer instead of
@@ -67,7 +71,7 @@ class RequestLimitsMiddleware:
             return
         if declared is not None and declared > self.max_body_bytes:
             if declared <= _DRAIN_BYTES:
-                await _discard(receive, self.drain_budget)
+                await _discard(scope, receive, self.drain_budget)
             await _reject(send, 413, self._too_large(declared))
             return
         chunks: list[bytes] = []
@@ -81,7 +85,7 @@ class RequestLimitsMiddleware:
             if size > self.max_body_bytes:
                 chunks.clear()
                 if message.get("more_body", False):
-                    await _discard(receive, self.drain_budget)
+                    await _discard(scope, receive, self.drain_budget)
                 await _reject(send, 413, self._too_large(None))
                 return
             chunks.append(chunk)
@@ -160,8 +164,15 @@ async def drain(receive: Receive, budget: DrainBudget | None, max_bytes: int,
                 await budget.take(chunk)
 
 
-async def _discard(receive: Receive, budget: DrainBudget | None) -> None:
-    await drain(receive, budget, _DRAIN_BYTES, _DRAIN_SECONDS)
+def expects_continue(scope: Scope) -> bool:
+    """The client waits for "100 Continue" before it sends the body (RFC 9110, 10.1.1)."""
+    return any(name == b"expect" and value.strip().lower() == b"100-continue"
+               for name, value in scope.get("headers", ()))
+
+
+async def _discard(scope: Scope, receive: Receive, budget: DrainBudget | None) -> None:
+    if not expects_continue(scope):
+        await drain(receive, budget, _DRAIN_BYTES, _DRAIN_SECONDS)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

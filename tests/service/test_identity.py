@@ -249,3 +249,45 @@ def _measure_latency_under_hostile_bodies(server: str) -> None:
     # Without a token: 401; the signed-in sender's 1 MB bodies: 413 from their length.
     assert set(answered) <= {"401", "413"} and answered.get("401", 0) >= 3, answered
     assert busy_ms <= 2.0 * idle_ms, (idle_ms, busy_ms)
+
+
+# -- a client that waits for "100 Continue" --------------------------------------------------
+def _first_response_line(server: str, headers: dict[str, str]) -> tuple[str, bytes]:
+    """Send only a request's headers, as curl does for a large upload, and read what comes
+    back first (the body is never sent)."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(server)
+    lines = ["POST /v1/chat HTTP/1.1", f"Host: {url.netloc}", "Content-Type: application/json",
+             f"Content-Length: {50 * 1024 * 1024}", "Expect: 100-continue",
+             *(f"{k}: {v}" for k, v in headers.items())]
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0].decode()
+        length = next((int(h.split(b":", 1)[1]) for h in head.split(b"\r\n")
+                       if h.lower().startswith(b"content-length:")), 0)
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    return status, rest
+
+
+async def test_a_refusal_does_not_ask_for_the_body_it_refuses(server: str) -> None:
+    # Found by a hostile sweep: the 401 (and the 413) drained the body first, and that read made
+    # the server answer "100 Continue": the client uploaded up to 50 MB to be refused.
+    status, body = await asyncio.to_thread(_first_response_line, server, {})
+    assert status.split()[:2] == ["HTTP/1.1", "401"], status  # not "100 Continue"
+    assert "error" in json.loads(body)
+    status, body = await asyncio.to_thread(_first_response_line, server, _bearer(_token()))
+    assert status.split()[:2] == ["HTTP/1.1", "413"], status
+    assert "larger than" in json.loads(body)["error"]
