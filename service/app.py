@@ -35,6 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchyard.agents.common import ANSWER_TAG
 from switchyard.app import Switchyard
@@ -541,6 +542,17 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, detail = _bounded_errors(list(exc.errors()))
         return _error(422, message, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # The framework's own refusals (no such route, a method the route does not take, a body
+        # FastAPI could not parse) in the service's one error shape, {"error": ...}.
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if message == "There was an error parsing the body":
+            message = "The request body is not valid JSON encoded as UTF-8."
+        response = _error(exc.status_code, message)
+        response.headers.update(exc.headers or {})  # 405's Allow
+        return response
 
     @app.exception_handler(ServiceError)
     @app.exception_handler(AccessRefused)

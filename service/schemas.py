@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 # Ids end up in checkpoint keys and logs: keep them short and printable.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
@@ -41,13 +41,19 @@ class FeedbackRequest(BaseModel):
 
     run_id: StrictStr = Field(pattern=ID_PATTERN,
                               description="The run_id of the answer being rated.")
-    score: float = Field(ge=0.0, le=1.0, description="1 = good (resolved) .. 0 = bad; a bool "
-                                                     "is taken as 1 or 0.")
+    score: float = Field(ge=0.0, le=1.0, strict=True,
+                         description="1 = good (resolved) .. 0 = bad; a bool is taken as 1 or 0.")
     comment: StrictStr | None = Field(default=None, max_length=2000)
     user_id: StrictStr | None = Field(
         default=None, pattern=ID_PATTERN,
         description="Optional: the signed-in user comes from the Bearer token; required only "
                     "in the local-trial mode.")
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _bool_as_number(cls, value: Any) -> Any:
+        # A JSON number or true/false, nothing else: "0.5" (a string) is refused, not parsed.
+        return float(value) if isinstance(value, bool) else value
 
 
 class FeedbackResponse(BaseModel):

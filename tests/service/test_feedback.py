@@ -94,9 +94,11 @@ async def test_only_the_asker_rates_their_run(client: httpx.AsyncClient, home: P
     unknown = await client.post("/v1/feedback", json={"run_id": "no-such-run", "score": 1},
                                 headers=_bearer(settings, "u-0001"))
     assert unknown.status_code == 404
-    bad = await client.post("/v1/feedback", json={"run_id": run_id, "score": 3},
-                            headers=_bearer(settings, "u-0001"))
-    assert bad.status_code == 422
+    for score in (3, -0.5, "0.5", "1", None, [1]):  # a number in 0..1 or a boolean, no string
+        bad = await client.post("/v1/feedback", json={"run_id": run_id, "score": score},
+                                headers=_bearer(settings, "u-0001"))
+        assert bad.status_code == 422, (score, bad.text)
+        assert "score" in bad.json()["error"]
     ok = await client.post("/v1/feedback", json={"run_id": run_id, "score": 1, "comment": "solved"},
                            headers=_bearer(settings, "u-0001"))
     assert ok.status_code == 200, ok.text

@@ -178,6 +178,21 @@ async def test_validation_errors_are_bounded(client: httpx.AsyncClient) -> None:
     assert resp.status_code == 422 and len(resp.content) < 8 * 1024
 
 
+async def test_every_refusal_has_the_one_error_shape(client: httpx.AsyncClient) -> None:
+    """The framework's own refusals (a body FastAPI could not parse, an unknown route, a wrong
+    method) answered FastAPI's {"detail": ...} where the service promises {"error": ...}."""
+    signed = _bearer(_token())
+    undecodable = await client.post("/v1/feedback", content=b'{"run_id": "\xff\xfe", "score": 1}',
+                                    headers={**signed, "content-type": "application/json"})
+    assert undecodable.status_code == 400
+    assert undecodable.json() == {"error": "The request body is not valid JSON encoded as UTF-8."}
+    missing = await client.post("/v1/no-such-endpoint", json={}, headers=signed)
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+    wrong_method = await client.get("/v1/feedback", headers=signed)
+    assert wrong_method.status_code == 405 and wrong_method.json() == {"error": "Method Not Allowed"}
+    assert wrong_method.headers["allow"] == "POST"
+
+
 async def test_operator_endpoint_needs_the_admin_role(client: httpx.AsyncClient) -> None:
     body = {"user_id": "u-0001"}
     assert (await client.post("/v1/admin/forget", json=body)).status_code == 401
