@@ -28,6 +28,7 @@ from switchyard.classifier.lexical import Lexicon
 from switchyard.classifier.outcome_model import OutcomeModel, tier_prices
 from switchyard.classifier.schema import Classification
 from switchyard.core.domain import COMPLEXITIES, COMPLEXITY_FOR_TIER, INTENTS, OUT_OF_SCOPE
+from switchyard.core.fileset import FileSet, named_file, sha256_of
 from switchyard.core.settings import TIER_FOR_COMPLEXITY, Settings
 from switchyard.encoder.embedder import Embedder
 
@@ -193,43 +194,39 @@ class LocalModel:
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: Path, data_hash: str, source: str, encoder: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        npz = directory / "model.npz"
-        tmp = directory / "model.tmp.npz"
-        np.savez(
-            tmp, W_c=self.W_c, b_c=self.b_c, W_i=self.W_i, b_i=self.b_i, W_f=self.W_f, b_f=self.b_f,
-            bank=self.bank, bank_c=self.bank_c, W_lc=self.W_lc, b_lc=self.b_lc, W_li=self.W_li, b_li=self.b_li,
-            lex_idf=self.lexicon.idf,
-        )
-        tmp.replace(npz)
-        lex = directory / "lexicon.json"
-        lex_tmp = directory / "lexicon.tmp.json"
-        lex_tmp.write_text(json.dumps(self.lexicon.terms, ensure_ascii=False), encoding="utf-8")
-        lex_tmp.replace(lex)
-        manifest = {
-            "version": MODEL_VERSION,
-            "data_hash": data_hash,
-            "source": source,
-            # The vectors the heads were fitted on: other vectors (another encoder) refit them.
-            "encoder": encoder,
-            "model_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
-            "lexicon_sha256": hashlib.sha256(lex.read_bytes()).hexdigest(),
-            "intents": self.intents,
-            "intent_meta": {k: vars(v) for k, v in self.intent_meta.items()},
-            "hparams": self.hparams,
-            "has_followup_head": self.has_followup_head,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
-        (directory / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        """Arrays, lexicon and manifest as one generation (see switchyard.core.fileset): a save
+        that fails half-way leaves the model that was there before, whole."""
+        with FileSet(directory, "manifest.json") as files:
+            arrays = files.add("model", ".npz", lambda p: np.savez(
+                p, W_c=self.W_c, b_c=self.b_c, W_i=self.W_i, b_i=self.b_i, W_f=self.W_f,
+                b_f=self.b_f, bank=self.bank, bank_c=self.bank_c, W_lc=self.W_lc, b_lc=self.b_lc,
+                W_li=self.W_li, b_li=self.b_li, lex_idf=self.lexicon.idf))
+            lexicon = files.add("lexicon", ".json", lambda p: p.write_text(
+                json.dumps(self.lexicon.terms, ensure_ascii=False), encoding="utf-8"))
+            files.commit({
+                "version": MODEL_VERSION,
+                "data_hash": data_hash,
+                "source": source,
+                # The vectors the heads were fitted on: other vectors (another encoder) refit them.
+                "encoder": encoder,
+                "files": {"model": arrays.name, "lexicon": lexicon.name},
+                "model_sha256": arrays.sha256,
+                "lexicon_sha256": lexicon.sha256,
+                "intents": self.intents,
+                "intent_meta": {k: vars(v) for k, v in self.intent_meta.items()},
+                "hparams": self.hparams,
+                "has_followup_head": self.has_followup_head,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            })
 
     @classmethod
     def load(cls, directory: Path) -> tuple[LocalModel, dict]:
         manifest = json.loads((directory / "manifest.json").read_text())
-        npz = directory / "model.npz"
-        if hashlib.sha256(npz.read_bytes()).hexdigest() != manifest["model_sha256"]:
+        npz = named_file(directory, manifest, "model", before="model.npz")
+        if sha256_of(npz) != manifest["model_sha256"]:
             raise ValueError(f"{npz} does not match the sha256 in its manifest; refusing to load it")
-        lex = directory / "lexicon.json"
-        if hashlib.sha256(lex.read_bytes()).hexdigest() != manifest["lexicon_sha256"]:
+        lex = named_file(directory, manifest, "lexicon", before="lexicon.json")
+        if sha256_of(lex) != manifest["lexicon_sha256"]:
             raise ValueError(f"{lex} does not match the sha256 in its manifest; refusing to load it")
         with np.load(npz, allow_pickle=False) as arrs:
             a = {k: arrs[k] for k in arrs.files}

@@ -21,7 +21,6 @@ the two clause features were added later, on the same file, with those defaults 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from switchyard.classifier.outcomes import TIER_NAMES, Outcome
+from switchyard.core.fileset import FileSet, named_file, sha256_of
 
 OUTCOME_VERSION = 2  # 2: two clause features added to the text features
 OUTCOME_HPARAMS: dict[str, float] = {"components": 16, "C": 0.05}
@@ -113,18 +113,16 @@ class OutcomeModel:
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        npz, tmp = directory / "outcome.npz", directory / "outcome.tmp.npz"
-        np.savez(tmp, mean=self.mean, components=self.components, feat_mean=self.feat_mean,
-                 feat_scale=self.feat_scale, W=self.W, b=self.b)
-        tmp.replace(npz)
-        manifest = {"version": OUTCOME_VERSION, "tiers": self.tiers, "n_rows": self.n_rows,
-                    "hparams": self.hparams, "source": self.source,
-                    "sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        mtmp = directory / "outcome.tmp.json"
-        mtmp.write_text(json.dumps(manifest, indent=1))
-        mtmp.replace(directory / "outcome.json")
+        """Arrays and manifest as one generation (see switchyard.core.fileset): a save that
+        fails half-way leaves the head that was there before, whole."""
+        with FileSet(directory, "outcome.json") as files:
+            arrays = files.add("outcome", ".npz", lambda p: np.savez(
+                p, mean=self.mean, components=self.components, feat_mean=self.feat_mean,
+                feat_scale=self.feat_scale, W=self.W, b=self.b))
+            files.commit({"version": OUTCOME_VERSION, "tiers": self.tiers, "n_rows": self.n_rows,
+                          "hparams": self.hparams, "source": self.source,
+                          "files": {"arrays": arrays.name}, "sha256": arrays.sha256,
+                          "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
     @classmethod
     def load(cls, directory: Path) -> OutcomeModel | None:
@@ -136,8 +134,8 @@ class OutcomeModel:
         if manifest.get("version") != OUTCOME_VERSION:
             raise ValueError(f"{path} is an older outcome head format: run `switchyard route "
                              "train --outcomes FILE` again")
-        npz = directory / "outcome.npz"
-        if hashlib.sha256(npz.read_bytes()).hexdigest() != manifest["sha256"]:
+        npz = named_file(directory, manifest, "arrays", before="outcome.npz")
+        if sha256_of(npz) != manifest["sha256"]:
             raise ValueError(f"{npz} does not match the sha256 in its manifest; refusing to load it")
         with np.load(npz, allow_pickle=False) as arrs:
             a = {k: arrs[k] for k in arrs.files}
@@ -146,12 +144,18 @@ class OutcomeModel:
 
     @staticmethod
     def remove(directory: Path) -> bool:
-        found = False
-        for name in ("outcome.json", "outcome.npz"):
-            p = directory / name
-            if p.exists():
-                p.unlink()
-                found = True
+        """Delete the head: the manifest first (the head is gone from then on), then its
+        arrays of every generation."""
+        if not directory.is_dir():
+            return False
+        manifest = directory / "outcome.json"
+        found = manifest.exists()
+        with FileSet(directory, "outcome.json"):
+            manifest.unlink(missing_ok=True)
+            for p in [directory / "outcome.npz", *directory.glob("outcome.*.npz")]:
+                if p.exists():
+                    p.unlink()
+                    found = True
         return found
 
 

@@ -141,13 +141,14 @@ def test_tampered_model_is_refused(tmp_path: Path, clf: LocalClassifier) -> None
     clf.model  # noqa: B018 - fitted and saved in the session's home
     dst = tmp_path / "classifier"
     shutil.copytree(src, dst)
-    LocalModel.load(dst)  # intact copy loads
-    with (dst / "model.npz").open("ab") as fh:
+    _, manifest = LocalModel.load(dst)  # intact copy loads
+    arrays, lexicon = manifest["files"]["model"], manifest["files"]["lexicon"]
+    with (dst / arrays).open("ab") as fh:
         fh.write(b"tampered")
     with pytest.raises(ValueError, match="sha256"):
         LocalModel.load(dst)
-    shutil.copy(src / "model.npz", dst / "model.npz")
-    (dst / "lexicon.json").write_text('["password", "migrate"]')
+    shutil.copy(src / arrays, dst / arrays)
+    (dst / lexicon).write_text('["password", "migrate"]')
     with pytest.raises(ValueError, match="sha256"):
         LocalModel.load(dst)
 
