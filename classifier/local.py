@@ -2,9 +2,10 @@
 
 Fitting (scikit-learn, a few seconds) happens at first use or with ``switchyard route train``;
 inference is plain numpy on the request's embedding (computed once and shared with the cache).
-The fitted model is stored as ``model.npz`` (no pickle) + ``manifest.json`` holding the npz's
-sha256 and the training data's hash, so a changed data file triggers a refit and a tampered
-model file is refused.
+The fitted model is stored as ``model.<sha>.npz`` (no pickle) and ``lexicon.<sha>.json``, named
+by ``manifest.json`` with their sha256 and the training data's hash, so a changed data file
+triggers a refit and a tampered model file is refused. The manifest, renamed into place last,
+commits a save (switchyard.core.fileset): a save that fails half-way keeps the previous model.
 """
 
 from __future__ import annotations
