@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from switchyard.core.domain import TIERS
+from switchyard.core.jsonsafe import loads_limited
 
 TIER_NAMES: tuple[str, ...] = tuple(t.value for t in TIERS)  # cheapest first
 MAX_REPORTED = 20  # errors listed in one OutcomeFileError
+MAX_LINE_DEPTH = 8  # an outcome line nests 3 levels (object, outcomes, history)
 
 
 class OutcomeFileError(ValueError):
@@ -59,15 +61,29 @@ class Outcome:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**limit else "a huge number"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _score(value: object, what: str) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        v = float(value)
-        if v != v or v < 0.0 or v > 1.0:  # NaN or out of range
-            raise ValueError(f"{what} must be between 0 and 1 (got {value!r})")
-        return v
-    raise ValueError(f"{what} must be a boolean or a number between 0 and 1 (got {value!r})")
+    # Compared before float(): an integer of 400 digits has no float (OverflowError).
+    if isinstance(value, int | float) and not (value != value or value < 0 or value > 1):
+        return float(value)
+    if isinstance(value, int | float):  # NaN or out of range
+        raise ValueError(f"{what} must be between 0 and 1 (got {_shown(value)})")
+    raise ValueError(f"{what} must be a boolean or a number between 0 and 1 (got {_shown(value)})")
+
+
+def _encodable(text: str, what: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # valid JSON ("\ud800"), but no text an encoder can take
+        raise ValueError(f"{what} holds an unpaired surrogate ({text[exc.start]!r} at "
+                         f"character {exc.start})") from None
+    return text
 
 
 def parse_outcome(obj: object, line: int = 0) -> Outcome:
@@ -77,9 +93,12 @@ def parse_outcome(obj: object, line: int = 0) -> Outcome:
     text = obj.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("'text' must be a non-empty string")
+    _encodable(text, "'text'")
     history = obj.get("history") or []
     if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
         raise ValueError("'history' must be a list of strings")
+    for h in history:
+        _encodable(h, "'history'")
     has_pair = "weak" in obj or "strong" in obj
     if "outcomes" in obj and has_pair:
         raise ValueError("give either 'outcomes' or 'weak'/'strong', not both")
@@ -118,12 +137,15 @@ def load_outcomes(path: Path | str) -> list[Outcome]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line.decode("utf-8"))
+            obj = loads_limited(line.decode("utf-8"), MAX_LINE_DEPTH)
         except UnicodeDecodeError as exc:
             problems.append(f"line {n}: not valid UTF-8 (bad byte at offset {exc.start})")
             continue
         except json.JSONDecodeError as exc:
             problems.append(f"line {n}: not valid JSON ({exc.msg})")
+            continue
+        except ValueError as exc:  # nested too deeply; an integer past Python's 4,300 digits
+            problems.append(f"line {n}: not valid JSON here ({str(exc).split(';')[0][:120]})")
             continue
         try:
             rows.append(parse_outcome(obj, n))

@@ -90,6 +90,25 @@ def test_malformed_lines_are_reported_with_their_line_numbers(tmp_path: Path) ->
     for needle in ("not valid JSON", "'text'", "between 0 and 1", "unknown tier 'turbo'",
                    "both 'weak' and 'strong'", "JSON object"):
         assert needle in msg, msg
+    # Valid JSON the checks above let through to a crash (a hostile sweep): an integer with no
+    # float, one past Python's 4,300 digits, nesting that exhausts the recursion limit, and an
+    # unpaired surrogate no encoder takes. Each is a line's problem, the file refused whole.
+    h = tmp_path / "hostile.jsonl"
+    h.write_text("\n".join([
+        '{"text": "a", "weak": 1' + "0" * 400 + ', "strong": true}',
+        '{"text": "a", "weak": ' + "1" * 5000 + ', "strong": true}',
+        "[" * 200_000,
+        '{"text": "bad \\ud800 surrogate", "weak": true, "strong": false}',
+        '{"text": "ok", "history": ["x\\udfff"], "weak": true, "strong": false}',
+        json.dumps({"text": "fine", "weak": True, "strong": True}),
+    ]) + "\n")
+    with pytest.raises(OutcomeFileError) as err:
+        load_outcomes(h)
+    assert [p.split(":")[0] for p in err.value.problems] == [f"line {n}" for n in range(1, 6)]
+    for needle in ("got a huge number", "4300 digits", "nested deeper", "'text' holds an unpaired",
+                   "'history' holds an unpaired"):
+        assert needle in str(err.value), str(err.value)
+    assert len(str(err.value)) < 1000
     # A file whose lines are fine but miss the dearest tier on one line.
     g = _write(tmp_path / "gap.jsonl", [{"text": "a", "outcomes": {"fast": 1, "expert": 0}},
                                         {"text": "b", "outcomes": {"fast": 1}}])
