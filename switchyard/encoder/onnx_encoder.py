@@ -45,6 +45,10 @@ EMBEDDING_DIM = 384
 # fixed padding to 128): loaded as it is, long texts would be cut at 128 tokens and every request
 # would run 128 positions.
 MAX_TOKENS = 256
+# Texts are cut to this many characters before tokenizing. 256 tokens are ~1,500 characters of
+# prose; tokenizing a 5 MB text to keep 256 tokens of it took 1.7 GB (a 15 MB one aborted the
+# process). Above the service's max_input_chars (20,000), so no request is ever cut here.
+MAX_CHARS = 32_768
 BATCH_MAX = 64
 # Texts per forward pass when many are embedded at once (sorted by length first). Smaller
 # batches were cheaper per text than 64 on this 2-core machine, for short requests and 60-token
@@ -404,7 +408,7 @@ class OnnxEncoder:
         n = len(texts)
         if n == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([t or " " for t in texts])
+        encodings = self._tokenizer.encode_batch([t[:MAX_CHARS] or " " for t in texts])
         if n <= batch_size:
             return self._run(encodings)
         order = sorted(range(n), key=lambda i: len(encodings[i].ids))
@@ -416,4 +420,4 @@ class OnnxEncoder:
 
     def embed_one(self, text: str) -> np.ndarray:
         """(384,): a batch of one, no padding."""
-        return self._run([self._tokenizer.encode(text or " ")])[0]
+        return self._run([self._tokenizer.encode(text[:MAX_CHARS] or " ")])[0]

@@ -117,3 +117,33 @@ def test_batch_commands_embed_on_every_core_and_requests_on_one(monkeypatch, sy)
     assert batch.settings.embedding_threads == 2 and batch.encoder.threads == 2
     assert "2 intra-op thread(s)" in batch.encoder.provenance
     assert Switchyard().settings.embedding_threads == 1
+
+
+_HUGE_TEXT_PROBE = """
+import resource, sys
+from switchyard.encoder.embedder import Embedder
+from switchyard.core.settings import Settings
+e = Embedder.from_settings(Settings())
+e.embed(["warm up"])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+e.embed(["word " * 3_000_000, "warm up"])  # 15 MB
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_a_huge_text_is_cut_before_it_is_tokenized(sy) -> None:
+    """A hostile sweep: tokenizing a 5 MB outcome text took 1.7 GB to keep 256 tokens of it, and
+    a 15 MB one aborted the process. The cut is above the service's max_input_chars, so no
+    request the service takes is ever cut, and a huge text embeds as its first MAX_CHARS."""
+    import subprocess
+    import sys
+
+    from switchyard.core.settings import Settings
+    from switchyard.encoder.onnx_encoder import MAX_CHARS
+
+    assert Settings().max_input_chars < MAX_CHARS
+    huge = "invoice export question " * 500_000
+    assert np.array_equal(sy.encoder.embed([huge])[0], sy.encoder.embed([huge[:MAX_CHARS]])[0])
+    grown = subprocess.run([sys.executable, "-c", _HUGE_TEXT_PROBE], capture_output=True,
+                           text=True, timeout=300, check=True)
+    assert int(grown.stdout.split()[-1]) < 300, grown.stdout  # MiB; 2,251 before the cut
