@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from switchyard.core.sealing import Seal
+from switchyard.core.storage import StorageError, classify_error
 
 if TYPE_CHECKING:
     from switchyard.pg.pool import PgPools
@@ -154,12 +155,20 @@ class SqliteFeedbackStore(FeedbackStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # Written once per answered request: no fsync per commit (WAL + NORMAL survives a crash
-        # of the process; a power cut may lose the last runs, which only cost their ratings).
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(_SQLITE_SCHEMA)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # Written once per answered request: no fsync per commit (WAL + NORMAL survives a
+            # crash of the process; a power cut may lose the last runs, only their ratings).
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.executescript(_SQLITE_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if classify_error(exc) is not None:  # full, read-only...: said as such upstream
+                raise
+            raise StorageError(f"{self.path} is not a feedback database SQLite can read ({exc}); "
+                               "restore it from a backup, or move it aside to start an empty one",
+                               kind="unreadable") from exc
 
     def _insert_run(self, row: tuple[Any, ...]) -> None:
         with self._lock:

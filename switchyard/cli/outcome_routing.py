@@ -50,7 +50,9 @@ def embed_rows(sy: Switchyard, rows: Sequence[Outcome]) -> np.ndarray:
     return vecs[[index[t] for t in texts]]
 
 
-def _enough_tiers(rows: Sequence[Outcome], where: str) -> None:
+def enough_tiers(rows: Sequence[Outcome], where: str) -> None:
+    """Refuse to train on ``rows`` (all of them: feedback beside an outcome file counts with
+    it) unless two tiers are rated."""
     from switchyard.classifier.outcomes import scored_tiers
 
     tiers = scored_tiers(rows)
@@ -66,10 +68,7 @@ def feedback_outcomes(sy: Switchyard) -> list[Outcome]:
     """The rated runs in this deployment's feedback store, as importance-weighted outcomes."""
     from switchyard.feedback import feedback_outcomes as as_outcomes
 
-    rows = as_outcomes(sy.feedback.rated_runs(), sy.settings.classifier.exploration_max_weight)
-    if rows:
-        _enough_tiers(rows, "--from-feedback")
-    return rows
+    return as_outcomes(sy.feedback.rated_runs(), sy.settings.classifier.exploration_max_weight)
 
 
 def langsmith_outcomes(sy: Switchyard, project: str, since_days: float) -> list[Outcome]:
@@ -87,8 +86,6 @@ def langsmith_outcomes(sy: Switchyard, project: str, since_days: float) -> list[
         weight = min(max_w, 1.0 / float(p)) if p else 1.0
         rows.append(Outcome(text=r["text"], history=r["history"], weight=weight,
                             outcomes={r["answered_by"]: min(1.0, max(0.0, r["score"]))}))
-    if rows:
-        _enough_tiers(rows, f"--from-langsmith {project}")
     return rows
 
 
@@ -108,6 +105,37 @@ def train(sy: Switchyard, rows: Sequence[Outcome], source: str) -> str:
         reload()
     return (f"{model.provenance}; embedded {len(rows):,} requests in {t_embed:.1f} s; "
             f"{time.perf_counter() - t0:.1f} s in all -> {sy.settings.classifier_path}")
+
+
+def check_folds(rows: Sequence[Outcome], folds: int) -> None:
+    """Every fold must hold requests (folds go by prompt hash): checked before any embedding."""
+    from switchyard.classifier.outcomes import folds_by_hash
+
+    counts = np.bincount(folds_by_hash(rows, folds), minlength=folds)
+    if (counts == 0).any():
+        distinct = len({r.key for r in rows})
+        raise typer.BadParameter(
+            f"--folds {folds} leaves {int((counts == 0).sum())} of the folds empty: the file has "
+            f"{distinct:,} distinct requests and a request's repeats share one fold; use fewer "
+            "folds", param_hint="--folds")
+
+
+def chart_path(given: Path | None, home: Path) -> Path:
+    """Where the chart goes, known to be writable before the evaluation runs: a directory gets
+    ``route-eval.png`` inside it, a name without a suffix gets ``.png``; another format is
+    refused."""
+    from switchyard.cli.overlay import writable_target
+
+    path = given if given is not None else home / "route-eval.png"
+    if path.is_dir():
+        path = path / "route-eval.png"
+    elif not path.suffix:
+        path = path.with_name(path.name + ".png")
+    if path.suffix.lower() != ".png":
+        raise typer.BadParameter(f"the chart is a PNG file: {path} ends in {path.suffix}",
+                                 param_hint="--chart")
+    writable_target(path, "the chart")
+    return path
 
 
 def _curve_rows(curves: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
@@ -234,4 +262,27 @@ def calibrate(sy: Switchyard, rows: Sequence[Outcome], *, expert_share: float | 
     prices = tier_prices(head.tiers, sy.settings)
     weight = calibrate_weight(head, quality, prices, expert_share=expert_share,
                               min_quality=min_quality, rows=rows)
-    return operating_point(rows, head, quality, prices, weight)
+    point = operating_point(rows, head, quality, prices, weight)
+    dearest = head.tiers[-1]
+    if expert_share is not None:
+        got = float(point["share"][dearest])
+        # The share moves in steps of one request (more where predictions tie).
+        if abs(got - expert_share) > max(0.02, 1.0 / len(rows)):
+            unmet(f"the closest operating point on these {len(rows):,} requests sends {got:.1%} "
+                  f"to {dearest}, not {expert_share:.1%} (the router's predictions allow no "
+                  "closer share)")
+    else:
+        kept = point["quality_kept"]
+        if kept is None:
+            unmet(f"the quality kept cannot be measured on this file: its requests do not score "
+                  f"{dearest} (or {dearest} never gave a good answer), and the router's tiers "
+                  f"({', '.join(head.tiers)}) must be scored to compare them")
+        elif min_quality is not None and kept < min_quality:
+            unmet(f"at most {kept:.1%} of all-{dearest} quality is kept on this file (the best "
+                  f"predicted tier for every request), below the {min_quality:.1%} asked")
+    return point
+
+
+def unmet(reason: str) -> None:
+    typer.echo(f"error: the target cannot be met: {reason}; nothing was written.", err=True)
+    raise typer.Exit(1)

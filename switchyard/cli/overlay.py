@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +27,32 @@ def read_overlay(path: Path) -> dict[str, Any]:
     return data
 
 
+def writable_target(path: Path, what: str) -> Path:
+    """``path`` resolved (a link is written through) once it is known to be writable: its
+    folder is made and a file created and removed in it; a directory, a read-only file or a
+    folder that cannot be written is refused (``typer.BadParameter``) before any work."""
+    real = path.resolve()
+    if real.is_dir():
+        raise typer.BadParameter(f"{what} {path} is a directory; name a file")
+    if real.exists() and not real.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise typer.BadParameter(f"{what} {path} is read-only; not overwritten")
+    try:
+        real.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=real.parent, prefix=f".{real.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise typer.BadParameter(f"{what} {path} cannot be written ({exc.strerror or exc})") from exc
+    return real
+
+
 def merge_overlay(path: Path, section: str, updates: dict[str, Any]) -> None:
     """Merge ``updates`` into ``{section: {...}}`` of the overlay at ``path`` (a dict value is
     merged one level down, so other keys of a per-intent table survive), replacing the file in
-    one step: a reader never sees half of it."""
-    data = read_overlay(path)
+    one step: a reader never sees half of it. A link is written through; the file keeps its
+    permissions (an overlay may hold secrets: a new one is the owner's only) and a read-only
+    one is refused."""
+    real = writable_target(path, "the overlay")
+    data = read_overlay(real)
     merged = dict(data.get(section)) if isinstance(data.get(section), dict) else {}
     for key, value in updates.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
@@ -35,6 +60,15 @@ def merge_overlay(path: Path, section: str, updates: dict[str, Any]) -> None:
         else:
             merged[key] = value
     data[section] = merged
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    mode = stat.S_IMODE(real.stat().st_mode) if real.exists() else None
+    fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2) + "\n")
+        if mode is not None:  # a new overlay stays mkstemp's owner-only 0600
+            os.chmod(tmp, mode)
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

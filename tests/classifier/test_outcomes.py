@@ -225,3 +225,102 @@ def test_train_eval_and_calibrate_on_outcomes(home: Path, tmp_path: Path, sy) ->
     assert hard.intent != "out_of_scope" and "outcome-trained" in hard.reasoning
     easy = mine.classifier.classify("I forgot my password")
     assert easy.recommended_agent == "fast" and easy.intent == "password_reset"
+
+
+def test_bad_arguments_are_refused_before_the_work_and_lose_nothing(home: Path, tmp_path: Path,
+                                                                     sy) -> None:
+    """A hostile sweep of the commands' arguments: each was an 'unexpected' error after the
+    whole evaluation (or calibration), a report lost, a wrong path printed, or a weight written
+    for a target the data could not meet."""
+    rows = synthetic_outcomes(sy.settings.routing_data_dir)[:200]
+    f = _write(tmp_path / "o.jsonl", rows)
+    assert runner.invoke(app, ["route", "train", "--outcomes", str(f)]).exit_code == 0
+
+    def refused(*args: str) -> str:
+        res = runner.invoke(app, list(args))
+        assert res.exit_code in (1, 2), (args, res.output)
+        assert "unexpected" not in res.output and "Traceback" not in res.output, res.output
+        return " ".join(res.output.replace("│", " ").split())
+
+    # More folds than distinct requests: said before a request is embedded.
+    assert "leaves" in refused("route", "eval", "--outcomes", str(f), "--folds", "201")
+    # A chart that cannot be written or is not a PNG; a report with it is not lost.
+    (tmp_path / "a-file").write_text("x")
+    assert "cannot be written" in refused("route", "eval", "--outcomes", str(f), "--json",
+                                          "--chart", str(tmp_path / "a-file" / "c.png"))
+    assert "is a PNG file" in refused("route", "eval", "--outcomes", str(f), "--chart",
+                                      str(tmp_path / "c.txt"))
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    for given, written in ((charts, charts / "route-eval.png"),
+                           (tmp_path / "noext", tmp_path / "noext.png")):
+        res = runner.invoke(app, ["route", "eval", "--outcomes", str(f), "--json", "--chart",
+                                  str(given)])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["chart"] == str(written) and written.stat().st_size > 0
+
+    # Overlays: a directory or a read-only file is refused at once; permissions and links kept.
+    cal = ["route", "calibrate", "--outcomes", str(f), "--expert-share", "0.2", "--write"]
+    assert "is a directory" in refused(*cal, str(charts))
+    ro = tmp_path / "ro.json"
+    ro.write_text('{"a": 1}')
+    ro.chmod(0o444)
+    assert "read-only" in refused(*cal, str(ro))
+    assert ro.read_text() == '{"a": 1}'
+    private = tmp_path / "private.json"
+    private.write_text('{"a": 1}')
+    private.chmod(0o600)
+    link = tmp_path / "link.json"
+    link.symlink_to(private.name)
+    assert runner.invoke(app, [*cal, str(link)]).exit_code == 0
+    assert link.is_symlink() and (private.stat().st_mode & 0o777) == 0o600
+    assert json.loads(private.read_text())["classifier"]["outcome_cost_weight"] > 0
+
+    # A target the data cannot meet writes nothing, and says what the data allows.
+    before = private.read_bytes()
+    assert "sends" in refused("route", "calibrate", "--outcomes", str(f), "--expert-share", "1",
+                              "--write", str(private))
+    no_expert = _write(tmp_path / "never.jsonl",
+                       [{"text": r["text"], "weak": r["weak"], "strong": False} for r in rows])
+    assert "cannot be measured" in refused("route", "calibrate", "--outcomes", str(no_expert),
+                                           "--min-quality", "0.9", "--write", str(private))
+    assert private.read_bytes() == before
+
+    # SWITCHYARD_CONFIG may name the overlay calibrate is to create.
+    fresh = tmp_path / "fresh.json"
+    os.environ["SWITCHYARD_CONFIG"] = str(fresh)  # restored by the home fixture's monkeypatch
+    try:
+        res = runner.invoke(app, ["route", "calibrate", "--outcomes", str(f), "--expert-share",
+                                  "0.2"])
+    finally:
+        del os.environ["SWITCHYARD_CONFIG"]
+    assert res.exit_code == 0, res.output
+    assert "outcome_cost_weight" in json.loads(fresh.read_text())["classifier"]
+
+
+def test_feedback_from_one_tier_trains_beside_an_outcome_file(home: Path, tmp_path: Path, sy,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ratings of one tier alone cannot teach a choice between tiers, but beside an outcome
+    file (`--from-feedback --outcomes`, "both") they can: the check is on what is trained on."""
+    from switchyard.classifier.outcomes import Outcome
+    from switchyard.cli import outcome_routing
+
+    rated = [Outcome(text=f"rated question {i}", outcomes={"fast": float(i % 2)}) for i in range(30)]
+    monkeypatch.setattr(outcome_routing, "feedback_outcomes", lambda sy: list(rated))
+    alone = runner.invoke(app, ["route", "train", "--from-feedback"])
+    assert alone.exit_code == 2 and "found only fast" in alone.output, alone.output
+    f = _write(tmp_path / "o.jsonl", synthetic_outcomes(sy.settings.routing_data_dir)[:100])
+    both = runner.invoke(app, ["route", "train", "--from-feedback", "--outcomes", str(f)])
+    assert both.exit_code == 0, both.output
+    assert "fitted on 130 outcomes" in both.output
+
+
+def test_an_unreadable_feedback_store_is_named(home: Path) -> None:
+    store = home / "feedback.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store}{suffix}").unlink(missing_ok=True)
+    store.write_bytes(b"not a database at all " * 300)
+    res = runner.invoke(app, ["route", "train", "--from-feedback"])
+    assert res.exit_code == 1 and "unexpected" not in res.output, res.output
+    assert f"{store} is not a feedback database" in " ".join(res.output.split())
+    assert store.read_bytes() == b"not a database at all " * 300  # left for the user to recover

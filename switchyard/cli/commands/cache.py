@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from switchyard.cli.format import timestamp
-from switchyard.cli.overlay import merge_overlay, read_overlay
+from switchyard.cli.overlay import merge_overlay, read_overlay, writable_target
 
 cache_app = typer.Typer(
     help="Semantic cache: stats, clear, probe and calibrate.", no_args_is_help=True
@@ -231,8 +231,9 @@ def calibrate(
 
     if by not in (None, "tier", "intent"):
         raise typer.BadParameter("--by must be 'tier' or 'intent'")
-    if write is not None:
-        read_overlay(write)  # a bad overlay fails now, not after embedding every pair
+    if write is not None:  # a bad or unwritable overlay fails now, not after every pair
+        writable_target(write, "the overlay")
+        read_overlay(write)
     from switchyard.cli.main import pack_data_file
 
     sy = Switchyard.for_batch()

@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from switchyard.cli.overlay import merge_overlay
+from switchyard.cli.overlay import merge_overlay, read_overlay, writable_target
 from switchyard.core.jsonsafe import loads_limited
 from switchyard.core.langsmith_feedback import DEFAULT_SINCE_DAYS
 
@@ -178,9 +178,11 @@ def register(app: typer.Typer) -> None:
             from switchyard.cli import outcome_routing as orr
 
             rows_o = orr.load_or_exit(outcomes)
+            if folds:
+                orr.check_folds(rows_o, folds)
             sy = Switchyard.for_batch()
+            png = orr.chart_path(chart, sy.settings.home)  # writable, before the work
             report = orr.evaluate(sy, outcomes, rows_o, folds)
-            png = chart or sy.settings.home / "route-eval.png"
             orr.write_chart(report, png)
             if as_json:
                 report.pop("_curves")
@@ -299,6 +301,11 @@ def register(app: typer.Typer) -> None:
                 sources.append(f"langsmith:{from_langsmith}:{len(got)}")
             if not rows_o:
                 raise typer.BadParameter("no outcomes to learn from (no rated runs yet?)")
+            orr.enough_tiers(rows_o, " + ".join(
+                flag for flag, on in (("--outcomes", outcomes is not None),
+                                      ("--from-feedback", from_feedback),
+                                      (f"--from-langsmith {from_langsmith}", from_langsmith))
+                if on))
             typer.echo(orr.train(sy, rows_o, source=",".join(sources)))
             return
         sy = Switchyard.for_batch()
@@ -337,9 +344,21 @@ def register(app: typer.Typer) -> None:
         if (expert_share is None) == (min_quality is None):
             raise typer.BadParameter("give one of --expert-share or --min-quality")
         target = orr.overlay_path(write)
+        writable_target(target, "the overlay")  # and a malformed one fails now, not after
+        read_overlay(target)  # embedding every request
         rows_o = orr.load_or_exit(outcomes)
-        sy = Switchyard.for_batch()
-        point = orr.calibrate(sy, rows_o, expert_share=expert_share, min_quality=min_quality)
+        # SWITCHYARD_CONFIG may name the overlay this command is to create: settings load it
+        # empty meanwhile, and it goes again if the calibration fails.
+        created = write is None and not target.exists()
+        if created:
+            merge_overlay(target, "classifier", {})
+        try:
+            sy = Switchyard.for_batch()
+            point = orr.calibrate(sy, rows_o, expert_share=expert_share, min_quality=min_quality)
+        except BaseException:
+            if created:
+                target.unlink(missing_ok=True)
+            raise
         merge_overlay(target, "classifier", {"outcome_cost_weight": point["cost_weight"]})
         if as_json:
             typer.echo(json.dumps({**point, "written": str(target)}))
