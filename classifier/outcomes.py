@@ -205,7 +205,15 @@ class Curve:
         hit = np.nonzero(self.pgr >= target - 1e-12)[0]
         return float(self.shares[hit[0]]) if hit.size else 1.0
 
-    def summary(self) -> dict[str, float]:
+    @property
+    def defined(self) -> bool:
+        """PGR needs a gap to recover: the strong tier better than the weak one on these rows."""
+        return self.strong > self.weak
+
+    def summary(self) -> dict[str, float | None]:
+        """APGR and CPTs; all None when the strong tier is not better (no gap to recover)."""
+        if not self.defined:
+            return {"apgr": None, "cpt50": None, "cpt80": None, "cpt95": None}
         return {"apgr": round(self.apgr, 4), "cpt50": round(self.cpt(0.5), 4),
                 "cpt80": round(self.cpt(0.8), 4), "cpt95": round(self.cpt(0.95), 4)}
 

@@ -181,9 +181,14 @@ def evaluate(sy: Switchyard, path: Path, rows: Sequence[Outcome], folds: int | N
         report[name] = summary
     # Cost at the configured prices: the strong share priced against all-strong.
     prices = tier_prices([lo, hi], sy.settings)
-    report["cost_at_cpt"] = {name: {k: round(float(prices[0] + (prices[1] - prices[0]) * v), 4)
+    report["cost_at_cpt"] = {name: {k: None if v is None else
+                                    round(float(prices[0] + (prices[1] - prices[0]) * v), 4)
                                     for k, v in s.items() if k.startswith("cpt")}
                              for name, s in _curve_rows(curves)}
+    if not curves["random"].defined:
+        report["note"] = (f"{hi} is not better than {lo} on this file ({report['strong_quality']:.1%}"
+                          f" against {report['weak_quality']:.1%} good): there is no quality gap "
+                          "to recover, so APGR and CPT are undefined")
     report["_curves"] = curves
     return report
 
@@ -196,7 +201,8 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for name, c in report["_curves"].items():
-        ax.plot(c.shares * 100, c.quality * 100, label=f"{name} (APGR {c.apgr:.3f})",
+        label = f"{name} (APGR {c.apgr:.3f})" if c.defined else name
+        ax.plot(c.shares * 100, c.quality * 100, label=label,
                 linestyle="--" if name in ("random", "oracle") else "-")
     ax.set_xlabel(f"share of requests sent to {report['strong_tier']} (%)")
     ax.set_ylabel("quality (% good answers)")
@@ -223,11 +229,17 @@ def print_report(report: dict[str, Any]) -> None:
                         "the quality gap (CPT), and its cost vs all-strong")
     for col in ("router", "APGR", "CPT(50%)", "CPT(80%)", "CPT(95%)", "cost at CPT(80%)"):
         table.add_column(col, justify="right")
+    def shown(v: float | None, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
     for name, c in report["_curves"].items():
         s = c.summary()
-        table.add_row(name, f"{s['apgr']:.3f}", f"{s['cpt50']:.1%}", f"{s['cpt80']:.1%}",
-                      f"{s['cpt95']:.1%}", f"{report['cost_at_cpt'][name]['cpt80']:.1%}")
+        table.add_row(name, shown(s["apgr"], ".3f"), shown(s["cpt50"], ".1%"),
+                      shown(s["cpt80"], ".1%"), shown(s["cpt95"], ".1%"),
+                      shown(report["cost_at_cpt"][name]["cpt80"], ".1%"))
     con.print(table)
+    if report.get("note"):
+        con.print(f"note: {report['note']}")
     op = report.get("operating_point")
     if op:
         con.print("operating point (classifier.outcome_cost_weight "

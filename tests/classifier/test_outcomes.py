@@ -147,6 +147,16 @@ def test_curve_metrics_follow_routellm() -> None:
     assert curve(np.ones(8), weak, strong).apgr == pytest.approx(0.5)
 
 
+def test_without_a_gap_to_recover_the_metrics_are_undefined() -> None:
+    # Every answer good on both tiers (or the weak tier better): PGR divides by the gap, so
+    # APGR and CPT are undefined, not 0 and 100% for every router (the random one included).
+    both = np.ones(50)
+    assert curve(np.arange(50.0), both, both).summary() == {
+        "apgr": None, "cpt50": None, "cpt80": None, "cpt95": None}
+    assert random_curve(both, np.zeros(50)).summary()["apgr"] is None
+    assert random_curve(np.zeros(50), both).summary()["apgr"] == pytest.approx(0.5)
+
+
 def test_folds_follow_the_prompt_not_the_line() -> None:
     from switchyard.classifier.outcomes import Outcome
 
