@@ -69,11 +69,26 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 2)
 
 
+def _part_text(block: Any) -> Any:
+    return block.get("text", "") if isinstance(block, dict) else block
+
+
 def _text(message: Any) -> str:
+    """An earlier turn's text, leniently: multimodal blocks keep their text parts."""
     content = message.content
-    if isinstance(content, list):  # multimodal content blocks: keep the text parts
-        content = " ".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
-    return str(content)
+    if isinstance(content, list):
+        content = " ".join(t for t in map(_part_text, content) if isinstance(t, str))
+    return content if isinstance(content, str) else str(content)
+
+
+def _request_text(message: Any) -> Any:
+    """The message being asked: its text, or None when a part meant as text is not text (a
+    client's {"type": "text", "text": 5}), which check_request refuses as such."""
+    content = message.content
+    if isinstance(content, list):
+        parts = [_part_text(b) for b in content]
+        return " ".join(parts) if all(isinstance(p, str) for p in parts) else None
+    return content
 
 
 def check_request(text: Any, max_chars: int) -> str | None:
@@ -131,14 +146,14 @@ class RouterNodes:
             "fallback_from": [], "fallback_reasons": [], "provenance": {},
             "answer": "", "agent": "", "model": "", "sources": [], "outcome": {},
         }
-        raw = _text(humans[-1]) if humans else ""
+        raw = _request_text(humans[-1]) if humans else ""
         error = "No user message: send at least one human message." if not humans else None
         error = error or check_request(raw, settings.max_input_chars)
         ctx = context_of(runtime)
         if error is None and ctx.user_id is not None:
             error = await asyncio.to_thread(self._user_error, deps, ctx.user_id)
         update["timings"] = {RESET: True, "intake": _ms(start)}
-        request = raw.strip()
+        request = raw.strip() if isinstance(raw, str) else ""
         if error:
             return Command(goto="respond", update={**update, "error": error, "request": request[:200]})
         earlier = messages[:messages.index(humans[-1])] if humans else []
@@ -159,8 +174,9 @@ class RouterNodes:
     @staticmethod
     def _conversation(earlier: list[AnyMessage], max_tokens: int) -> list[AnyMessage]:
         """Earlier user and assistant turns, the most recent that fit the token budget."""
-        turns = [m for m in earlier if isinstance(m, HumanMessage | AIMessage) and not
-                 (isinstance(m, AIMessage) and m.tool_calls)]
+        turns = [m if _request_text(m) is not None else m.model_copy(update={"content": _text(m)})
+                 for m in earlier if isinstance(m, HumanMessage | AIMessage) and not
+                 (isinstance(m, AIMessage) and m.tool_calls)]  # malformed parts: text only
         if not turns or max_tokens <= 0:
             return []
         return trim_messages(turns, max_tokens=max_tokens, strategy="last",

@@ -46,6 +46,23 @@ async def test_intake_rejects_huge_input_before_any_model_call(nodes):
     assert "100,000 characters" in cmd.update["error"]
 
 
+async def test_intake_takes_text_parts_and_refuses_parts_that_are_not_text(nodes):
+    parts = HumanMessage(content=[{"type": "text", "text": "I forgot"},
+                                  {"type": "text", "text": "my password"}])
+    cmd = await nodes.intake({"messages": [parts]}, RT)
+    assert cmd.goto == "classify" and cmd.update["request"] == "I forgot my password"
+    # A client's {"type": "text", "text": 5} crashed intake (TypeError from the join).
+    for bad in (5, None, ["x"]):
+        msg = HumanMessage(content=[{"type": "text", "text": "hi"}, {"type": "text", "text": bad}])
+        cmd = await nodes.intake({"messages": [msg]}, RT)
+        assert cmd.goto == "respond" and cmd.update["error"] == "The message must be text."
+    # In an earlier turn, such a part is skipped: the question still goes through.
+    earlier = HumanMessage(content=[{"type": "text", "text": 5}, {"type": "text", "text": "hi"}])
+    cmd = await nodes.intake({"messages": [earlier, AIMessage("Hello."),
+                                           HumanMessage("I forgot my password")]}, RT)
+    assert cmd.goto == "classify" and cmd.update["history"] == ["hi"]
+
+
 async def test_intake_without_a_human_message(nodes):
     cmd = await nodes.intake({"messages": [AIMessage("hello")]}, RT)
     assert cmd.goto == "respond" and "No user message" in cmd.update["error"]
