@@ -12,15 +12,19 @@ from typing import Any
 
 import typer
 
+from switchyard.core.jsonsafe import loads_limited
+
 
 def read_overlay(path: Path) -> dict[str, Any]:
     """The overlay at ``path`` ({} when absent); a file that is not a JSON object is refused
     (``typer.BadParameter``) and left untouched."""
     if not path.exists():
         return {}
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} is not a regular file; not overwritten")
     try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = loads_limited(path.read_text(encoding="utf-8") or "{}")
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, nested too deeply
         raise typer.BadParameter(f"{path} is not a JSON settings file; not overwritten") from exc
     if not isinstance(data, dict):
         raise typer.BadParameter(f"{path} does not hold a JSON object; not overwritten")
@@ -34,6 +38,8 @@ def writable_target(path: Path, what: str) -> Path:
     real = path.resolve()
     if real.is_dir():
         raise typer.BadParameter(f"{what} {path} is a directory; name a file")
+    if real.exists() and not real.is_file():  # a device or a pipe: never replaced, never read
+        raise typer.BadParameter(f"{what} {path} is not a regular file")
     if real.exists() and not real.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         raise typer.BadParameter(f"{what} {path} is read-only; not overwritten")
     try:

@@ -12,7 +12,6 @@ file naming one tier keeps the others. A tier's prices default to the model cata
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import tomllib
 from pathlib import Path
@@ -34,6 +33,7 @@ from pydantic_settings import (
 )
 
 from switchyard.core.domain import COMPLEXITY_FOR_TIER, TIER_FOR_COMPLEXITY, TIERS, Tier  # noqa: F401
+from switchyard.core.jsonsafe import loads_limited
 from switchyard.core.pack import DomainPack, default_pack_dir, load_pack_cached
 from switchyard.llm.catalog import catalog
 
@@ -323,16 +323,18 @@ def load_config_file(path: Path) -> dict[str, Any]:
     """A settings file as a dict, with a clear error for a missing, unreadable or odd file."""
     if not path.is_file():
         raise ConfigError(f"SWITCHYARD_CONFIG={path} does not exist")
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise ConfigError(f"SWITCHYARD_CONFIG={path}: use a .toml or .json file")
     try:
         if path.suffix.lower() == ".toml":
             with path.open("rb") as fh:
                 data = tomllib.load(fh)
-        elif path.suffix.lower() == ".json":
-            data = json.loads(path.read_text())
         else:
-            raise ConfigError(f"SWITCHYARD_CONFIG={path}: use a .toml or .json file")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"SWITCHYARD_CONFIG={path} is not valid {path.suffix[1:]}: {exc}") from exc
+            data = loads_limited(path.read_text())
+    # Decode errors and JSON nested too deeply are ValueErrors; deep TOML exhausts the stack.
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"SWITCHYARD_CONFIG={path} is not valid {path.suffix[1:]}: "
+                          f"{str(exc)[:200] or type(exc).__name__}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"SWITCHYARD_CONFIG={path} must hold a table/object of settings")
     return data

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -299,6 +300,21 @@ def open_exported(store_dir: Path, threads: int = 1, recipe: Recipe = RECIPE) ->
 _TOKENIZER_IN_USE: list[Path] = []
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _tokenizable(text: str) -> str:
+    """What the tokenizer is given: at most MAX_CHARS characters, " " for an empty text, and an
+    unpaired surrogate (valid JSON "\\ud800", no UTF-8) as U+FFFD: the tokenizer raises a
+    TypeError on one, which ended whole batch commands."""
+    text = text[:MAX_CHARS] or " "
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
 @functools.lru_cache(maxsize=4)
 def _words_of(tokenizer_path: Path) -> frozenset[str]:
     vocab = json.loads(Path(tokenizer_path).read_text(encoding="utf-8"))["model"]["vocab"]
@@ -408,7 +424,7 @@ class OnnxEncoder:
         n = len(texts)
         if n == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([t[:MAX_CHARS] or " " for t in texts])
+        encodings = self._tokenizer.encode_batch([_tokenizable(t) for t in texts])
         if n <= batch_size:
             return self._run(encodings)
         order = sorted(range(n), key=lambda i: len(encodings[i].ids))
@@ -420,4 +436,4 @@ class OnnxEncoder:
 
     def embed_one(self, text: str) -> np.ndarray:
         """(384,): a batch of one, no padding."""
-        return self._run([self._tokenizer.encode(text[:MAX_CHARS] or " ")])[0]
+        return self._run([self._tokenizer.encode(_tokenizable(text))])[0]

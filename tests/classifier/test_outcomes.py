@@ -286,6 +286,15 @@ def test_bad_arguments_are_refused_before_the_work_and_lose_nothing(home: Path, 
     assert link.is_symlink() and (private.stat().st_mode & 0o777) == 0o600
     assert json.loads(private.read_text())["classifier"]["outcome_cost_weight"] > 0
 
+    # A device or a pipe is never written (a FIFO blocked the command for ever), and an
+    # overlay nested too deeply is refused, not a RecursionError.
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    assert "not a regular file" in refused(*cal, str(fifo))
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    assert "is not a JSON settings file" in refused(*cal, str(deep))
+
     # A target the data cannot meet writes nothing, and says what the data allows.
     before = private.read_bytes()
     assert "sends" in refused("route", "calibrate", "--outcomes", str(f), "--expert-share", "1",

@@ -147,3 +147,12 @@ def test_a_huge_text_is_cut_before_it_is_tokenized(sy) -> None:
     grown = subprocess.run([sys.executable, "-c", _HUGE_TEXT_PROBE], capture_output=True,
                            text=True, timeout=300, check=True)
     assert int(grown.stdout.split()[-1]) < 300, grown.stdout  # MiB; 2,251 before the cut
+
+
+def test_an_unpaired_surrogate_embeds_as_the_replacement_character(sy) -> None:
+    # Valid JSON ("\ud800") but no UTF-8: the tokenizer raised a TypeError on it, which ended
+    # whole batch commands (cache calibrate, plan, eval) at the first such line.
+    got = sy.encoder.embed(["bad \ud800 text", "fine"])
+    assert np.allclose(got[0], sy.encoder.embed(["bad \ufffd text"])[0], atol=1e-6)
+    assert np.allclose(sy.encoder._encoder.embed_one("x\udfff"), sy.encoder.embed(["x\ufffd"])[0],
+                       atol=1e-6)

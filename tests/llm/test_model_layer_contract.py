@@ -251,6 +251,19 @@ def test_bad_toml_is_a_clear_error(tmp_path: Path, monkeypatch):
         load_settings()
 
 
+@pytest.mark.parametrize("name, text", [
+    ("deep.json", '{"a": ' * 100_000 + "1" + "}" * 100_000),
+    ("deep.toml", "a = " + "[" * 100_000 + "]" * 100_000),
+])
+def test_a_config_nested_too_deeply_is_a_clear_error(tmp_path: Path, monkeypatch, name, text):
+    # A hostile sweep: RecursionError from every command while SWITCHYARD_CONFIG named it.
+    path = tmp_path / name
+    path.write_text(text)
+    monkeypatch.setenv("SWITCHYARD_CONFIG", str(path))
+    with pytest.raises(ConfigError, match=f"is not valid {name.split('.')[1]}"):
+        load_settings()
+
+
 def test_offline_only_when_nothing_is_configured_anywhere(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     assert Settings(offline=False).use_offline_model
