@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
+from switchyard.app import ForgetIncomplete
 from switchyard.service.access import AccessRefused, require_role
 from switchyard.service.auth import ADMIN_ROLE, Identity
 from switchyard.service.schemas import ID_PATTERN, ErrorResponse
@@ -55,7 +56,11 @@ async def forget(request: Request,
         body = ForgetRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_input=False)) from exc
-    counts = await service.switchyard.aforget(body.user_id, threads=service.threads)
+    try:
+        counts = await service.switchyard.aforget(body.user_id, threads=service.threads)
+    except ForgetIncomplete as exc:  # what was deleted, which store failed; safe to repeat
+        log.error("forget on request of operator %s: %s", operator.user_id, exc.failed)
+        raise AccessRefused(503, str(exc)) from exc
     log.info("forgot a user on request of operator %s: %s", operator.user_id,
              {k: v for k, v in counts.items() if k != "user_id"})
     return counts

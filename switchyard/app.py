@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from switchyard.tools.database import CustomerDatabase, SeedResult
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Parts a caller may hand in instead of having them built (fakes in tests, a host's own cache).
 PARTS = ("database", "pools", "encoder", "retriever", "models", "classifier", "cache")
@@ -62,6 +64,18 @@ PARTS = ("database", "pools", "encoder", "retriever", "models", "classifier", "c
 
 class SetupRequired(RuntimeError):
     """The home lacks what the graph needs and it could not be built here."""
+
+
+class ForgetIncomplete(RuntimeError):
+    """``forget`` deleted what it could; ``failed`` names the stores it could not reach."""
+
+    def __init__(self, user_id: str, counts: dict[str, Any], failed: list[str]) -> None:
+        self.counts, self.failed = counts, failed
+        done = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()
+                         if isinstance(v, int))
+        super().__init__(f"forget {user_id} is incomplete: {'; '.join(failed)}. "
+                         f"Deleted so far: {done or 'nothing'}. Fix the store named and run "
+                         "forget again (it is safe to repeat: it deletes what is left).")
 
 
 @dataclass(frozen=True)
@@ -402,26 +416,50 @@ class Switchyard:
     # -- the right to be forgotten ----------------------------------------------------------
     async def aforget(self, user_id: str, threads: ThreadStore | None = None) -> dict[str, Any]:
         """Delete everything held about ``user_id``: their cache entries and intent keys (every
-        tenant, tier and version), and their conversation threads with every checkpoint, on
-        this deployment's stores (embedded, or PostgreSQL). Returns the counts. The customer
-        database's rows are the host's and stay. ``threads``: an open store (default: opened
-        here for the duration)."""
+        tenant, tier and version), the routing records and ratings of their runs, and their
+        conversation threads with every checkpoint, on this deployment's stores (embedded, or
+        PostgreSQL). Returns the counts. The customer database's rows are the host's and stay.
+        ``threads``: an open store (default: opened here for the duration).
+
+        Every store is tried even when one fails; then :class:`ForgetIncomplete` says which
+        failed and what was deleted (running forget again is safe: it deletes the rest)."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise ValueError("forget needs a user id")
-        cache = await asyncio.to_thread(lambda: self.cache)
-        counts: dict[str, Any] = {"user_id": user_id,
-                                  "backend": "postgres" if self.settings.database_url else "embedded"}
-        counts.update(await asyncio.to_thread(cache.forget_user, user_id))
         from switchyard.core.tracing import user_hash
 
-        who = user_hash(user_id, self.settings.hash_key) or ""
-        counts["routing_runs"] = await asyncio.to_thread(
-            lambda: self.feedback.forget_user(who))
-        if threads is not None:
-            counts.update(await threads.forget_user(user_id))
-        else:
+        embedded = not self.settings.database_url
+        counts: dict[str, Any] = {"user_id": user_id,
+                                  "backend": "embedded" if embedded else "postgres"}
+        failed: list[str] = []
+
+        async def step(what: str, where: Path, work: Any) -> None:
+            try:
+                counts.update(await work())
+            except Exception as exc:  # noqa: BLE001 - reported below, with every other store's
+                log.warning("forget %s: %s failed: %r", user_hash(user_id, self.settings.hash_key),
+                            what, exc)
+                failed.append(f"{what}{f' ({where})' if embedded else ''}: "
+                              f"{str(exc)[:200] or type(exc).__name__}")
+
+        async def cache() -> dict[str, Any]:
+            store = await asyncio.to_thread(lambda: self.cache)
+            return await asyncio.to_thread(store.forget_user, user_id)
+
+        async def runs() -> dict[str, Any]:
+            who = user_hash(user_id, self.settings.hash_key) or ""
+            return {"routing_runs": await asyncio.to_thread(lambda: self.feedback.forget_user(who))}
+
+        async def conversations() -> dict[str, Any]:
+            if threads is not None:
+                return await threads.forget_user(user_id)
             async with self.threads() as store:
-                counts.update(await store.forget_user(user_id))
+                return await store.forget_user(user_id)
+
+        await step("the semantic cache", self.settings.cache_dir, cache)
+        await step("the routing records", self.settings.home / "feedback.sqlite", runs)
+        await step("the conversation threads", self.settings.checkpoint_path, conversations)
+        if failed:
+            raise ForgetIncomplete(user_id, counts, failed)
         return counts
 
     def forget(self, user_id: str) -> dict[str, Any]:

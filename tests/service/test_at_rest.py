@@ -170,6 +170,23 @@ async def test_embedded_stores_hold_no_personal_data_and_forget_empties_them(
     await check.aclose()
     assert _forget_cli(_env(settings), "u-0001")["threads"] == 0
 
+    # A store that cannot be read: every other store is still emptied, and the answer says
+    # which failed and what was deleted (a hostile sweep: it deleted the cache, then failed
+    # with "file is not a database", naming nothing and printing no JSON).
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{settings.checkpoint_path}{suffix}").unlink(missing_ok=True)
+    settings.checkpoint_path.write_bytes(b"not a database " * 500)
+    out = subprocess.run([sys.executable, "-m", "switchyard", "forget", "--user", "u-0002",
+                          "--json"], env={**os.environ, **_env(settings)}, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 1, out.stdout + out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    # The cache and the routing records were still forgotten (their counts are there).
+    assert report["complete"] is False and {"cache_entries", "routing_runs"} <= set(report)
+    assert len(report["failed"]) == 1 and str(settings.checkpoint_path) in report["failed"][0]
+    assert "safe to repeat" in out.stderr and "Traceback" not in out.stderr
+    assert settings.checkpoint_path.read_bytes() == b"not a database " * 500
+
 
 async def test_postgres_holds_no_personal_data_and_forget_empties_it(
         sy: Switchyard, pg_url: str, pg_clean: None, tmp_path: Path) -> None:

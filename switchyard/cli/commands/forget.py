@@ -25,10 +25,18 @@ def forget(
     if not re.fullmatch(ID_PATTERN, user):
         raise typer.BadParameter(f"{user!r} is not a user id (letters, digits and . _ : @ -)",
                                  param_hint="--user")
+    from switchyard.app import ForgetIncomplete
+
     with Switchyard() as sy:
-        counts = sy.forget(user)
+        try:
+            counts = sy.forget(user)
+        except ForgetIncomplete as exc:
+            if as_json:  # one object, as on success: what was deleted, and what failed
+                typer.echo(json.dumps({**exc.counts, "complete": False, "failed": exc.failed}))
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
     if as_json:
-        typer.echo(json.dumps(counts))
+        typer.echo(json.dumps({**counts, "complete": True}))
         return
     typer.echo(f"forgot {user} ({counts['backend']} stores): "
                f"{counts['cache_entries']:,} cache entries, {counts['intent_keys']:,} intent keys, "
