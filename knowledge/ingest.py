@@ -21,9 +21,11 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +49,7 @@ MANIFEST_FORMAT = 1
 _EMBED_BATCH = 32
 
 ProgressFn = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 
 class IndexIntegrityError(RuntimeError):
@@ -55,6 +58,12 @@ class IndexIntegrityError(RuntimeError):
 
 class ArticleError(ValueError):
     """An article's front-matter is missing or invalid."""
+
+
+# One article's file may hold at most this many bytes (a help-centre page is a few KiB); a larger
+# file is refused rather than chunked and embedded for minutes. Its front-matter, at most this.
+MAX_ARTICLE_BYTES = 1 << 20  # 1 MiB
+MAX_FRONT_MATTER_BYTES = 16 << 10  # 16 KiB
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,7 +92,7 @@ def _plain_article(path: Path, raw: str, title: str, body: str) -> Article:
     """An article without front-matter: category "general", dated by the file's mtime."""
     updated = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC).date()
     if not body.strip():
-        raise ArticleError(f"{path.name}: the article is empty")
+        raise ArticleError(f"{_shown(path)}: the article is empty")
     return Article(id=path.stem, title=title.strip() or path.stem.replace("-", " "),
                    category="general", updated=updated, body=body.strip(),
                    sha256=hashlib.sha256(raw.encode("utf-8")).hexdigest())
@@ -95,7 +104,7 @@ def _html_article(path: Path, raw: str) -> Article:
     try:
         from bs4 import BeautifulSoup
     except ImportError:
-        raise ArticleError(f"{path.name}: HTML articles need BeautifulSoup; install it with "
+        raise ArticleError(f"{_shown(path)}: HTML articles need BeautifulSoup; install it with "
                            "pip install 'switchyard[html]' (or convert the page to .md)") from None
     soup = BeautifulSoup(raw, "html.parser")
     for junk in soup(["script", "style", "nav", "header", "footer", "noscript"]):
@@ -111,37 +120,129 @@ def _html_article(path: Path, raw: str) -> Article:
     return _plain_article(path, raw, title, body)
 
 
+def _shown(path: Path) -> str:
+    """The file's name for a message: as is if printable, else its repr (never raw bytes or
+    control characters on a terminal)."""
+    name = path.name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return repr(os.fsencode(name))
+    return name if name.isprintable() else repr(name)
+
+
+def _read_article(path: Path) -> str:
+    """The article's text: at most ``MAX_ARTICLE_BYTES`` of UTF-8, a leading BOM dropped and line
+    endings (CRLF, CR) made ``\n``."""
+    name = _shown(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        # The link's target (``_article_paths`` checked that it lies in the articles folder),
+        # opened without following a link swapped in meanwhile or blocking on a FIFO.
+        fd = os.open(path.resolve(), flags)
+    except OSError as exc:
+        raise ArticleError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ArticleError(f"{name}: not a regular file")
+        if st.st_size > MAX_ARTICLE_BYTES:
+            raise ArticleError(f"{name}: {st.st_size:,} bytes, over the {MAX_ARTICLE_BYTES:,}-byte "
+                               "(1 MiB) limit for one article; split it into smaller articles")
+        data = fh.read(MAX_ARTICLE_BYTES + 1)
+    if len(data) > MAX_ARTICLE_BYTES:
+        raise ArticleError(f"{name}: over the {MAX_ARTICLE_BYTES:,}-byte (1 MiB) limit for one "
+                           "article; split it into smaller articles")
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                           f"{exc.start}); save it as UTF-8") from exc
+    return raw.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _NoAliases(yaml.YAMLError):
+    pass
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without anchors and aliases: front-matter needs neither, and aliases
+    nest (a "billion laughs" of a few lines expands to gigabytes)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            mark = event.start_mark
+            raise _NoAliases(f"YAML anchors and aliases (&, *) are not allowed (line {mark.line + 2})")
+        return super().compose_node(parent, index)
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.S | re.M)
+
+
+def _front_matter(name: str, front: str) -> dict[str, Any]:
+    if len(front.encode("utf-8")) > MAX_FRONT_MATTER_BYTES:
+        raise ArticleError(f"{name}: front-matter is over the {MAX_FRONT_MATTER_BYTES:,}-byte limit")
+    try:
+        meta = yaml.load(front, Loader=_FrontMatterLoader)  # noqa: S506 (a SafeLoader)
+    except _NoAliases as exc:
+        raise ArticleError(f"{name}: front-matter: {exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 2}" if where is not None else ""
+        what = getattr(exc, "problem", None) or type(exc).__name__
+        raise ArticleError(f"{name}: front-matter is not valid YAML{line} ({what})") from None
+    except RecursionError:
+        raise ArticleError(f"{name}: front-matter is nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. updated: 2024-13-45
+        raise ArticleError(f"{name}: front-matter has an invalid value ({exc})") from None
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise ArticleError(f"{name}: front-matter must be a mapping of keys (title, category, "
+                           f"updated), not a {type(meta).__name__}")
+    return meta
+
+
 def parse_article(path: Path) -> Article:
     """Parse one article; the id is the filename stem. Markdown with YAML front-matter (title,
     category, updated), markdown without it (the title is its first ``#`` heading), plain text
-    (the first line is the title) or HTML."""
-    raw = path.read_text(encoding="utf-8")
+    (the first line is the title) or HTML. Any problem with the file is an ``ArticleError`` that
+    names it."""
+    name = _shown(path)
+    raw = _read_article(path)
     suffix = path.suffix.lower()
     if suffix in (".html", ".htm"):
         return _html_article(path, raw)
     if suffix == ".txt":
         first, _, rest = raw.strip().partition("\n")
         return _plain_article(path, raw, first, rest or first)
-    if not raw.startswith("---\n"):
+    if not re.match(r"---[ \t]*\n", raw):
         heading = re.search(r"^#\s+(.+)$", raw, flags=re.M)
         return _plain_article(path, raw, heading.group(1) if heading else "", raw)
-    try:
-        _, front, body = raw.split("---\n", 2)
-    except ValueError as exc:
-        raise ArticleError(f"{path.name}: unterminated front-matter") from exc
-    meta = yaml.safe_load(front) or {}
+    found = _FRONT_MATTER.match(raw)
+    if found is None:
+        raise ArticleError(f"{name}: unterminated front-matter (no closing --- line)")
+    meta = _front_matter(name, found.group(1))
+    body = raw[found.end():]
     missing = [key for key in ("title", "category", "updated") if not meta.get(key)]
     if missing:
-        raise ArticleError(f"{path.name}: front-matter lacks {', '.join(missing)}")
+        raise ArticleError(f"{name}: front-matter lacks {', '.join(missing)}")
+    for key in ("id", "title", "category"):
+        if isinstance(meta.get(key), (dict, list, set)):
+            raise ArticleError(f"{name}: front-matter {key} must be text, not a "
+                               f"{type(meta[key]).__name__}")
     slug = str(meta.get("id", path.stem))
     if slug != path.stem:
-        raise ArticleError(f"{path.name}: id {slug!r} must equal the filename stem")
+        raise ArticleError(f"{name}: id {slug!r} must equal the filename stem")
     updated = meta["updated"]
+    if isinstance(updated, dt.datetime):
+        updated = updated.date()
     if not isinstance(updated, dt.date):
         try:
             updated = dt.date.fromisoformat(str(updated))
         except ValueError as exc:
-            raise ArticleError(f"{path.name}: updated must be a YYYY-MM-DD date") from exc
+            raise ArticleError(f"{name}: updated must be a YYYY-MM-DD date") from exc
     return Article(
         id=slug,
         title=str(meta["title"]),
@@ -153,10 +254,43 @@ def parse_article(path: Path) -> Article:
     )
 
 
-def load_articles(articles_dir: Path) -> list[Article]:
-    paths = sorted(p for p in Path(articles_dir).iterdir()
-                   if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES) \
-        if Path(articles_dir).is_dir() else []
+def _article_paths(articles_dir: Path) -> tuple[list[Path], list[str]]:
+    """The article files in ``articles_dir`` and, for the ones skipped, why.
+
+    Skipped: directories, devices, dangling links (not files); links whose target lies outside
+    the folder (a pack's articles are its own files); names that are not valid UTF-8 (an id
+    must be text)."""
+    root = Path(articles_dir)
+    if not root.is_dir():
+        return [], []
+    real_root = root.resolve()
+    paths: list[Path] = []
+    skipped: list[str] = []
+    for p in sorted(root.iterdir()):
+        try:
+            p.name.encode("utf-8")
+        except UnicodeEncodeError:
+            if p.suffix.lower() in ARTICLE_SUFFIXES:
+                skipped.append(f"{_shown(p)}: file name is not valid UTF-8; rename it")
+            continue
+        if p.suffix.lower() not in ARTICLE_SUFFIXES or not p.is_file():
+            continue
+        if p.is_symlink():
+            try:
+                target = p.resolve(strict=True)
+            except (OSError, RuntimeError):
+                continue
+            if not target.is_relative_to(real_root):
+                skipped.append(f"{_shown(p)}: a link to {target}, outside {real_root}")
+                continue
+        paths.append(p)
+    return paths, skipped
+
+
+def scan_articles(articles_dir: Path) -> tuple[list[Article], list[str]]:
+    """Every article in ``articles_dir``, and a line for each file skipped (see
+    ``_article_paths``). A file that cannot be parsed raises ``ArticleError``."""
+    paths, skipped = _article_paths(articles_dir)
     articles = [parse_article(p) for p in paths]
     if not articles:
         raise ArticleError(f"no articles found in {articles_dir} (.md, .txt or .html); add the "
@@ -166,7 +300,13 @@ def load_articles(articles_dir: Path) -> list[Article]:
     if duplicated:
         raise ArticleError(f"{articles_dir}: two articles share the name(s) {duplicated} "
                            "(one id per file stem); rename one of each")
-    return articles
+    for line in skipped:
+        log.warning("article skipped: %s", line)
+    return articles, skipped
+
+
+def load_articles(articles_dir: Path) -> list[Article]:
+    return scan_articles(articles_dir)[0]
 
 
 def compute_kb_version(article_hashes: dict[str, str]) -> str:
@@ -515,18 +655,19 @@ def ingest(
     encoder = vectors or default_vectors_id()
 
     with _ingest_lock(index_dir) as writable:
-        articles = load_articles(articles_dir)
+        articles, skipped = scan_articles(articles_dir)
         hashes = {a.id: a.sha256 for a in articles}
         version = compute_kb_version(hashes)
 
-        note = ""
+        notes = [f"skipped {line}" for line in skipped]
         old: LoadedIndex | None = None
         try:
             old = load_index(index_dir)
         except IndexIntegrityError as exc:
             if not writable:
                 raise _read_only_error(index_dir, f"is damaged ({exc})") from exc
-            note = f"previous index refused ({exc}); rebuilt from scratch"
+            notes.append(f"previous index refused ({exc}); rebuilt from scratch")
+        note = "; ".join(notes)
 
         old_articles: dict[str, Any] = old.manifest.get("articles", {}) if old else {}
         # Old vectors are only reusable if produced by the same model and chunking.
@@ -553,6 +694,7 @@ def ingest(
                 articles=len(articles),
                 chunks=len(old.chunks),
                 unchanged=unchanged,
+                note=note,
                 seconds=round(time.perf_counter() - started, 3),
             )
 
