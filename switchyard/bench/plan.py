@@ -19,7 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,12 @@ class ParsedLog:
     blank: int = 0
 
 
+# A traffic log's timestamps fall within these years; anything else (epoch milliseconds read
+# as seconds, 1e300, a year-1 date) is a broken line, not 10^292 days of traffic.
+TS_MIN = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
+TS_MAX = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
+
+
 def _parse_ts(raw: Any) -> float | None:
     if raw is None:
         return None
@@ -66,11 +72,16 @@ def _parse_ts(raw: Any) -> float | None:
     if isinstance(raw, int | float):
         if not math.isfinite(raw):
             raise ValueError("ts is not a finite number")
-        return float(raw)
-    if isinstance(raw, str):
+        ts = float(raw)
+    elif isinstance(raw, str):
         text = raw.strip().replace("Z", "+00:00")
-        return datetime.fromisoformat(text).timestamp()
-    raise ValueError("ts must be epoch seconds or an ISO-8601 string")
+        ts = datetime.fromisoformat(text).timestamp()
+    else:
+        raise ValueError("ts must be epoch seconds or an ISO-8601 string")
+    if not math.isfinite(ts) or not TS_MIN <= ts < TS_MAX:
+        raise ValueError(f"{raw!r} is not a date between 1990 and 2200 "
+                         "(epoch seconds, not milliseconds)")
+    return ts
 
 
 def read_log(path: Path) -> ParsedLog:

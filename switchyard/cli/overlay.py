@@ -31,6 +31,15 @@ def read_overlay(path: Path) -> dict[str, Any]:
     return data
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` are one file (the same path once links resolve, or the same inode):
+    an output that is the input would be erased before it is read."""
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and a.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
 def writable_target(path: Path, what: str) -> Path:
     """``path`` resolved (a link is written through) once it is known to be writable: its
     folder is made and a file created and removed in it; a directory, a read-only file or a

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from switchyard.cli.format import timestamp
-from switchyard.cli.overlay import merge_overlay, read_overlay, writable_target
+from switchyard.cli.overlay import merge_overlay, read_overlay, same_file, writable_target
 
 cache_app = typer.Typer(
     help="Semantic cache: stats, clear, probe and calibrate.", no_args_is_help=True
@@ -83,7 +83,10 @@ def _open_out(out: Path | None) -> Any:
 @cache_app.command("probe")
 def probe(
     pairs: Annotated[
-        Path, typer.Option("--pairs", exists=True, dir_okay=False, help='JSONL {"id","a","b"}.')
+        Path,
+        typer.Option(
+            "--pairs", exists=True, dir_okay=False, readable=True, help='JSONL {"id","a","b"}.'
+        ),
     ],
     out: Annotated[
         Path | None, typer.Option("--out", help="Write JSONL here instead of stdout.")
@@ -94,6 +97,13 @@ def probe(
     from switchyard.app import Switchyard
     from switchyard.cache.calibration import PairOutcome, read_pairs, run_pairs
 
+    if out is not None:
+        if same_file(pairs, out):
+            raise typer.BadParameter(
+                f"--out {out} is the --pairs file; writing it would erase the input",
+                param_hint="'--out'",
+            )
+        out = writable_target(out, "--out")  # a directory or unwritable folder: refused now
     sy = Switchyard.for_batch()
     results = run_pairs(read_pairs(pairs, need_label=False), sy.settings.cache,
                         embed=sy.encoder.embed)

@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from switchyard.cli.overlay import merge_overlay, read_overlay, writable_target
+from switchyard.cli.overlay import merge_overlay, read_overlay, same_file, writable_target
 from switchyard.core.jsonsafe import loads_limited
 from switchyard.core.langsmith_feedback import DEFAULT_SINCE_DAYS
 
@@ -40,6 +40,9 @@ def _parse_line(n: int, line: str | bytes, max_chars: int) -> tuple[dict[str, An
     if not isinstance(obj, dict):
         return None, {"id": None, "line": n, "error": f"line {n}: expected a JSON object with a 'text' field"}
     rid = obj.get("id", n)
+    why = _unwritable(rid)
+    if why:
+        return None, {"id": None, "line": n, "error": f"line {n}: 'id' {why}"}
     text = obj.get("text")
     if not isinstance(text, str):
         return None, {"id": rid, "line": n, "error": f"line {n}: 'text' must be a string"}
@@ -51,6 +54,31 @@ def _parse_line(n: int, line: str | bytes, max_chars: int) -> tuple[dict[str, An
     if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
         return None, {"id": rid, "line": n, "error": f"line {n}: 'history' must be a list of strings"}
     return {"id": rid, "line": n, "text": text, "history": history}, None
+
+
+def _unwritable(value: Any) -> str | None:
+    """Why ``value`` cannot be echoed as standard JSON in UTF-8 (NaN/Infinity, a lone
+    surrogate), else None."""
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except ValueError as exc:  # UnicodeEncodeError is a ValueError
+        if isinstance(exc, UnicodeEncodeError):
+            return "is not valid Unicode (a lone surrogate)"
+        return "holds NaN or Infinity, which is not standard JSON"
+    return None
+
+
+def _dump(obj: dict[str, Any]) -> tuple[str, bool]:
+    """(one output line, is it an error): always standard JSON that encodes as UTF-8; an
+    object that is not (a non-finite score, a lone surrogate) becomes that line's error."""
+    try:
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except ValueError:
+        line = obj.get("line")
+        return json.dumps({"id": None, "line": line,
+                           "error": f"line {line}: verdict is not writable as JSON"}), True
+    return text, "error" in obj
 
 
 def _lines(stream: IO[Any]) -> Iterator[tuple[int, str | bytes]]:
@@ -100,9 +128,9 @@ def run_classify(inp: IO[Any], out: TextIO, clf: Classifier, max_chars: int) -> 
         except Exception:  # one bad line must not fail its batch: retry line by line
             by_line = {r["line"]: _classify_one(clf, r) for r in reqs}
         for n, _req, err in parsed:
-            obj = err if err is not None else by_line[n]
-            counts["errors"] += "error" in obj
-            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            text, failed = _dump(err if err is not None else by_line[n])
+            counts["errors"] += failed
+            out.write(text + "\n")
         counts["lines"] += len(pending)
         pending.clear()
 
@@ -114,6 +142,18 @@ def run_classify(inp: IO[Any], out: TextIO, clf: Classifier, max_chars: int) -> 
         flush()
     out.flush()
     return counts
+
+
+def _check_input(path: Path) -> None:
+    """``--in`` names a file that exists and can be read (a usage error otherwise)."""
+    import os
+
+    if not path.exists():
+        raise typer.BadParameter(f"{path} does not exist", param_hint="'--in'")
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory; name a JSONL file", param_hint="'--in'")
+    if not os.access(path, os.R_OK):
+        raise typer.BadParameter(f"{path} cannot be read (permission denied)", param_hint="'--in'")
 
 
 def _pct(x: float) -> str:
@@ -130,6 +170,13 @@ def register(app: typer.Typer) -> None:
         # Binary: each line is decoded on its own, so one bad byte fails one line only.
         from switchyard.app import Switchyard
 
+        if inp is not None:
+            _check_input(inp)
+        if out is not None:
+            if inp is not None and same_file(inp, out):
+                raise typer.BadParameter(f"--out {out} is the --in file; writing it would erase "
+                                         "the input: name another file", param_hint="'--out'")
+            out = writable_target(out, "--out")
         sy = Switchyard.for_batch()
         clf = sy.classifier  # loaded (or fitted) before any input is read
         src = inp.open("rb") if inp else sys.stdin.buffer

@@ -105,6 +105,142 @@ def check_suite_data(settings: Any, suites: list[str], split: str = "test") -> N
             _pack_file(settings, "retrieval_eval" if suite == "retrieval" else "tool_choice")
 
 
+class EvalFileError(Exception):
+    """A suite's input file is unusable: ``FILE: line N: reason`` (or ``FILE: reason``)."""
+
+
+_MAX_DEPTH = 32
+_SHOWN = 5  # bad lines listed before "... and N more"
+
+
+def _str(obj: dict[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if key not in obj:
+        return f"missing '{key}'"
+    if not isinstance(value, str) or not value.strip():
+        return f"'{key}' must be a non-empty string"
+    if not _unicode_ok(value):
+        return f"'{key}' is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _unicode_ok(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _str_list(obj: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and _unicode_ok(v) for v in value) or (
+            required and not value):
+        return f"'{key}' must be a {'non-empty ' if required else ''}list of strings"
+    return None
+
+
+def _routing_problem(obj: dict[str, Any]) -> str | None:
+    from switchyard.core.domain import COMPLEXITIES
+
+    why = _str(obj, "text")
+    if why:
+        return why
+    complexity = obj.get("complexity")
+    if not isinstance(complexity, str) or complexity.lower() not in COMPLEXITIES:
+        return f"'complexity' must be one of {', '.join(COMPLEXITIES)}"
+    if obj.get("intent") is not None and not isinstance(obj["intent"], str):
+        return "'intent' must be a string"
+    for key in ("in_scope", "requires_auth", "follow_up"):
+        if obj.get(key) is not None and not isinstance(obj[key], bool):
+            return f"'{key}' must be true or false"
+    return _str_list(obj, "history") or _str_list(obj, "tools_needed")
+
+
+def _retrieval_problem(obj: dict[str, Any]) -> str | None:
+    return _str(obj, "question") or _str(obj, "article")
+
+
+def _tools_problem(obj: dict[str, Any]) -> str | None:
+    if "tier" not in obj:
+        return "missing 'tier'"
+    if obj["tier"] not in ("standard", "expert"):
+        return "'tier' must be standard or expert"
+    return _str(obj, "request") or _str_list(obj, "expected", required=True)
+
+
+_CHECKS = {"routing": (_routing_problem, "{text, complexity, intent?, history?}"),
+           "retrieval": (_retrieval_problem, "{question, article}"),
+           "tools": (_tools_problem, "{request, tier, expected: [tools]}")}
+
+
+def validate_eval_file(path: Path, suite: str) -> int:
+    """The number of rows of a suite's JSONL file, once every line is a usable row; an
+    :class:`EvalFileError` naming the file and the bad lines (or why the file is unusable)."""
+    import os
+
+    from switchyard.core.jsonsafe import loads_limited
+
+    check, shape = _CHECKS[suite]
+    if not path.exists():
+        raise EvalFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise EvalFileError(f"{path}: is a directory; name a JSONL file")
+    if not os.access(path, os.R_OK):
+        raise EvalFileError(f"{path}: cannot be read (permission denied)")
+    bad: list[str] = []
+    rows = 0
+    try:
+        with path.open("rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                why: str | None = None
+                if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    why = "starts with a byte-order mark; save the file as UTF-8 without BOM"
+                else:
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        why = f"not valid UTF-8 (bad byte at offset {exc.start})"
+                    else:
+                        if not line.strip():
+                            continue
+                        try:
+                            obj = loads_limited(line, _MAX_DEPTH)
+                        except json.JSONDecodeError as exc:
+                            why = f"not valid JSON ({exc.msg})"
+                        except ValueError as exc:  # nested too deeply
+                            why = str(exc)
+                        else:
+                            why = (check(obj) if isinstance(obj, dict) else
+                                   f"expected a JSON object {shape}, got {type(obj).__name__}")
+                if why:
+                    bad.append(f"{path}: line {n}: {why}")
+                else:
+                    rows += 1
+    except OSError as exc:
+        raise EvalFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if bad:
+        more = f"\n... and {len(bad) - _SHOWN} more bad lines" if len(bad) > _SHOWN else ""
+        raise EvalFileError("\n".join(bad[:_SHOWN]) + more)
+    if not rows:
+        raise EvalFileError(f"{path}: no rows (the file is empty); expected one JSON object "
+                            f"{shape} per line")
+    return rows
+
+
+def check_suite_files(settings: Any, suites: list[str], split: str = "test") -> None:
+    """Every line of every file the chosen suites read is a usable row (an
+    :class:`EvalFileError` otherwise), checked before anything is set up."""
+    for suite in suites:
+        if suite == "routing":
+            validate_eval_file(_routing_split(settings, split), suite)
+        else:
+            validate_eval_file(_pack_file(settings, "retrieval_eval" if suite == "retrieval"
+                                          else "tool_choice"), suite)
+
+
 def load_tool_choice(path: Path) -> list[dict[str, Any]]:
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -283,7 +419,7 @@ def register(app: typer.Typer) -> None:
         suite: Annotated[list[str] | None, typer.Option(
             "--suite", "-s", help="routing, retrieval or tools (repeatable; default: all).")] = None,
         split: Annotated[str, typer.Option(help="Routing split to score (the pack's routing/<split>.jsonl).")] = "test",
-        k: Annotated[int, typer.Option(help="Passages per question for retrieval recall@k.")] = 4,
+        k: Annotated[int, typer.Option(min=1, help="Passages per question for retrieval recall@k.")] = 4,
         as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
         upload_: Annotated[bool, typer.Option(
             "--upload", help="Also upload datasets + an experiment to LangSmith (needs LANGSMITH_API_KEY).")] = False,
@@ -304,6 +440,11 @@ def register(app: typer.Typer) -> None:
         except EvalDataError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
+        try:
+            check_suite_files(get_settings(), suites, split)
+        except EvalFileError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         with Switchyard.open() as sy:
             try:
                 results = run_suites(sy, suites, split=split, k=k)

@@ -75,8 +75,15 @@ def register(app: typer.Typer) -> None:
         from switchyard.knowledge.retriever import evaluate_retrieval
 
         console = Console()
+        from switchyard.cli.commands.eval import EvalFileError, validate_eval_file
+
         with Switchyard() as sy:
             path = pack_data_file(sy.settings, "retrieval_eval", path)
+            try:  # every line a {question, article} row, before the retriever is loaded
+                validate_eval_file(path, "retrieval")
+            except EvalFileError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from None
             result = evaluate_retrieval(sy.retriever, path, k=k)
         summary = Table(title=f"Retrieval evaluation (kb {result.kb_version})", show_header=False)
         summary.add_row("questions", str(result.questions))

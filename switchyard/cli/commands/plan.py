@@ -28,6 +28,13 @@ def register(app: typer.Typer) -> None:
         from switchyard.cli.main import pack_data_file
 
         err = Console(stderr=True)
+        if out is not None:
+            from switchyard.cli.overlay import same_file, writable_target
+
+            if log is not None and same_file(log, out):
+                raise typer.BadParameter(f"--out {out} is the --log file; writing the plan "
+                                         "would erase the log", param_hint="'--out'")
+            out = writable_target(out, "--out")  # a directory or unwritable folder: refused now
         sy = Switchyard()
         log = pack_data_file(sy.settings, "sample_traffic", log)
         with err.status(f"classifying {log} ..."):
@@ -38,7 +45,6 @@ def register(app: typer.Typer) -> None:
         if len(data["skipped"]) > 20:
             err.print(f"[yellow]... {len(data['skipped']) - 20} more malformed lines skipped[/]")
         if out:
-            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(markdown, encoding="utf-8")
             err.print(f"plan written to {out} ({data['requests']} requests classified)")
         if as_json:
