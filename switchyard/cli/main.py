@@ -51,6 +51,9 @@ def friendly_error(exc: BaseException) -> str:
             probe_write(home)
         except OSError as cause:
             return describe_error(cause, home) or str(cause)
+    outside = _outside_home(exc)
+    if outside:
+        return outside
     storage = describe_error(exc)
     if storage:
         return storage
@@ -60,6 +63,24 @@ def friendly_error(exc: BaseException) -> str:
     if any(cls.__name__ in known for cls in type(exc).__mro__):
         return str(exc)
     return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _outside_home(exc: BaseException) -> str | None:
+    """A file error on a path outside SWITCHYARD_HOME (an --out, --write or init folder of the
+    user's) is said of that path: the storage messages point at the home, which is not it."""
+    filename = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+    if not filename:
+        return None
+    from switchyard.core.settings import get_settings
+
+    try:
+        home = get_settings().home.resolve()
+        path = Path(os.fsdecode(filename)).resolve()
+    except Exception:  # noqa: BLE001 - no settings or an odd name: the generic message
+        return None
+    if path.is_relative_to(home):
+        return None
+    return f"cannot write or read {path}: {exc.strerror or exc}"
 
 
 def pack_data_file(settings: Any, key: str, given: Path | None = None) -> Path:
@@ -82,6 +103,17 @@ _PASS_THROUGH = (TyperException, typer.Exit, typer.Abort, click.exceptions.Exit,
 
 
 class _Group(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # An argument that is not UTF-8 arrives as lone surrogates (surrogateescape) and failed
+        # later, as "unexpected UnicodeEncodeError", wherever it was first written or hashed.
+        for arg in args:
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                raise typer.BadParameter(f"the argument {os.fsencode(arg)!r} is not valid "
+                                         "UTF-8 text", ctx) from None
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)

@@ -275,3 +275,26 @@ def test_eval_retrieval_names_the_bad_line_of_its_file(tmp_path: Path, stub: Non
     assert res.exit_code == 2, res.output
     assert f"{bad}: line 2: not valid JSON" in res.output and "line 3" in res.output
     assert "unexpected" not in res.output
+
+
+@pytest.mark.parametrize("args", [["ask", "hi", "--user", "a\udcffb"],
+                                  ["cache", "clear", "--user", "a\udcffb"],
+                                  ["db", "migrate", "--url", "postgresql://a\udcff@h/d"]])
+def test_an_argument_that_is_not_utf8_is_a_usage_error(args: list[str]) -> None:
+    # Bytes that are not UTF-8 reach Python as lone surrogates (surrogateescape); they failed
+    # later as "unexpected UnicodeEncodeError", wherever the value was first written or hashed.
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    shown = " ".join(res.output.replace("│", " ").split())
+    assert "is not valid UTF-8 text" in shown and "unexpected" not in shown
+
+
+def test_a_file_error_outside_the_home_names_the_file_not_the_home(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from switchyard.cli.main import friendly_error
+
+    monkeypatch.setenv("SWITCHYARD_HOME", str(tmp_path / "home"))
+    outside = friendly_error(PermissionError(13, "Permission denied", "/proc/version"))
+    assert outside == "cannot write or read /proc/version: Permission denied"
+    inside = friendly_error(PermissionError(13, "Permission denied", str(tmp_path / "home" / "x")))
+    assert "SWITCHYARD_HOME" in inside
