@@ -71,6 +71,11 @@ def test_init_writes_a_small_pack_and_refuses_a_folder_in_use(tmp_path: Path) ->
     again = CliRunner().invoke(app, ["init", str(target)])
     said = " ".join(again.output.replace("│", " ").split())  # rich wraps it in a box
     assert again.exit_code == 2 and "already exists and is not an empty folder" in said
+    # A folder that cannot be written: one clear line, nothing half-written left behind.
+    (tmp_path / "a-file").write_text("x")
+    under_a_file = CliRunner().invoke(app, ["init", str(tmp_path / "a-file" / "p")])
+    said = " ".join(under_a_file.output.replace("│", " ").split())
+    assert under_a_file.exit_code == 2 and "cannot write a pack in" in said, said
 
 
 def test_demo_runs_on_the_pack_with_its_tools_and_sources(pack: tuple[Path, Path]) -> None:

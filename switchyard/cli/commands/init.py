@@ -27,10 +27,26 @@ def write_pack(target: Path) -> Path:
         raise typer.BadParameter(f"{target} already exists and is not an empty folder; "
                                  "choose a new folder", param_hint="DIR")
     template = bundled_packs_dir() / "template"
-    shutil.copytree(template, target, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (target / "langgraph.json").write_text(json.dumps(LANGGRAPH_JSON, indent=2) + "\n",
-                                           encoding="utf-8")
+    existed = target.exists()
+    try:
+        shutil.copytree(template, target, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (target / "langgraph.json").write_text(json.dumps(LANGGRAPH_JSON, indent=2) + "\n",
+                                               encoding="utf-8")
+    except (OSError, shutil.Error) as exc:
+        # Nothing half-written is left behind: the folder goes (or is emptied) again.
+        if not existed:
+            shutil.rmtree(target, ignore_errors=True)
+        elif target.is_dir():
+            for child in list(target.iterdir()):
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        why = (exc.args[0][0][2] if isinstance(exc, shutil.Error) and exc.args and exc.args[0]
+               else getattr(exc, "strerror", None) or str(exc))
+        raise typer.BadParameter(f"cannot write a pack in {target}: {why}",
+                                 param_hint="DIR") from None
     load_pack(target)  # what we wrote must load
     return target
 
