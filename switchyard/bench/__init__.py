@@ -5,3 +5,10 @@
 * :mod:`switchyard.bench.report` - the "measuring success" numbers, projections and red flags;
 * :mod:`switchyard.bench.chart` - the PNG chart beside the report.
 """
+
+# Caps on one bench run, far above any real use (the default is 200 requests at concurrency 200):
+# the workload, and four configurations' per-request results, are held in memory (about 1 kB a
+# request and configuration), and every request goes through the graph four times.
+MAX_REQUESTS = 100_000
+MAX_CONCURRENCY = 1_000
+MAX_SEEDS = 100

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import sqlite3
 from collections import Counter
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from switchyard.core.jsonsafe import loads_limited
 from switchyard.core.settings import TIER_FOR_COMPLEXITY, Settings
 
 COMPLEXITIES: tuple[str, ...] = ("low", "medium", "high")
@@ -129,39 +131,139 @@ class Workload:
 
 def parse_mix(raw: str | Sequence[float]) -> tuple[float, float, float]:
     """``"0.65,0.30,0.05"`` (or percentages) -> normalised (low, medium, high) shares."""
-    parts = [float(p) for p in raw.split(",")] if isinstance(raw, str) else [float(p) for p in raw]
+    usage = "mix needs three non-negative shares for low,medium,high, e.g. 0.65,0.30,0.05"
+    try:
+        parts = [float(p) for p in (raw.split(",") if isinstance(raw, str) else raw)]
+    except (TypeError, ValueError):
+        raise ValueError(usage) from None
     if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
-        raise ValueError("mix needs three non-negative shares for low,medium,high, e.g. 0.65,0.30,0.05")
+        raise ValueError(usage)
     total = sum(parts)
+    # nan, inf, or shares too large to add up (1e308,1e308,1): no proportions to draw by.
+    if not all(math.isfinite(p) for p in parts) or not math.isfinite(total):
+        raise ValueError(f"{usage}; each finite and their sum a finite number")
     return (parts[0] / total, parts[1] / total, parts[2] / total)
 
 
-def load_rows(path: Path) -> list[LabelledRow]:
+MAX_LINE_DEPTH = 8  # a labelled line nests 3 levels (object, outcomes / history / tools_needed)
+
+
+class BenchDataError(ValueError):
+    """A labelled file the bench cannot draw from: every problem found, each with its line."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        from switchyard.classifier.outcomes import MAX_REPORTED
+
+        self.path = Path(path)
+        self.problems = problems
+        shown = problems[:MAX_REPORTED]
+        more = f"; ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        super().__init__(f"{path}: " + "; ".join(shown) + more)
+
+
+def _text(value: object, what: str, *, required: bool = True) -> str:
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ValueError(f"{what} must be a non-empty string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # valid JSON ("\ud800"), but no text a model can take
+        raise ValueError(f"{what} holds an unpaired surrogate (at character {exc.start})") from None
+    return value
+
+
+def _flag(d: dict[str, Any], key: str, default: bool) -> bool:
+    value = d.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ValueError(f"{key!r} must be true or false (got {str(json.dumps(value))[:40]})")
+    return value
+
+
+def parse_row(d: object) -> LabelledRow:
+    """One line's object as a :class:`LabelledRow`, or ValueError saying what is wrong."""
+    if not isinstance(d, dict):
+        raise ValueError("expected a JSON object with 'text' and 'complexity'")
+    text = _text(d.get("text"), "'text'")
+    complexity = d.get("complexity")
+    if not isinstance(complexity, str) or complexity.strip().lower() not in COMPLEXITIES:
+        shown = "missing" if "complexity" not in d else f"got {str(json.dumps(complexity))[:40]}"
+        raise ValueError(f"'complexity' must be one of {', '.join(COMPLEXITIES)} ({shown})")
+    complexity = complexity.strip().lower()
+    raw_intent = d.get("intent")
+    if raw_intent is not None and not isinstance(raw_intent, str):
+        raise ValueError("'intent' must be a string")
+    intent = raw_intent.strip() if raw_intent and raw_intent.strip() else f"general_{complexity}"
+    history = d.get("history") or []
+    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+        raise ValueError("'history' must be a list of strings")
+    for h in history:
+        _text(h, "'history'", required=False)
+    outcomes: tuple[tuple[str, float], ...] = ()
+    if "outcomes" in d or "weak" in d or "strong" in d:
+        from switchyard.classifier.outcomes import parse_outcome
+
+        outcomes = tuple(parse_outcome(d).outcomes.items())
+    return LabelledRow(
+        text=text, complexity=complexity, intent=intent,
+        in_scope=_flag(d, "in_scope", intent != OUT_OF_SCOPE),
+        requires_auth=_flag(d, "requires_auth", False),
+        history=tuple(history), outcomes=outcomes,
+    )
+
+
+def load_rows(path: Path, mix: Sequence[float] | None = None) -> list[LabelledRow]:
     """Labelled rows (the bench's default: the held-out test split, ``settings.routing_data_dir /
-    "test.jsonl"``). Only text + complexity are required."""
+    "test.jsonl"``). Only text + complexity are required; ``outcomes`` (or ``weak``/``strong``)
+    are checked as outcome files are (docs/outcomes.md).
+
+    The file is read whole and checked first: :class:`BenchDataError` lists every bad line
+    ("line N: reason"). With ``mix``, each complexity it gives a share must have rows."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BenchDataError(path, [f"cannot read it ({exc.strerror or exc})"]) from None
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (some editors write one)
+        raw = raw[3:]
     rows: list[LabelledRow] = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    problems: list[str] = []
+    for n, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
-        d = json.loads(line)
-        intent = str(d.get("intent") or f"general_{d['complexity']}")
-        rows.append(LabelledRow(
-            text=str(d["text"]), complexity=str(d["complexity"]), intent=intent,
-            in_scope=bool(d.get("in_scope", intent != OUT_OF_SCOPE)),
-            requires_auth=bool(d.get("requires_auth", False)),
-            history=tuple(str(h) for h in d.get("history") or []),
-            outcomes=_outcomes(d),
-        ))
+        try:
+            obj = loads_limited(line.decode("utf-8"), MAX_LINE_DEPTH)
+        except UnicodeDecodeError as exc:
+            problems.append(f"line {n}: not valid UTF-8 (bad byte at offset {exc.start})")
+            continue
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {n}: not valid JSON ({exc.msg})")
+            continue
+        except ValueError as exc:  # nested too deeply; an integer past Python's 4,300 digits
+            problems.append(f"line {n}: not valid JSON here ({str(exc).split(';')[0][:120]})")
+            continue
+        try:
+            rows.append(parse_row(obj))
+        except ValueError as exc:
+            problems.append(f"line {n}: {exc}")
+    if problems:
+        raise BenchDataError(path, problems)
+    if not rows:
+        raise BenchDataError(path, ["no labelled rows in the file (one JSON object a line, "
+                                    "with 'text' and 'complexity')"])
+    if mix is not None:
+        missing = missing_complexities(rows, mix)
+        if missing:
+            raise BenchDataError(path, [
+                f"no rows of complexity {c!r}, which --mix gives a share of the workload "
+                "(add such rows, or give it a 0 share in --mix)" for c in missing])
     return rows
 
 
-def _outcomes(d: dict[str, Any]) -> tuple[tuple[str, float], ...]:
-    """A row's outcome labels (docs/outcomes.md: ``outcomes`` per tier, or ``weak``/``strong``)."""
-    if "outcomes" not in d and "weak" not in d:
-        return ()
-    from switchyard.classifier.outcomes import parse_outcome
-
-    return tuple(parse_outcome(d).outcomes.items())
+def missing_complexities(rows: Sequence[LabelledRow], mix: Sequence[float]) -> list[str]:
+    """Complexities the mix draws from that ``rows`` have none of."""
+    have = {r.complexity for r in rows}
+    return [c for c, share in zip(COMPLEXITIES, mix, strict=True) if share > 0 and c not in have]
 
 
 def load_user_ids(db_path: Path, limit: int = 2000) -> list[str]:
@@ -214,8 +316,12 @@ def build_workload(
 
     ``rows`` default to the test split in ``settings.routing_data_dir``, ``users`` to the active
     users of the customer database at ``settings.db_path``; repeats fall inside the cache TTLs."""
+    from switchyard.bench import MAX_REQUESTS
+
     if n <= 0:
         raise ValueError("the workload needs at least one request")
+    if n > MAX_REQUESTS:
+        raise ValueError(f"the workload holds at most {MAX_REQUESTS:,} requests (asked for {n:,})")
     mix = parse_mix(mix)
     rng = random.Random(seed)
     rows = list(rows) if rows is not None else load_rows(settings.routing_data_dir / "test.jsonl")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from switchyard.bench import MAX_CONCURRENCY, MAX_REQUESTS, MAX_SEEDS
+
 if TYPE_CHECKING:
     from switchyard.core.settings import Settings
 
@@ -18,10 +20,11 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     @app.command()
     def bench(
-        requests: Annotated[int | None, typer.Option("--requests", "-n", min=1,
-                                                     help="Requests in the workload (default: 200, or the concurrency if larger).")] = None,
-        concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1,
-                                                 help="Requests kept in flight.")] = 200,
+        requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, max=MAX_REQUESTS,
+                                                     help="Requests in the workload (default: 200, or the concurrency if larger; "
+                                                          f"at most {MAX_REQUESTS:,}).")] = None,
+        concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=MAX_CONCURRENCY,
+                                                 help=f"Requests kept in flight (at most {MAX_CONCURRENCY:,}).")] = 200,
         mix: Annotated[str, typer.Option(help="Share of low,medium,high complexity (true labels).")] = "0.65,0.30,0.05",
         seed: Annotated[int, typer.Option(help="Workload seed (same seed, same workload).")] = 7,
         seeds: Annotated[str | None, typer.Option(
@@ -59,7 +62,7 @@ def register(app: typer.Typer) -> None:
             seed_summary,
         )
         from switchyard.bench.run import run_bench, write_outputs
-        from switchyard.bench.workload import build_workload, load_rows, parse_mix
+        from switchyard.bench.workload import build_workload, parse_mix
 
         err = Console(stderr=True)
         try:
@@ -73,6 +76,11 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("seeds are integers separated by commas, e.g. 7,1,2", param_hint="--seeds") from exc
         if not seed_list or len(set(seed_list)) != len(seed_list):
             raise typer.BadParameter("give at least one seed, each once", param_hint="--seeds")
+        if len(seed_list) > MAX_SEEDS:
+            raise typer.BadParameter(f"at most {MAX_SEEDS} seeds (got {len(seed_list)})",
+                                     param_hint="--seeds")
+        # The whole --data file is checked before anything is built or written.
+        rows = _load_or_exit(data, shares) if data is not None else None
         from switchyard.app import Switchyard
 
         sy = Switchyard()  # the bench opens its own front doors, one per configuration
@@ -83,11 +91,13 @@ def register(app: typer.Typer) -> None:
                        f"split {test_split}, which does not exist; fix: add test.jsonl (labelled "
                        "requests kept out of training) there, or pass --data FILE", err=True)
             raise typer.Exit(1)
-        rows = load_rows(data) if data else None
         if live:
             _live(settings, requests or 20, min(concurrency, 8), shares, seed, rows, data, out,
                   as_json, yes)
             return
+        # Checked before the run, not after it: the results are never lost to a bad --out.
+        _check_out(out, ([f"seed-{s}/report.json" for s in seed_list] + ["seeds.json"])
+                   if len(seed_list) > 1 else ["report.json"])
         # Users come from the seeded customer database (built by the bench's set-up step).
         # (index and classifier are prepared by the bench itself, against a throw-away cache).
         with err.status("preparing the customer database..."):
@@ -132,6 +142,36 @@ def register(app: typer.Typer) -> None:
         console.print(f"\n[dim]report {paths['md']}  json {paths['json']}  chart {paths['chart']}[/]")
 
 
+def _load_or_exit(path: Path, shares: tuple[float, float, float]) -> object:
+    """The ``--data`` rows, or every bad line listed (one a line of output), exit 2."""
+    from switchyard.bench.workload import BenchDataError, load_rows
+    from switchyard.classifier.outcomes import MAX_REPORTED
+
+    try:
+        return load_rows(path, mix=shares)
+    except BenchDataError as exc:
+        typer.echo(f"error: --data {path} cannot be used; nothing was run or written:", err=True)
+        for problem in exc.problems[:MAX_REPORTED]:
+            typer.echo(f"  {problem}", err=True)
+        if len(exc.problems) > MAX_REPORTED:
+            typer.echo(f"  ... and {len(exc.problems) - MAX_REPORTED} more", err=True)
+        raise typer.Exit(2) from None
+
+
+def _check_out(out: Path, names: list[str]) -> None:
+    """``--out`` is a folder the reports can be written to: made, and a file created and removed
+    in each folder the run writes, before the run (``typer.BadParameter`` otherwise)."""
+    from switchyard.cli.overlay import writable_target
+
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="--out")
+    for name in names:
+        try:
+            writable_target(out / name, "the report")
+        except typer.BadParameter as exc:
+            raise typer.BadParameter(exc.message, param_hint="--out") from None
+
+
 def _live(settings: Settings, n: int, concurrency: int, shares: tuple[float, float, float],
           seed: int, rows: object, data: Path | None, out: Path, as_json: bool, yes: bool) -> None:
     """The live bench: an estimate, then (with --yes) the run and its report."""
@@ -157,6 +197,7 @@ def _live(settings: Settings, n: int, concurrency: int, shares: tuple[float, flo
     if not yes:
         err.print("[yellow]nothing sent: add --yes to run it and spend that amount[/]")
         raise typer.Exit(code=1)
+    _check_out(out, ["live-report.json"])
     report = asyncio.run(run_live(workload, settings, concurrency=concurrency))
     report["estimate"] = plan
     out.mkdir(parents=True, exist_ok=True)
