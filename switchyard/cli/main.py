@@ -103,17 +103,6 @@ _PASS_THROUGH = (TyperException, typer.Exit, typer.Abort, click.exceptions.Exit,
 
 
 class _Group(TyperGroup):
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        # An argument that is not UTF-8 arrives as lone surrogates (surrogateescape) and failed
-        # later, as "unexpected UnicodeEncodeError", wherever it was first written or hashed.
-        for arg in args:
-            try:
-                arg.encode("utf-8")
-            except UnicodeEncodeError:
-                raise typer.BadParameter(f"the argument {os.fsencode(arg)!r} is not valid "
-                                         "UTF-8 text", ctx) from None
-        return super().parse_args(ctx, args)
-
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)

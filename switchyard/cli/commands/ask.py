@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from switchyard.cli.params import utf8_text
+
 if TYPE_CHECKING:
     from switchyard.app import Switchyard
 
@@ -52,8 +54,10 @@ def register(app: typer.Typer) -> None:
     def ask(
         text: Annotated[str, typer.Argument(help="The request; '-' reads it from stdin.")],
         user: Annotated[str | None, typer.Option(
-            "--user", help="Signed-in user id (default: the demo user, settings.demo_user_id).")] = None,
-        tenant: Annotated[str | None, typer.Option(help="Tenant (cache partition).")] = None,
+            "--user", callback=utf8_text,
+            help="Signed-in user id (default: the demo user, settings.demo_user_id).")] = None,
+        tenant: Annotated[str | None, typer.Option(callback=utf8_text,
+                                                   help="Tenant (cache partition).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
         no_cache: Annotated[bool, typer.Option("--no-cache", help="Skip the semantic cache.")] = False,
     ) -> None:

@@ -11,6 +11,7 @@ import typer
 
 from switchyard.cli.format import timestamp
 from switchyard.cli.overlay import merge_overlay, read_overlay, same_file, writable_target
+from switchyard.cli.params import utf8_text
 
 cache_app = typer.Typer(
     help="Semantic cache: stats, clear, probe and calibrate.", no_args_is_help=True
@@ -59,9 +60,10 @@ def stats(
 
 @cache_app.command("clear")
 def clear(
-    user: Annotated[str | None, typer.Option("--user", help="Only this user's partition.")] = None,
+    user: Annotated[str | None, typer.Option("--user", callback=utf8_text,
+                                             help="Only this user's partition.")] = None,
     intent: Annotated[
-        str | None, typer.Option("--intent", help="Only entries of this intent.")
+        str | None, typer.Option("--intent", callback=utf8_text, help="Only entries of this intent.")
     ] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
 ) -> None:

@@ -7,6 +7,8 @@ import json
 
 import typer
 
+from switchyard.cli.params import utf8_text
+
 db_app = typer.Typer(help="The customer database (SQLite under SWITCHYARD_HOME).",
                      no_args_is_help=True)
 
@@ -63,7 +65,7 @@ def info_cmd() -> None:
 @db_app.command("migrate")
 def migrate_cmd(
     url: str | None = typer.Option(
-        None, "--url", help="PostgreSQL URL (default: SWITCHYARD_DATABASE_URL)."
+        None, "--url", callback=utf8_text, help="PostgreSQL URL (default: SWITCHYARD_DATABASE_URL)."
     ),
 ) -> None:
     """Create or update the shared PostgreSQL schema (cache, single-flight, limits, threads).
