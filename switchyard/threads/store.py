@@ -41,6 +41,25 @@ from switchyard.core.tracing import user_hash
 log = logging.getLogger("switchyard.service")
 
 
+def thread_key(tenant: str, owner_hash: str, thread_id: str) -> str:
+    """The stored key of a service thread: ``tenant:<owner's keyed hash>:thread id``. Colons in
+    the tenant and the thread id are escaped, so the owner is always the second of exactly three
+    parts: unescaped, a thread id such as ``notes:<another user's hash>:x`` made the key look
+    like that other user's, and forget deleted it with theirs."""
+    def part(text: str) -> str:
+        return text.replace("%", "%25").replace(":", "%3A")
+
+    return f"{part(tenant)}:{owner_hash}:{part(thread_id)}"
+
+
+def owned_by(key: str, owner_hash: str) -> bool:
+    """Whether ``key`` (see :func:`thread_key`) is a thread of the user with ``owner_hash``. A
+    key written before the escaping, with a colon in its thread id, still counts by its second
+    part: the owner's hash always came right after a tenant (which had no colon in practice)."""
+    parts = key.split(":")
+    return len(parts) >= 3 and parts[1] == owner_hash
+
+
 class TurnRefused(Exception):
     """A turn could not start: the thread stayed busy, or no connection was free in time."""
 
@@ -81,12 +100,12 @@ class ThreadStore:
         return contextlib.nullcontext()
 
     async def thread_ids_of(self, user_id: str) -> list[str]:
-        """Every stored thread of ``user_id`` (keys ``tenant:<user hash>:<thread id>``)."""
-        pattern = f"%:{user_hash(user_id, self.settings.hash_key)}:%"
+        """Every stored thread of ``user_id`` (keys from :func:`thread_key`)."""
+        owner = user_hash(user_id, self.settings.hash_key)
         async with self.saver.conn.execute(
                 "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE ?",
-                (pattern,)) as cur:
-            return [str(r[0]) for r in await cur.fetchall()]
+                (f"%:{owner}:%",)) as cur:  # candidates; the owner's part decides
+            return [str(r[0]) for r in await cur.fetchall() if owned_by(str(r[0]), owner)]
 
     async def forget_user(self, user_id: str) -> dict[str, int]:
         """Delete every thread (checkpoints and pending writes) of ``user_id``."""
@@ -157,9 +176,10 @@ class PgThreadStore(ThreadStore):
                                    "please retry in a moment.") from exc
 
     async def thread_ids_of(self, user_id: str) -> list[str]:
-        pattern = f"%:{user_hash(user_id, self.settings.hash_key)}:%"
+        owner = user_hash(user_id, self.settings.hash_key)
         return [str(r[0]) for r in await self._query(
-            "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE %s", (pattern,))]
+            "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE %s",
+            (f"%:{owner}:%",)) if owned_by(str(r[0]), owner)]
 
     async def _count_checkpoints(self, thread_id: str) -> int:
         rows = await self._query("SELECT count(*) FROM checkpoints WHERE thread_id = %s",
