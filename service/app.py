@@ -59,12 +59,25 @@ from switchyard.service.schemas import (
     FeedbackRequest,
     FeedbackResponse,
 )
-from switchyard.threads.store import ThreadStore, TurnRefused
+from switchyard.threads.store import ThreadStore, TurnRefused, thread_key
 
 log = logging.getLogger("switchyard.service")
 
 # The errors counter's reason for a request that ended with this status and no routing record.
 FAILURE_REASONS = {504: "timeout", 409: "thread_busy", 503: "overloaded", 499: "cancelled"}
+
+DATABASE_DOWN = ("The database is unavailable right now; retry in a moment (the service is up "
+                 "and answers again as soon as PostgreSQL does).")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """PostgreSQL went away (shut down, unreachable) or no connection came within the pool's
+    timeout: psycopg's OperationalError (AdminShutdown among them) and psycopg_pool's
+    PoolTimeout. Matched by name, so the embedded deployment never imports psycopg."""
+    return any(c.__name__ in ("OperationalError", "PoolTimeout")
+               and c.__module__.split(".")[0] in ("psycopg", "psycopg_pool")
+               for c in type(exc).__mro__)
+
 
 # Stream events (``stream_mode="custom"``) the graph emits that the client must see.
 CLIENT_EVENTS = {"reset"}
@@ -214,6 +227,12 @@ class ChatService:
                                     "POST /v1/chat answer).") from None
         except NotYours:
             raise ServiceError(403, "Only the user who asked may rate this run.") from None
+        except Exception as exc:
+            if database_unavailable(exc):
+                log.warning("feedback not stored: the database is unavailable (%s)",
+                            type(exc).__name__)
+                raise ServiceError(503, DATABASE_DOWN) from None
+            raise
         traced = await asyncio.to_thread(record_langsmith_feedback, req.run_id, req.score,
                                          req.comment)
         return FeedbackResponse(run_id=req.run_id, score=req.score, stored=True,
@@ -224,7 +243,7 @@ class ChatService:
     def thread_key(self, who: Identity, tenant: str, thread_id: str) -> str:
         # Bound to the authenticated identity: namespaced by tenant and the user's keyed hash,
         # so one user cannot reach another's thread by guessing its id.
-        return f"{tenant}:{user_hash(who.user_id, self.settings.hash_key)}:{thread_id}"
+        return thread_key(tenant, user_hash(who.user_id, self.settings.hash_key) or "", thread_id)
 
     def prepare(self, req: ChatRequest, who: Identity
                 ) -> tuple[dict[str, Any], Context, HumanMessage, str]:
@@ -262,13 +281,20 @@ class ChatService:
                 if not exc.observed:
                     self._failed(started, exc.status)
                 raise
+            except Exception as exc:
+                if database_unavailable(exc):  # a 503 in the one error shape, one log line
+                    self._failed(started, 503, reason="database_unavailable")
+                    raise ServiceError(503, DATABASE_DOWN) from None
+                self._failed(started, 500)
+                raise
             except BaseException as exc:
                 self._failed(started, 499 if isinstance(exc, asyncio.CancelledError) else 500)
                 raise
 
-    def _failed(self, started: float, status: int, run_id: Any = None) -> None:
+    def _failed(self, started: float, status: int, run_id: Any = None,
+                reason: str | None = None) -> None:
         """Count and log a request that ended without a routing record."""
-        reason = FAILURE_REASONS.get(status, "internal")
+        reason = reason or FAILURE_REASONS.get(status, "internal")
         seconds = time.perf_counter() - started
         self.metrics.observe_failure(reason, duration_s=seconds)
         request_log.emit(request_log.failure_line(
@@ -370,6 +396,12 @@ class ChatService:
                 self._failed(started, 500)
                 yield _sse("error", {"status": 500,
                                      "error": f"This conversation cannot be read: {exc}"})
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    self._failed(started, 500)
+                    raise
+                self._failed(started, 503, reason="database_unavailable")
+                yield _sse("error", {"status": 503, "error": DATABASE_DOWN})
             except BaseException as exc:  # the client went away, or the run failed
                 cancelled = isinstance(exc, asyncio.CancelledError | GeneratorExit)
                 self._failed(started, 499 if cancelled else 500)

@@ -415,3 +415,41 @@ async def test_a_hung_tier_falls_back_before_the_deadline(
     assert resp.status_code == 200, resp.text
     assert resp.json()["fallback_from"] == ["fast"] and resp.json()["agent"] == "standard"
     assert elapsed < 6.0, f"answered after {elapsed:.1f} s, past the 6 s deadline"
+
+
+class _DatabaseGone:
+    """A graph whose PostgreSQL went away mid-request (what psycopg raises then)."""
+
+    def astream(self, *args: Any, **kwargs: Any) -> Any:
+        import psycopg
+
+        async def gen() -> Any:
+            raise psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+            yield  # pragma: no cover
+
+        return gen()
+
+
+async def test_a_database_outage_is_a_clean_503_not_a_plain_500(
+        app: Any, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile sweep on PostgreSQL: with the database stopped, /v1/chat and /v1/feedback
+    answered a plain-text 500 ("Internal Server Error") and logged a traceback."""
+    import psycopg_pool
+
+    service = app.state.service
+    monkeypatch.setattr(service, "_graph_for", lambda thread_id: _DatabaseGone())
+    resp = await _chat(client, STANDARD_Q)
+    assert resp.status_code == 503 and "database is unavailable" in resp.json()["error"]
+    async with client.stream("POST", "/v1/chat/stream", json={"message": STANDARD_Q},
+                             headers=_auth()) as s:
+        events = _events((await s.aread()).decode())
+    assert events[-1][0] == "error" and events[-1][1]["status"] == 503
+    assert "database is unavailable" in events[-1][1]["error"]
+
+    def no_connection(*args: Any, **kwargs: Any) -> Any:
+        raise psycopg_pool.PoolTimeout("couldn't get a connection after 30.00 sec")
+
+    monkeypatch.setattr(service.switchyard.feedback, "rate", no_connection)
+    rated = await client.post("/v1/feedback", json={"run_id": "r-1", "score": 1},
+                              headers=_auth())
+    assert rated.status_code == 503 and "database is unavailable" in rated.json()["error"]
