@@ -59,7 +59,8 @@ def friendly_error(exc: BaseException) -> str:
         return storage
     known = ("DatabaseError", "IndexIntegrityError", "IndexReadOnlyError", "UnknownUserError",
              "StorageError", "ArticleError", "JsonLimitError", "InputError",
-             "EncoderUnavailable", "PackError", "LangSmithReadError", "SealError", "ConfigError", "ForgetIncomplete")
+             "EncoderUnavailable", "PackError", "LangSmithReadError", "SealError", "ConfigError", "ForgetIncomplete",
+             "DatabaseUnavailable")
     if any(cls.__name__ in known for cls in type(exc).__mro__):
         return str(exc)
     return f"unexpected {type(exc).__name__}: {exc}"

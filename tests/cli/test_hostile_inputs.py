@@ -298,3 +298,13 @@ def test_a_file_error_outside_the_home_names_the_file_not_the_home(tmp_path: Pat
     assert outside == "cannot write or read /proc/version: Permission denied"
     inside = friendly_error(PermissionError(13, "Permission denied", str(tmp_path / "home" / "x")))
     assert "SWITCHYARD_HOME" in inside
+
+
+def test_an_outdated_database_schema_is_said_plainly() -> None:
+    # `switchyard setup` with a database URL before `db migrate` ended in "unexpected
+    # SchemaOutdated" (a PostgreSQL sweep); the message itself says what to run.
+    from switchyard.cli.main import friendly_error
+    from switchyard.pg.schema import SchemaOutdated
+
+    said = friendly_error(SchemaOutdated("the schema is at version 0; run `switchyard db migrate`"))
+    assert said == "the schema is at version 0; run `switchyard db migrate`"
