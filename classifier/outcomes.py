@@ -19,7 +19,6 @@ over shares 0..1; CPT(x%) is the smallest share of strong calls that reaches PGR
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from switchyard.core.domain import TIERS
-from switchyard.core.jsonsafe import loads_limited
+from switchyard.core.jsonsafe import json_lines
 
 TIER_NAMES: tuple[str, ...] = tuple(t.value for t in TIERS)  # cheapest first
 MAX_REPORTED = 20  # errors listed in one OutcomeFileError
@@ -133,19 +132,9 @@ def load_outcomes(path: Path | str) -> list[Outcome]:
         raw = path.read_bytes()
     except OSError as exc:
         raise OutcomeFileError(path, [f"cannot read it ({exc.strerror or exc})"]) from exc
-    for n, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = loads_limited(line.decode("utf-8"), MAX_LINE_DEPTH)
-        except UnicodeDecodeError as exc:
-            problems.append(f"line {n}: not valid UTF-8 (bad byte at offset {exc.start})")
-            continue
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not valid JSON ({exc.msg})")
-            continue
-        except ValueError as exc:  # nested too deeply; an integer past Python's 4,300 digits
-            problems.append(f"line {n}: not valid JSON here ({str(exc).split(';')[0][:120]})")
+    for n, obj, not_json in json_lines(raw, MAX_LINE_DEPTH):
+        if not_json:
+            problems.append(f"line {n}: {not_json}")
             continue
         try:
             rows.append(parse_outcome(obj, n))

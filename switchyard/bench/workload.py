@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from switchyard.core.jsonsafe import loads_limited
+from switchyard.core.jsonsafe import json_lines
 from switchyard.core.settings import TIER_FOR_COMPLEXITY, Settings
 
 COMPLEXITIES: tuple[str, ...] = ("low", "medium", "high")
@@ -228,19 +228,9 @@ def load_rows(path: Path, mix: Sequence[float] | None = None) -> list[LabelledRo
         raw = raw[3:]
     rows: list[LabelledRow] = []
     problems: list[str] = []
-    for n, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = loads_limited(line.decode("utf-8"), MAX_LINE_DEPTH)
-        except UnicodeDecodeError as exc:
-            problems.append(f"line {n}: not valid UTF-8 (bad byte at offset {exc.start})")
-            continue
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not valid JSON ({exc.msg})")
-            continue
-        except ValueError as exc:  # nested too deeply; an integer past Python's 4,300 digits
-            problems.append(f"line {n}: not valid JSON here ({str(exc).split(';')[0][:120]})")
+    for n, obj, not_json in json_lines(raw, MAX_LINE_DEPTH):
+        if not_json:
+            problems.append(f"line {n}: {not_json}")
             continue
         try:
             rows.append(parse_row(obj))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 DEFAULT_MAX_DEPTH = 64
@@ -73,3 +74,20 @@ def loads_limited(text: str | bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         return json.loads(text)
     except RecursionError as exc:  # max_depth set above the interpreter's limit
         raise JsonLimitError("JSON nested too deeply to parse") from exc
+
+
+def json_lines(raw: bytes, max_depth: int) -> Iterator[tuple[int, Any, str | None]]:
+    """Each non-blank line of a JSONL file's bytes as ``(line number, object, None)``, or
+    ``(line number, None, why it is not JSON)``: bad UTF-8, bad JSON, nesting past
+    ``max_depth``, an integer past Python's 4,300 digits. One bad line never stops the rest."""
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, loads_limited(line.decode("utf-8"), max_depth), None
+        except UnicodeDecodeError as exc:
+            yield n, None, f"not valid UTF-8 (bad byte at offset {exc.start})"
+        except json.JSONDecodeError as exc:
+            yield n, None, f"not valid JSON ({exc.msg})"
+        except ValueError as exc:  # nested too deeply; an integer past 4,300 digits
+            yield n, None, f"not valid JSON here ({str(exc).split(';')[0][:120]})"
