@@ -21,17 +21,13 @@ if TYPE_CHECKING:
 
 
 def load_or_exit(path: Path) -> list[Outcome]:
-    from switchyard.classifier.outcomes import MAX_REPORTED, OutcomeFileError, load_outcomes
+    from switchyard.classifier.outcomes import OutcomeFileError, load_outcomes
+    from switchyard.cli.params import refuse_file
 
     try:
         return load_outcomes(path)
     except OutcomeFileError as exc:  # every bad line (one a line of output), nothing written
-        typer.echo(f"error: {path} cannot be used; nothing was written:", err=True)
-        for problem in exc.problems[:MAX_REPORTED]:
-            typer.echo(f"  {problem}", err=True)
-        if len(exc.problems) > MAX_REPORTED:
-            typer.echo(f"  ... and {len(exc.problems) - MAX_REPORTED} more", err=True)
-        raise typer.Exit(2) from None
+        refuse_file(f"{path} cannot be used; nothing was written:", exc.problems)
 
 
 # Texts per forward pass for a file of outcomes: smaller batches than the request path's were

@@ -145,17 +145,12 @@ def register(app: typer.Typer) -> None:
 def _load_or_exit(path: Path, shares: tuple[float, float, float]) -> object:
     """The ``--data`` rows, or every bad line listed (one a line of output), exit 2."""
     from switchyard.bench.workload import BenchDataError, load_rows
-    from switchyard.classifier.outcomes import MAX_REPORTED
+    from switchyard.cli.params import refuse_file
 
     try:
         return load_rows(path, mix=shares)
     except BenchDataError as exc:
-        typer.echo(f"error: --data {path} cannot be used; nothing was run or written:", err=True)
-        for problem in exc.problems[:MAX_REPORTED]:
-            typer.echo(f"  {problem}", err=True)
-        if len(exc.problems) > MAX_REPORTED:
-            typer.echo(f"  ... and {len(exc.problems) - MAX_REPORTED} more", err=True)
-        raise typer.Exit(2) from None
+        refuse_file(f"--data {path} cannot be used; nothing was run or written:", exc.problems)
 
 
 def _check_out(out: Path, names: list[str]) -> None:
