@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from switchyard.core.domain import active_pack
+from switchyard.core.fileset import sha256_of as file_sha256
 
 if TYPE_CHECKING:
     from switchyard.core.settings import RetrievalSettings
@@ -377,14 +378,6 @@ def chunk_article(article: Article, chunk_size: int, chunk_overlap: int) -> list
 # --------------------------------------------------------------------------------------------
 # Files, hashes, manifest
 # --------------------------------------------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
